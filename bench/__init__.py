@@ -1,0 +1,4 @@
+"""Side-by-side benchmark of Cargohold and the reference registry (CNCF distribution).
+
+Run ``python -m bench --help``.
+"""

@@ -1,0 +1,191 @@
+"""The clients used for both servers: a few stdlib HTTP calls for setup, curl for the timed
+blob transfers, skopeo for a real image push, wrk for request rates."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.data import OCI_MANIFEST
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def _request(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.netloc, timeout=120)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def _expect(status: int, want: set[int], what: str, body: bytes) -> None:
+    if status not in want:
+        raise BenchError(f"{what}: HTTP {status}: {body[:300]!r}")
+
+
+def with_digest(location: str, digest: str) -> str:
+    sep = "&" if "?" in location else "?"
+    return f"{location}{sep}digest={urllib.parse.quote(digest, safe='')}"
+
+
+def start_upload(base: str, repo: str) -> str:
+    status, headers, body = _request("POST", f"{base}/v2/{repo}/blobs/uploads/")
+    _expect(status, {202}, f"POST upload {repo}", body)
+    return urllib.parse.urljoin(base + "/", headers["location"])
+
+
+def push_blob(base: str, repo: str, data: bytes, digest: str) -> None:
+    """Monolithic push (POST then PUT ?digest=) of a small blob held in memory."""
+    url = with_digest(start_upload(base, repo), digest)
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+    status, _, body = _request("PUT", url, data, headers)
+    _expect(status, {201}, f"PUT blob {digest}", body)
+
+
+def push_manifest(base: str, repo: str, ref: str, manifest: bytes) -> None:
+    headers = {"Content-Type": OCI_MANIFEST}
+    status, _, body = _request("PUT", f"{base}/v2/{repo}/manifests/{ref}", manifest, headers)
+    _expect(status, {201}, f"PUT manifest {repo}:{ref}", body)
+
+
+def get_status(url: str, accept: str | None = None) -> int:
+    status, _, _ = _request("GET", url, headers={"Accept": accept} if accept else None)
+    return status
+
+
+@dataclass
+class Transfer:
+    seconds: float
+    size: int
+
+    @property
+    def mib_s(self) -> float:
+        return self.size / (1 << 20) / self.seconds
+
+
+_CURL_FMT = "%{http_code} %{time_total} %{size_upload} %{size_download}"
+
+
+def _curl(args: list[str], what: str, want: str) -> tuple[float, int, int]:
+    cmd = ["curl", "-sS", "-o", "/dev/null", "-w", _CURL_FMT, *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    fields = out.stdout.split()
+    if out.returncode != 0 or len(fields) != 4 or fields[0] != want:
+        raise BenchError(f"{what}: curl rc={out.returncode} {out.stdout!r} {out.stderr!r}")
+    return float(fields[1]), int(float(fields[2])), int(float(fields[3]))
+
+
+def curl_put_file(location: str, digest: str, path: Path) -> Transfer:
+    """Stream ``path`` as the body of the closing PUT of a monolithic upload."""
+    args = [
+        "-T", str(path),
+        "-H", "Expect:",  # no 100-continue round trip
+        "-H", "Content-Type: application/octet-stream",
+        with_digest(location, digest),
+    ]  # fmt: skip
+    seconds, up, _ = _curl(args, f"PUT {digest}", "201")
+    return Transfer(seconds, up)
+
+
+def curl_get(url: str) -> Transfer:
+    seconds, _, down = _curl([url], f"GET {url}", "200")
+    return Transfer(seconds, down)
+
+
+def skopeo_copy(layout: Path, tag: str, dest: str) -> float:
+    """Push an OCI layout with skopeo, as a user would; returns wall seconds."""
+    cmd = [
+        "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+        f"oci:{layout}:{tag}", f"docker://{dest}",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if out.returncode != 0:
+        raise BenchError(f"skopeo copy to {dest}: {out.stderr.strip()}")
+    return seconds
+
+
+_WRK_LUA = """
+wrk.method = "GET"
+%(headers)s
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCHJSON {\\"requests\\":%%d,\\"duration_us\\":%%d,\\"bytes\\":%%d," ..
+    "\\"connect\\":%%d,\\"read\\":%%d,\\"write\\":%%d,\\"status\\":%%d,\\"timeout\\":%%d," ..
+    "\\"p50_us\\":%%d,\\"p99_us\\":%%d}\\n",
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    bytes: int
+    non_2xx: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def mib_s(self) -> float:
+        return self.bytes / (1 << 20) / self.seconds
+
+
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    duration: float,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> WrkResult:
+    lines = [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in (headers or {}).items()]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as script:
+        script.write(_WRK_LUA % {"headers": "\n".join(lines)})
+        script.flush()
+        cmd = [
+            "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s",
+            f"--timeout={timeout:g}s", "-s", script.name, url,
+        ]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    match = re.search(r"^BENCHJSON (\{.*\})$", out.stdout, re.MULTILINE)
+    if out.returncode != 0 or match is None:
+        raise BenchError(f"wrk {url}: rc={out.returncode} {out.stdout!r} {out.stderr!r}")
+    data = json.loads(match.group(1))
+    return WrkResult(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        bytes=data["bytes"],
+        non_2xx=data["status"],
+        socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+    )

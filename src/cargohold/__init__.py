@@ -1,0 +1,3 @@
+"""Cargohold: a self-hosted container registry for teams."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Pure access policy: roles, scopes, token claims (arrives with accounts)."""

@@ -1,0 +1,96 @@
+"""`cargohold serve`: run the registry under Granian."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import Annotated
+
+import typer
+
+from cargohold.cli.options import ConfigOption, DataDirOption
+from cargohold.config import Settings, load_settings
+from cargohold.metadata import migrate
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+def check_bind(settings: Settings) -> None:
+    """auth=none is for a developer's own machine: refuse to expose it unless forced."""
+    if settings.auth != "none":
+        return
+    if not is_loopback(settings.host) and not settings.allow_insecure_bind:
+        raise typer.BadParameter(
+            f"auth = none lets anyone push and delete; it only listens on loopback, not on"
+            f" {settings.host}. Use --host 127.0.0.1, or --allow-insecure-bind to force it.",
+            param_hint="--host",
+        )
+    typer.secho(
+        "WARNING: auth = none: anyone who can reach this server may push, pull and delete."
+        " Development only.",
+        fg=typer.colors.RED,
+        bold=True,
+        err=True,
+    )
+
+
+def _export(settings: Settings) -> None:
+    """Hand the resolved settings to the worker processes through the environment."""
+    for field, value in settings.model_dump(exclude_none=True).items():
+        os.environ[f"CARGOHOLD_{field.upper()}"] = str(value)
+
+
+def serve(
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    allow_insecure_bind: Annotated[
+        bool | None,
+        typer.Option("--allow-insecure-bind", help="Let auth=none listen beyond loopback."),
+    ] = None,
+) -> None:
+    """Run the registry."""
+    settings = load_settings(
+        config,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        allow_insecure_bind=allow_insecure_bind,
+    )
+    check_bind(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(migrate.sqlite_url(settings.sqlite_path))
+    _export(settings)
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    typer.echo(
+        f"cargohold listening on http://{settings.host}:{settings.port}"
+        f" (data in {settings.data_dir.resolve()}, {settings.workers} worker(s))",
+        err=True,
+    )
+    Granian(
+        "cargohold.web.app:app_factory",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        interface=Interfaces.ASGI,
+        log_access=False,
+    ).serve()

@@ -1,0 +1,80 @@
+"""Typed settings, read once: `CARGOHOLD_*` environment variables over an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+GiB = 1024**3
+MiB = 1024**2
+
+CONFIG_ENV = "CARGOHOLD_CONFIG"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CARGOHOLD_", extra="forbid")
+
+    data_dir: Path = Path("./cargohold-data")
+    database_url: str | None = Field(
+        default=None, description="Defaults to an SQLite file in the data dir."
+    )
+    storage: Literal["filesystem", "memory"] = "filesystem"
+    auth: Literal["none"] = "none"
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    allow_insecure_bind: bool = Field(
+        default=False,
+        description="Let auth=none listen on a non-loopback address (development only).",
+    )
+    max_blob_size: int = Field(default=32 * GiB, ge=1)
+    max_manifest_size: int = Field(default=4 * MiB, ge=1024)
+    upload_idle_expiry: int = Field(default=24 * 3600, ge=1, description="Seconds.")
+    upload_sweep_interval: int = Field(default=600, ge=1, description="Seconds.")
+    page_size_max: int = Field(default=1000, ge=1)
+    trust_proxy_headers: bool = False
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.database_url:
+            if not self.database_url.startswith("sqlite:///"):
+                raise ValueError("only sqlite:///PATH database URLs are supported so far")
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return self.data_dir / "cargohold.db"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from (in order of precedence) overrides, environment, the TOML file."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise FileNotFoundError(f"config file {config_file} does not exist")
+        os.environ[CONFIG_ENV] = str(config_file)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,83 @@
+"""The small async database adapter the hot path uses instead of an ORM.
+
+SQL is written once with `:name` parameters. SQLite runs inline on the event
+loop through the stdlib driver (its queries take microseconds); a transaction
+body must therefore contain database calls only, never other awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+Row = Mapping[str, Any]
+Params = Mapping[str, Any]
+
+
+class IntegrityError(Exception):
+    """A uniqueness or foreign-key rule refused the write."""
+
+
+class Queries(Protocol):
+    async def fetchone(self, sql: str, params: Params | None = None) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Params | None = None) -> Sequence[Row]: ...
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        """Run a statement; returns the number of rows it changed."""
+        ...
+
+
+class Database(Queries, Protocol):
+    def transaction(self) -> Any:
+        """`async with db.transaction() as tx:` — commits on success, rolls back on error."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class SQLiteDatabase:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=10000",
+        ):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._lock = asyncio.Lock()
+
+    async def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params or {}).fetchone()
+        return row
+
+    async def fetchall(self, sql: str, params: Params | None = None) -> Sequence[Row]:
+        rows: Sequence[Row] = self._conn.execute(sql, params or {}).fetchall()
+        return rows
+
+    async def execute(self, sql: str, params: Params | None = None) -> int:
+        try:
+            return self._conn.execute(sql, params or {}).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteDatabase]:
+        async with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        self._conn.close()

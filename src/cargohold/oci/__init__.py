@@ -1,0 +1,1 @@
+"""The OCI Distribution spec as pure code: digests, names, media types, manifests, errors."""

@@ -1,0 +1,153 @@
+"""Parse and validate manifests; the stored bytes are never re-serialised."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cargohold.oci import mediatypes as mt
+from cargohold.oci.digest import Digest
+from cargohold.oci.errors import DigestInvalid, ManifestInvalid
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    media_type: str
+    digest: Digest
+    size: int
+    artifact_type: str | None = None
+    annotations: dict[str, str] | None = None
+    platform: dict[str, Any] | None = None
+    urls: tuple[str, ...] = ()
+
+    @property
+    def is_foreign(self) -> bool:
+        """Foreign and non-distributable layers live elsewhere and are not pushed."""
+        return bool(self.urls) and (
+            self.media_type == mt.DOCKER_FOREIGN_LAYER
+            or self.media_type.startswith(mt.OCI_NONDISTRIBUTABLE_PREFIX)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    media_type: str
+    blobs: tuple[Descriptor, ...] = ()
+    children: tuple[Descriptor, ...] = ()
+    subject: Descriptor | None = None
+    artifact_type: str | None = None
+    config_media_type: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def referrer_artifact_type(self) -> str | None:
+        """What the referrers API reports: artifactType, else the config media type."""
+        return self.artifact_type or self.config_media_type
+
+
+def _descriptor(value: Any, where: str) -> Descriptor:
+    if not isinstance(value, dict):
+        raise ManifestInvalid(f"{where} must be a descriptor object")
+    media_type = value.get("mediaType")
+    if not isinstance(media_type, str) or not media_type:
+        raise ManifestInvalid(f"{where}.mediaType must be a non-empty string")
+    raw_digest = value.get("digest")
+    if not isinstance(raw_digest, str):
+        raise ManifestInvalid(f"{where}.digest must be a string")
+    try:
+        digest = Digest.parse(raw_digest)
+    except DigestInvalid as exc:
+        raise ManifestInvalid(f"{where}.digest: {exc.message}") from None
+    size = value.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ManifestInvalid(f"{where}.size must be a non-negative integer")
+    annotations = value.get("annotations")
+    if annotations is not None and not _is_string_map(annotations):
+        raise ManifestInvalid(f"{where}.annotations must map strings to strings")
+    artifact_type = value.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise ManifestInvalid(f"{where}.artifactType must be a string")
+    platform = value.get("platform")
+    if platform is not None and not isinstance(platform, dict):
+        raise ManifestInvalid(f"{where}.platform must be an object")
+    urls = value.get("urls") or []
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise ManifestInvalid(f"{where}.urls must be a list of strings")
+    return Descriptor(media_type, digest, size, artifact_type, annotations, platform, tuple(urls))
+
+
+def _is_string_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _descriptor_list(document: dict[str, Any], key: str, required: bool) -> list[Descriptor]:
+    items = document.get(key)
+    if items is None:
+        if required:
+            raise ManifestInvalid(f"manifest has no {key!r} list")
+        return []
+    if not isinstance(items, list):
+        raise ManifestInvalid(f"{key!r} must be a list of descriptors")
+    return [_descriptor(item, f"{key}[{i}]") for i, item in enumerate(items)]
+
+
+def parse_manifest(payload: bytes, content_type: str | None) -> Manifest:
+    """Validate a manifest body against the media type it was sent with.
+
+    The media type is the `mediaType` field when present; it must then agree
+    with `Content-Type`. Without the field, `Content-Type` decides.
+    """
+    try:
+        document = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ManifestInvalid("manifest must be a JSON object")
+    declared = document.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise ManifestInvalid("mediaType must be a string")
+    sent = (content_type or "").split(";")[0].strip() or None
+    if declared and sent and declared != sent:
+        raise ManifestInvalid(
+            f"Content-Type {sent!r} does not match the manifest's mediaType {declared!r}"
+        )
+    media_type = declared or sent
+    if media_type not in mt.MANIFESTS:
+        raise ManifestInvalid(
+            f"unsupported manifest media type {media_type!r}; send one of "
+            + ", ".join(sorted(mt.MANIFESTS)),
+            detail={"mediaType": media_type},
+        )
+    if document.get("schemaVersion") != 2:
+        raise ManifestInvalid("schemaVersion must be 2")
+    annotations = document.get("annotations") or {}
+    if not _is_string_map(annotations):
+        raise ManifestInvalid("annotations must map strings to strings")
+    artifact_type = document.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise ManifestInvalid("artifactType must be a string")
+    subject = (
+        _descriptor(document["subject"], "subject") if document.get("subject") is not None else None
+    )
+    if media_type in mt.INDEXES:
+        children = _descriptor_list(document, "manifests", required=True)
+        return Manifest(
+            media_type,
+            children=tuple(children),
+            subject=subject,
+            artifact_type=artifact_type,
+            annotations=annotations,
+        )
+    config = _descriptor(document.get("config"), "config")
+    layers = _descriptor_list(document, "layers", required=media_type == mt.DOCKER_MANIFEST)
+    return Manifest(
+        media_type,
+        blobs=(config, *layers),
+        subject=subject,
+        artifact_type=artifact_type,
+        config_media_type=config.media_type,
+        annotations=annotations,
+    )

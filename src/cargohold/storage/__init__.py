@@ -1,0 +1,1 @@
+"""Dumb, key-addressed byte stores; all registry meaning lives above them."""

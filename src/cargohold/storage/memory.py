@@ -1,0 +1,79 @@
+"""An in-process store for tests and throwaway servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from cargohold.storage.base import CHUNK_SIZE, ObjectNotFound
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.uploads: dict[str, bytearray] = {}
+
+    async def size(self, key: str) -> int:
+        try:
+            return len(self.objects[key])
+        except KeyError:
+            raise ObjectNotFound(key) from None
+
+    async def read(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        try:
+            data = self.objects[key]
+        except KeyError:
+            raise ObjectNotFound(key) from None
+        end = len(data) if length is None else min(len(data), offset + length)
+        for start in range(offset, end, CHUNK_SIZE):
+            yield data[start : min(start + CHUNK_SIZE, end)]
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    async def list(self, prefix: str) -> AsyncIterator[str]:
+        for key in list(self.objects):
+            if key.startswith(prefix):
+                yield key
+
+    async def start_upload(self, key: str) -> str:
+        self.uploads[key] = bytearray()
+        return ""
+
+    async def append_upload(
+        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+    ) -> tuple[int, str]:
+        try:
+            buffer = self.uploads[key]
+        except KeyError:
+            raise ObjectNotFound(key) from None
+        del buffer[offset:]
+        try:
+            async for chunk in chunks:
+                buffer += chunk
+        except BaseException:
+            del buffer[offset:]
+            raise
+        return len(buffer), state
+
+    async def read_upload(self, key: str, state: str) -> AsyncIterator[bytes]:
+        try:
+            data = bytes(self.uploads[key])
+        except KeyError:
+            raise ObjectNotFound(key) from None
+        for start in range(0, len(data), CHUNK_SIZE):
+            yield data[start : start + CHUNK_SIZE]
+
+    async def publish_upload(self, key: str, state: str, dest: str) -> None:
+        try:
+            self.objects[dest] = bytes(self.uploads.pop(key))
+        except KeyError:
+            raise ObjectNotFound(key) from None
+
+    async def abort_upload(self, key: str, state: str) -> None:
+        self.uploads.pop(key, None)

@@ -1,0 +1,92 @@
+"""The ASGI application: `create_app(settings)`, and `app_factory()` for the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cargohold.config import Settings, load_settings
+from cargohold.services import uploads
+from cargohold.services.context import Context
+from cargohold.web.registry import errors, routes
+from cargohold.web.resources import open_context
+
+log = logging.getLogger("cargohold")
+
+_V2 = "/v2"
+_API_VERSION = [(b"docker-distribution-api-version", b"registry/2.0")]
+
+
+class ApiVersionHeader:
+    """Adds `Docker-Distribution-API-Version` to every /v2 response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(_V2):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k == _API_VERSION[0][0] for k, _ in headers):
+                    headers += _API_VERSION
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+async def _sweep_uploads(ctx: Context) -> None:
+    while True:
+        await asyncio.sleep(ctx.settings.upload_sweep_interval)
+        try:
+            removed = await uploads.sweep_expired_uploads(ctx)
+            if removed:
+                log.info("removed %d expired upload sessions", removed)
+        except Exception:
+            log.exception("sweeping expired uploads failed")
+
+
+def create_app(settings: Settings, context: Context | None = None) -> Starlette:
+    ctx = context or open_context(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_uploads(ctx))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            await ctx.db.close()
+
+    app = Starlette(
+        routes=[
+            Route("/v2/", routes.base, methods=["GET", "HEAD"]),
+            Route("/v2", routes.base, methods=["GET", "HEAD"]),
+            Route(
+                "/v2/{path:path}",
+                routes.dispatch,
+                methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            ),
+        ],
+        exception_handlers=errors.HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.context = ctx
+    app.add_middleware(ApiVersionHeader)
+    return app
+
+
+def app_factory() -> Starlette:
+    """Entry point for the server process; settings come from the environment."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(load_settings())

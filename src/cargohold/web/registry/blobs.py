@@ -1,0 +1,113 @@
+"""GET, HEAD and DELETE /v2/<name>/blobs/<digest>."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from cargohold.oci.digest import Digest
+from cargohold.oci.errors import SizeInvalid
+from cargohold.services import blobs
+from cargohold.services.blobs import BlobInfo
+from cargohold.web.registry.common import content_headers, context
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_PATHSEND = "http.response.pathsend"
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive byte range a `Range` header asks for, or None to send everything.
+
+    Headers this server does not understand (other units, several ranges) are
+    ignored, as RFC 9110 allows; a range that starts past the end is refused.
+    """
+    if not header:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0:
+            raise _unsatisfiable(header, size)
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise _unsatisfiable(header, size)
+    return start, end
+
+
+def _unsatisfiable(header: str, size: int) -> SizeInvalid:
+    return SizeInvalid(
+        f"range {header[:60]!r} is outside the blob of {size} bytes",
+        status=416,
+        headers={"Content-Range": f"bytes */{size}"},
+    )
+
+
+class BlobResponse(Response):
+    """Sends a blob: zero-copy from a file when the server can, streamed otherwise."""
+
+    def __init__(
+        self,
+        request: Request,
+        blob: BlobInfo,
+        status: int,
+        headers: dict[str, str],
+        span: tuple[int, int] | None,
+    ) -> None:
+        super().__init__(status_code=status, headers=headers)
+        self.request = request
+        self.blob = blob
+        self.span = span
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        ctx = context(self.request)
+        path = blobs.blob_file(ctx, self.blob)
+        if self.span is None and path is not None and _PATHSEND in scope.get("extensions", {}):
+            await send({"type": _PATHSEND, "path": str(path)})
+            return
+        async for chunk in self._chunks(path):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _chunks(self, path: Path | None) -> AsyncIterator[bytes]:
+        ctx = context(self.request)
+        offset, length = 0, None
+        if self.span is not None:
+            offset, length = self.span[0], self.span[1] - self.span[0] + 1
+        return blobs.read_blob(ctx, self.blob, offset, length)
+
+
+async def get_blob(request: Request, name: str, digest: str) -> Response:
+    ctx = context(request)
+    blob = await blobs.stat_blob(ctx, name=name, digest=Digest.parse(digest))
+    await blobs.check_present(ctx, blob)
+    span = parse_range(request.headers.get("range"), blob.size)
+    headers = content_headers(digest, blob.size, "application/octet-stream")
+    headers["Accept-Ranges"] = "bytes"
+    if span is None:
+        return BlobResponse(request, blob, 200, headers, None)
+    headers["Content-Length"] = str(span[1] - span[0] + 1)
+    headers["Content-Range"] = f"bytes {span[0]}-{span[1]}/{blob.size}"
+    return BlobResponse(request, blob, 206, headers, span)
+
+
+async def delete_blob(request: Request, name: str, digest: str) -> Response:
+    await blobs.delete_blob(context(request), name=name, digest=Digest.parse(digest))
+    return Response(status_code=202, headers={"Content-Length": "0"})

@@ -1,0 +1,21 @@
+"""GET /v2/_catalog, paginated with n and last."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cargohold.services import packages
+from cargohold.web.registry.common import context, next_link, page_size
+
+
+async def list_catalog(request: Request) -> Response:
+    ctx = context(request)
+    n = page_size(request, ctx)
+    limit = n if n is not None else ctx.settings.page_size_max
+    last = request.query_params.get("last")
+    names, more = await packages.list_packages(ctx.db, limit=limit, last=last)
+    headers = {}
+    if more and names:
+        headers["Link"] = next_link("/v2/_catalog", limit, names[-1])
+    return JSONResponse({"repositories": names}, headers=headers)

@@ -1,0 +1,40 @@
+"""Render every registry error as the spec's `{"errors": [...]}` body, in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from cargohold.oci.errors import BlobUploadInvalid, RegistryError
+
+log = logging.getLogger("cargohold.registry")
+
+API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def render(error: RegistryError) -> Response:
+    headers = {**API_VERSION_HEADER, **error.headers}
+    return JSONResponse(error.body(), status_code=error.http_status, headers=headers)
+
+
+async def registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    return render(exc)
+
+
+async def client_disconnect(request: Request, exc: Exception) -> Response:
+    return render(BlobUploadInvalid("the client disconnected before the body was complete"))
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return render(RegistryError("internal server error; the registry logged the details"))
+
+
+HANDLERS = {
+    RegistryError: registry_error,
+    ClientDisconnect: client_disconnect,
+    Exception: server_error,
+}

@@ -1,0 +1,71 @@
+"""GET, HEAD, PUT and DELETE /v2/<name>/manifests/<reference>."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold.oci import mediatypes
+from cargohold.oci.errors import ManifestUnknown
+from cargohold.services import manifests
+from cargohold.web.registry.common import content_headers, context
+
+
+def _accepted(request: Request) -> set[str] | None:
+    """Manifest media types the client lists in Accept, or None when it accepts any."""
+    listed = set()
+    for header in request.headers.getlist("accept"):
+        for item in header.split(","):
+            media_type = item.split(";")[0].strip()
+            if media_type in ("*/*", "application/*"):
+                return None
+            listed.add(media_type)
+    wanted = listed & mediatypes.MANIFESTS
+    return wanted or None
+
+
+async def get_manifest(request: Request, name: str, reference: str) -> Response:
+    stored = await manifests.get_manifest(context(request), name=name, reference=reference)
+    accepted = _accepted(request)
+    if accepted is not None and stored.media_type not in accepted:
+        raise ManifestUnknown(
+            f"manifest {reference!r} is a {stored.media_type}, which the Accept header excludes",
+            detail={"mediaType": stored.media_type},
+        )
+    headers = content_headers(stored.digest, len(stored.payload), stored.media_type)
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers)
+    return Response(stored.payload, status_code=200, headers=headers)
+
+
+async def put_manifest(request: Request, name: str, reference: str) -> Response:
+    ctx = context(request)
+    limit = ctx.settings.max_manifest_size
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise manifests.manifest_too_large(ctx)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise manifests.manifest_too_large(ctx)
+    result = await manifests.put_manifest(
+        ctx,
+        name=name,
+        reference=reference,
+        payload=bytes(body),
+        content_type=request.headers.get("content-type"),
+    )
+    headers = {
+        "Location": f"/v2/{name}/manifests/{result.digest}",
+        "Docker-Content-Digest": str(result.digest),
+        "Content-Length": "0",
+    }
+    if result.subject is not None:
+        headers["OCI-Subject"] = str(result.subject)
+    return Response(status_code=201, headers=headers)
+
+
+async def delete_manifest(request: Request, name: str, reference: str) -> Response:
+    await manifests.delete_manifest(context(request), name=name, reference=reference)
+    return Response(status_code=202, headers={"Content-Length": "0"})

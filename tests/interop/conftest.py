@@ -1,0 +1,297 @@
+"""Fixtures for the interop suite: the live registry, a private dockerd, client configs.
+
+The server under test is chosen with CARGOHOLD_INTEROP_SERVER:
+  cargohold     (default) `python -m cargohold serve --host 127.0.0.1 --port P --data-dir D`
+  distribution  the CNCF reference registry (`docker-registry serve CONFIG`), to check the tests
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ._support import (
+    ContainersConfig,
+    Docker,
+    Registry,
+    Skopeo,
+    StorageTool,
+    log_tail,
+    run,
+    tool,
+)
+
+SERVER_ENV = "CARGOHOLD_INTEROP_SERVER"
+SERVER_KINDS = ("cargohold", "distribution")
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+# --------------------------------------------------------------------------- the live server
+
+REGISTRY_KEY = pytest.StashKey[Registry]()
+LOG_OFFSET_KEY = pytest.StashKey[int]()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_command(kind: str, port: int, workdir: Path) -> list[str]:
+    data_dir = workdir / "data"
+    data_dir.mkdir()
+    if kind == "cargohold":
+        return [
+            sys.executable, "-m", "cargohold", "serve",
+            "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+        ]  # fmt: skip
+    config = workdir / "distribution.yml"
+    config.write_text(
+        json.dumps(  # JSON is YAML
+            {
+                "version": 0.1,
+                "log": {"level": "info", "accesslog": {"disabled": False}},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(data_dir)},
+                    "delete": {"enabled": True},
+                    "maintenance": {"uploadpurging": {"enabled": False}},
+                },
+                "http": {"addr": f"127.0.0.1:{port}"},
+            }
+        )
+    )
+    binary = shutil.which("docker-registry") or tool("registry")
+    return [binary, "serve", str(config)]
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Registry]:
+    kind = os.environ.get(SERVER_ENV, "cargohold").strip() or "cargohold"
+    if kind not in SERVER_KINDS:
+        raise pytest.UsageError(f"{SERVER_ENV}={kind!r}; expected one of {SERVER_KINDS}")
+    workdir = tmp_path_factory.mktemp(f"server-{kind}")
+    log_path = workdir / "server.log"
+    port = _free_port()
+    cmd = _server_command(kind, port, workdir)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir
+        )
+    reg = Registry(kind=kind, host=f"127.0.0.1:{port}", log_path=log_path, process=process)
+    try:
+        _wait_ready(reg, cmd)
+        request.config.stash[REGISTRY_KEY] = reg
+        yield reg
+    finally:
+        _stop(process, STOP_TIMEOUT)
+
+
+def _wait_ready(reg: Registry, cmd: list[str]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        if reg.process.poll() is not None:
+            pytest.fail(
+                f"{reg.kind} server exited with {reg.process.returncode} before it was ready\n"
+                f"$ {' '.join(cmd)}\n--- server log ---\n{log_tail(reg.log_path)}",
+                pytrace=False,
+            )
+        try:
+            resp = httpx.get(f"{reg.url}/v2/", timeout=2.0)
+            if resp.status_code == 200:
+                return
+            last = f"GET /v2/ -> {resp.status_code} {resp.text[:200]!r}"
+        except httpx.HTTPError as exc:
+            last = f"GET /v2/ -> {type(exc).__name__}: {exc}"
+        time.sleep(0.2)
+    pytest.fail(
+        f"{reg.kind} server not ready after {READY_TIMEOUT} s ({last})\n"
+        f"$ {' '.join(cmd)}\n--- server log ---\n{log_tail(reg.log_path)}",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _server_log_mark(request: pytest.FixtureRequest, registry: Registry) -> None:
+    """Remember where the server log stood when the test began (for the failure report)."""
+    try:
+        offset = registry.log_path.stat().st_size
+    except OSError:
+        offset = 0
+    request.node.stash[LOG_OFFSET_KEY] = offset
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    reg = item.config.stash.get(REGISTRY_KEY, None)
+    if report.failed and reg is not None:
+        offset = item.stash.get(LOG_OFFSET_KEY, 0)
+        status = reg.process.poll()
+        state = "running" if status is None else f"EXITED with status {status}"
+        report.sections.append(
+            (
+                f"{reg.kind} server log during this test ({state}; full log: {reg.log_path})",
+                log_tail(reg.log_path, offset),
+            )
+        )
+    return report  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def http(registry: Registry) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=registry.url, timeout=60.0, follow_redirects=True) as client:
+        yield client
+
+
+# --------------------------------------------------------------------------- docker engine
+
+
+@pytest.fixture(scope="session")
+def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
+    """A dockerd of our own (vfs, no networking changes) on a unix socket in a short dir."""
+    dockerd = tool("dockerd")
+    # unix socket paths are limited to ~108 bytes and containerd nests its sockets below
+    # the exec root, so these live in a short directory, created at runtime.
+    short = Path(tempfile.mkdtemp(prefix="ch-"))
+    sock = short / "d.sock"
+    assert len(str(short)) < 40, f"temp dir {short} too long for sockets; set TMPDIR shorter"
+    logdir = tmp_path_factory.mktemp("dockerd")
+    log_path = logdir / "dockerd.log"
+    config = short / "daemon.json"
+    config.write_text("{}")  # ignore any system daemon.json
+    cmd = [
+        dockerd,
+        "--iptables=false", "--ip-masq=false", "--bridge=none", "--storage-driver=vfs",
+        f"--data-root={short / 'data'}", f"--exec-root={short / 'x'}",
+        f"--pidfile={short / 'pid'}", f"--config-file={config}", f"--host=unix://{sock}",
+        "--containerd-namespace=cargohold-interop",
+        "--containerd-plugins-namespace=cargohold-interop-plugins",
+    ]  # fmt: skip
+    env = dict(os.environ)
+    env["DOCKER_HOST"] = f"unix://{sock}"
+    env["DOCKER_CONFIG"] = str(logdir / "cli-config")  # no credential helpers, no ~/.docker
+    env["DOCKER_BUILDKIT"] = "0"  # classic builder: no buildx plugin needed
+    env["DOCKER_CLI_HINTS"] = "false"
+    env.pop("DOCKER_CONTEXT", None)
+    env.pop("DOCKER_TLS_VERIFY", None)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    client = Docker(env=env, log_path=log_path)
+    try:
+        deadline = time.monotonic() + 60.0
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"dockerd exited with {process.returncode}\n{log_tail(log_path)}",
+                    pytrace=False,
+                )
+            probe = run([tool("docker"), "info"], timeout=20, env=env, check=False)
+            if probe.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"dockerd not ready after 60 s\n{probe.describe()}\n{log_tail(log_path)}",
+                    pytrace=False,
+                )
+            time.sleep(0.5)
+        yield client
+    finally:
+        _stop(process, 30.0)
+        _stop_process_group(process.pid)
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _stop_process_group(pgid: int) -> None:
+    """dockerd runs in its own session; end what it leaves behind (containerd, shims)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        for _ in range(50):
+            time.sleep(0.1)
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+
+
+# --------------------------------------------------------------------------- containers/image tools
+
+
+@pytest.fixture(scope="session")
+def containers_config(
+    registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> ContainersConfig:
+    base = tmp_path_factory.mktemp("containers-config")
+    policy = base / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+    registries = base / "registries.conf"
+    registries.write_text(
+        "unqualified-search-registries = []\n"
+        'short-name-mode = "disabled"\n'
+        "[[registry]]\n"
+        f'location = "{registry.host}"\n'
+        "insecure = true\n"
+    )
+    containers_conf = base / "containers.conf"
+    containers_conf.write_text(
+        '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n'
+        f'events_logfile_path = "{base / "events.log"}"\n'
+    )
+    tmp = base / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ)
+    env["CONTAINERS_REGISTRIES_CONF"] = str(registries)
+    env["CONTAINERS_CONF"] = str(containers_conf)
+    env["REGISTRY_AUTH_FILE"] = str(base / "auth.json")
+    env["TMPDIR"] = str(tmp)
+    return ContainersConfig(env=env, policy=policy)
+
+
+@pytest.fixture(scope="session")
+def skopeo(containers_config: ContainersConfig) -> Skopeo:
+    return Skopeo(containers_config)
+
+
+@pytest.fixture
+def storage_tool(
+    containers_config: ContainersConfig, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], StorageTool]:
+    """Factory: `storage_tool("podman")` is a podman with a fresh, private vfs storage."""
+
+    def make(binary: str) -> StorageTool:
+        return StorageTool(binary, tmp_path_factory.mktemp(binary), containers_config)
+
+    return make
