@@ -67,5 +67,8 @@ def test_full_get_without_range(http: httpx.Client, blob: tuple[bytes, str]) -> 
 
 def test_unsatisfiable_range_is_416(http: httpx.Client, blob: tuple[bytes, str]) -> None:
     _, digest = blob
-    resp = http.get(f"/v2/{NAME}/blobs/{digest}", headers={"Range": f"bytes={SIZE + 10}-"})
-    assert resp.status_code == 416, describe_response(resp)
+    headers = {"Range": f"bytes={SIZE + 10}-"}
+    # Only the status matters here; the body is not read (distribution 2.8 sends a 416 whose
+    # Content-Length does not match its body).
+    with http.stream("GET", f"/v2/{NAME}/blobs/{digest}", headers=headers) as resp:
+        assert resp.status_code == 416, f"{resp.status_code} {dict(resp.headers)}"
