@@ -6,9 +6,12 @@ import time
 from dataclasses import dataclass, field
 
 from cargohold.config import Settings
-from cargohold.metadata.db import Database
+from cargohold.metadata import migrate
+from cargohold.metadata.db import Database, SQLiteDatabase
 from cargohold.services.hashing import HashStates
 from cargohold.storage.base import Backend
+from cargohold.storage.filesystem import FilesystemBackend
+from cargohold.storage.memory import MemoryBackend
 
 
 @dataclass
@@ -21,3 +24,16 @@ class Context:
     @staticmethod
     def now() -> float:
         return time.time()
+
+
+def open_context(settings: Settings) -> Context:
+    """Open what a process needs: the database (migrated to the newest schema) and the store."""
+    path = settings.sqlite_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = migrate.sqlite_url(path)
+    if migrate.current_revision(url) != migrate.head_revision():
+        migrate.upgrade(url)
+    storage: Backend = (
+        MemoryBackend() if settings.storage == "memory" else FilesystemBackend(settings.blob_dir)
+    )
+    return Context(db=SQLiteDatabase(path), storage=storage, settings=settings)

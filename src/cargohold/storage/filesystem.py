@@ -101,13 +101,13 @@ class FilesystemBackend:
         source = self._upload_path(key)
         target = self._path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if self.fsync:
-            fd = os.open(source, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
         try:
+            if self.fsync:
+                fd = os.open(source, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             os.replace(source, target)
         except FileNotFoundError:
             raise ObjectNotFound(key) from None

@@ -13,9 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cargohold.config import Settings, load_settings
 from cargohold.services import uploads
-from cargohold.services.context import Context
+from cargohold.services.context import Context, open_context
 from cargohold.web.registry import errors, routes
-from cargohold.web.resources import open_context
 
 log = logging.getLogger("cargohold")
 

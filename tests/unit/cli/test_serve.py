@@ -1,0 +1,40 @@
+"""`cargohold serve` keeps the development mode on loopback unless forced."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+
+from cargohold.cli.serve import check_bind, is_loopback
+from cargohold.config import Settings
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("10.1.2.3", False),
+        ("::", False),
+    ],
+)
+def test_loopback_addresses_are_recognised(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_auth_none_refuses_a_public_address() -> None:
+    with pytest.raises(typer.BadParameter, match="only listens on loopback"):
+        check_bind(Settings(host="0.0.0.0"))
+
+
+def test_auth_none_on_a_public_address_can_be_forced(capsys: pytest.CaptureFixture[str]) -> None:
+    check_bind(Settings(host="0.0.0.0", allow_insecure_bind=True))
+    assert "WARNING: auth = none" in capsys.readouterr().err
+
+
+def test_auth_none_warns_loudly_on_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    check_bind(Settings(host="127.0.0.1"))
+    assert "anyone who can reach this server may push" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""Settings: defaults, the TOML file, and environment variables over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cargohold.config import CONFIG_ENV, GiB, MiB, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    for name in ("CARGOHOLD_PORT", "CARGOHOLD_DATA_DIR", "CARGOHOLD_MAX_BLOB_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_zero_setup_on_loopback() -> None:
+    settings = load_settings()
+    assert (settings.host, settings.port) == ("127.0.0.1", 5000)
+    assert settings.data_dir == Path("./cargohold-data")
+    assert settings.max_blob_size == 32 * GiB
+    assert settings.max_manifest_size == 4 * MiB
+    assert settings.upload_idle_expiry == 24 * 3600
+
+
+def test_toml_file_sets_values(tmp_path: Path) -> None:
+    config = tmp_path / "cargohold.toml"
+    config.write_text('port = 6000\nmax_blob_size = 1024\ndata_dir = "/srv/registry"\n')
+    settings = load_settings(config)
+    assert settings.port == 6000
+    assert settings.max_blob_size == 1024
+    assert settings.data_dir == Path("/srv/registry")
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "cargohold.toml"
+    config.write_text("port = 6000\n")
+    monkeypatch.setenv("CARGOHOLD_PORT", "7000")
+    assert load_settings(config).port == 7000
+
+
+def test_options_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARGOHOLD_PORT", "7000")
+    assert load_settings(port=8000).port == 8000
+
+
+def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"does not exist"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_unknown_keys_in_the_file_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "cargohold.toml"
+    config.write_text("prot = 6000\n")
+    with pytest.raises(ValueError, match="prot"):
+        load_settings(config)
