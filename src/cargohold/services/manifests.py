@@ -216,19 +216,26 @@ async def list_tags(
 
 
 async def list_referrers(
-    ctx: Context, *, name: str, digest: Digest, artifact_type: str | None
-) -> list[dict[str, Any]]:
-    """Descriptors of every manifest whose subject is `digest`, optionally of one artifact type."""
+    ctx: Context,
+    *,
+    name: str,
+    digest: Digest,
+    artifact_type: str | None,
+    limit: int,
+    last: str | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Descriptors of the manifests whose subject is `digest` (optionally of one artifact
+    type), in digest order after `last`; the flag says whether more remain."""
     package_id = await find_package(ctx.db, name)
     sql = (
         "SELECT digest, media_type, size, artifact_type, annotations FROM manifests"
-        " WHERE package_id = :p AND subject_digest = :d"
+        " WHERE package_id = :p AND subject_digest = :d AND digest > :last"
     )
-    params: dict[str, Any] = {"p": package_id, "d": str(digest)}
+    params: dict[str, Any] = {"p": package_id, "d": str(digest), "last": last or "", "n": limit + 1}
     if artifact_type is not None:
         sql += " AND artifact_type = :at"
         params["at"] = artifact_type
-    rows = await ctx.db.fetchall(sql + " ORDER BY digest", params)
+    rows = await ctx.db.fetchall(sql + " ORDER BY digest LIMIT :n", params)
     descriptors = []
     for row in rows:
         descriptor: dict[str, Any] = {
@@ -241,4 +248,4 @@ async def list_referrers(
         if row["annotations"]:
             descriptor["annotations"] = json.loads(row["annotations"])
         descriptors.append(descriptor)
-    return descriptors
+    return descriptors[:limit], len(descriptors) > limit

@@ -17,5 +17,5 @@ async def list_catalog(request: Request) -> Response:
     names, more = await packages.list_packages(ctx.db, limit=limit, last=last)
     headers = {}
     if more and names:
-        headers["Link"] = next_link("/v2/_catalog", limit, names[-1])
+        headers["Link"] = next_link("/v2/_catalog", {"n": limit, "last": names[-1]})
     return JSONResponse({"repositories": names}, headers=headers)

@@ -26,8 +26,9 @@ def page_size(request: Request, ctx: Context) -> int | None:
     return min(int(raw), ctx.settings.page_size_max)
 
 
-def next_link(path: str, n: int, last: str) -> str:
-    return f'<{quote(path)}?{urlencode({"n": n, "last": last})}>; rel="next"'
+def next_link(path: str, query: dict[str, str | int]) -> str:
+    """A `Link` header value pointing at the next page."""
+    return f'<{quote(path)}?{urlencode(query)}>; rel="next"'
 
 
 def blob_location(name: str, digest: Digest) -> str:

@@ -8,16 +8,28 @@ from starlette.responses import JSONResponse, Response
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
 from cargohold.services import manifests
-from cargohold.web.registry.common import context
+from cargohold.web.registry.common import context, next_link, page_size
 
 
 async def list_referrers(request: Request, name: str, digest: str) -> Response:
+    ctx = context(request)
     artifact_type = request.query_params.get("artifactType") or None
-    descriptors = await manifests.list_referrers(
-        context(request), name=name, digest=Digest.parse(digest), artifact_type=artifact_type
+    n = page_size(request, ctx) or ctx.settings.page_size_max
+    descriptors, more = await manifests.list_referrers(
+        ctx,
+        name=name,
+        digest=Digest.parse(digest),
+        artifact_type=artifact_type,
+        limit=n,
+        last=request.query_params.get("last"),
     )
-    headers = {"Content-Type": mediatypes.OCI_INDEX}
+    headers = {}
     if artifact_type is not None:
         headers["OCI-Filters-Applied"] = "artifactType"
+    if more and descriptors:
+        query: dict[str, str | int] = {"n": n, "last": descriptors[-1]["digest"]}
+        if artifact_type is not None:
+            query["artifactType"] = artifact_type
+        headers["Link"] = next_link(f"/v2/{name}/referrers/{digest}", query)
     body = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": descriptors}
     return JSONResponse(body, headers=headers, media_type=mediatypes.OCI_INDEX)

@@ -17,5 +17,5 @@ async def list_tags(request: Request, name: str) -> Response:
     tags, more = await manifests.list_tags(ctx, name=name, limit=limit, last=last)
     headers = {}
     if more and n is not None and tags:
-        headers["Link"] = next_link(f"/v2/{name}/tags/list", n, tags[-1])
+        headers["Link"] = next_link(f"/v2/{name}/tags/list", {"n": n, "last": tags[-1]})
     return JSONResponse({"name": name, "tags": tags}, headers=headers)
