@@ -19,6 +19,7 @@ from cargohold.web.registry import errors, routes
 log = logging.getLogger("cargohold")
 
 _V2 = "/v2"
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 _API_VERSION = [(b"docker-distribution-api-version", b"registry/2.0")]
 
 
@@ -69,13 +70,9 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/v2/", routes.base, methods=["GET", "HEAD"]),
-            Route("/v2", routes.base, methods=["GET", "HEAD"]),
-            Route(
-                "/v2/{path:path}",
-                routes.dispatch,
-                methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-            ),
+            Route("/v2/", routes.base, methods=_METHODS),
+            Route("/v2", routes.base, methods=_METHODS),
+            Route("/v2/{path:path}", routes.dispatch, methods=_METHODS),
         ],
         exception_handlers=errors.HANDLERS,
         lifespan=lifespan,

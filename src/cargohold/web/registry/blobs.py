@@ -17,6 +17,7 @@ from cargohold.services.blobs import BlobInfo
 from cargohold.web.registry.common import content_headers, context
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_BEYOND_ANY_BLOB = 2**63
 _PATHSEND = "http.response.pathsend"
 
 
@@ -31,19 +32,23 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     match = _RANGE.fullmatch(header.strip())
     if match is None:
         return None
-    first, last = match.groups()
-    if not first and not last:
+    first, last = (_number(group) for group in match.groups())
+    if (first is None and last is None) or size == 0:
         return None
-    if not first:
-        suffix = int(last)
-        if suffix == 0:
+    if first is None:
+        assert last is not None
+        if last == 0:
             raise _unsatisfiable(header, size)
-        return max(0, size - suffix), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+        return max(0, size - last), size - 1
+    if first >= size or (last is not None and last < first):
         raise _unsatisfiable(header, size)
-    return start, end
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+def _number(digits: str) -> int | None:
+    if not digits:
+        return None
+    return int(digits) if len(digits) <= 19 else _BEYOND_ANY_BLOB
 
 
 def _unsatisfiable(header: str, size: int) -> SizeInvalid:

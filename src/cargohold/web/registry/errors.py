@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.oci.errors import BlobUploadInvalid, RegistryError
+from cargohold.oci.errors import BlobUploadInvalid, RegistryError, Unsupported
 
 log = logging.getLogger("cargohold.registry")
 
@@ -28,6 +29,17 @@ async def client_disconnect(request: Request, exc: Exception) -> Response:
     return render(BlobUploadInvalid("the client disconnected before the body was complete"))
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (no route, method outside the route's list), in our body."""
+    assert isinstance(exc, HTTPException)
+    return render(
+        Unsupported(
+            f"{request.method} {request.url.path[:200]} is not an endpoint of this registry",
+            status=exc.status_code,
+        )
+    )
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return render(RegistryError("internal server error; the registry logged the details"))
@@ -36,5 +48,6 @@ async def server_error(request: Request, exc: Exception) -> Response:
 HANDLERS = {
     RegistryError: registry_error,
     ClientDisconnect: client_disconnect,
+    HTTPException: http_error,
     Exception: server_error,
 }

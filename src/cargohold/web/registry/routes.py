@@ -50,6 +50,8 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
 
 
 async def base(request: Request) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        raise _not_allowed(request.method, ["GET", "HEAD"])
     return JSONResponse({})
 
 
