@@ -36,6 +36,7 @@ class Settings(BaseSettings):
         default=False,
         description="Let auth=none listen on a non-loopback address (development only).",
     )
+    access_log: bool = False
     max_blob_size: int = Field(default=32 * GiB, ge=1)
     max_manifest_size: int = Field(default=4 * MiB, ge=1024)
     upload_idle_expiry: int = Field(default=24 * 3600, ge=1, description="Seconds.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -45,7 +46,31 @@ REGISTRY_KEY = pytest.StashKey[Registry]()
 LOG_OFFSET_KEY = pytest.StashKey[int]()
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    kind = os.environ.get(SERVER_ENV, "cargohold").strip() or "cargohold"
+    return f"interop server under test: {kind} (set {SERVER_ENV}=cargohold|distribution)"
+
+
 def _free_port() -> int:
+    """A free port below the kernel's ephemeral range.
+
+    The server may listen with SO_REUSEPORT (granian does), so a second server given the same
+    port would start fine and silently share our connections. Tools that pick ports with
+    bind(0) only ever get ephemeral ports, so a port below that range avoids them; a plain
+    bind (no SO_REUSEPORT) proves nobody has it right now.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = random.sample(range(20000, low), k=50) if low > 21000 else []
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -149,20 +174,27 @@ def _server_log_mark(request: pytest.FixtureRequest, registry: Registry) -> None
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     reg = item.config.stash.get(REGISTRY_KEY, None)
     if report.failed and reg is not None:
         offset = item.stash.get(LOG_OFFSET_KEY, 0)
         status = reg.process.poll()
         state = "running" if status is None else f"EXITED with status {status}"
-        report.sections.append(
-            (
-                f"{reg.kind} server log during this test ({state}; full log: {reg.log_path})",
-                log_tail(reg.log_path, offset),
+        during = log_tail(reg.log_path, offset)
+        if during:
+            title, text = "server log during this test", during
+        else:  # nothing logged meanwhile (no access log): show how the log ends instead
+            title, text = (
+                "server log (nothing during this test; last lines)",
+                log_tail(reg.log_path, lines=30),
             )
+        report.sections.append(
+            (f"{reg.kind} {title} ({state}; full log: {reg.log_path})", text or "(empty)")
         )
-    return report  # type: ignore[return-value]
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -229,6 +261,8 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
     finally:
         _stop(process, 30.0)
         _stop_process_group(process.pid)
+        _stop_own_containerd(short / "x")
+        _unmount_below(short)
         shutil.rmtree(short, ignore_errors=True)
 
 
@@ -245,6 +279,40 @@ def _stop_process_group(pgid: int) -> None:
                 os.killpg(pgid, 0)
             except ProcessLookupError:
                 return
+
+
+def _stop_own_containerd(exec_root: Path) -> None:
+    """The containerd that dockerd started runs in its own session; normally dockerd stops
+    it, but not when dockerd itself had to be killed. Only a process whose command line names
+    our exec root is signalled."""
+    try:
+        pid = int((exec_root / "containerd" / "containerd.pid").read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if str(exec_root).encode() not in cmdline:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+            for _ in range(50):
+                time.sleep(0.1)
+                os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+
+
+def _unmount_below(directory: Path) -> None:
+    """dockerd bind-mounts its data root onto itself; a killed dockerd leaves that behind."""
+    prefix = str(directory)
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    points = [line.split()[4] for line in mountinfo if len(line.split()) > 4]
+    ours = [p for p in points if p == prefix or p.startswith(prefix + "/")]
+    for point in sorted(ours, key=len, reverse=True):
+        run([tool("umount"), point], timeout=30, check=False)
 
 
 # --------------------------------------------------------------------------- containers/image tools
@@ -270,12 +338,14 @@ def containers_config(
         '[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n'
         f'events_logfile_path = "{base / "events.log"}"\n'
     )
+    auth = base / "auth.json"
+    auth.write_text(json.dumps({"auths": {}}))
     tmp = base / "tmp"
     tmp.mkdir()
     env = dict(os.environ)
     env["CONTAINERS_REGISTRIES_CONF"] = str(registries)
     env["CONTAINERS_CONF"] = str(containers_conf)
-    env["REGISTRY_AUTH_FILE"] = str(base / "auth.json")
+    env["REGISTRY_AUTH_FILE"] = str(auth)
     env["TMPDIR"] = str(tmp)
     return ContainersConfig(env=env, policy=policy)
 

@@ -46,6 +46,20 @@ def check_bind(settings: Settings) -> None:
     )
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another server holds; the server itself binds with SO_REUSEPORT,
+    which would otherwise let two registries silently share one port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot listen on {host}:{port}: {exc.strerror}. Is another server running?",
+                param_hint="--port",
+            ) from None
+
+
 def _export(settings: Settings) -> None:
     """Hand the resolved settings to the worker processes through the environment."""
     for field, value in settings.model_dump(exclude_none=True).items():
@@ -58,6 +72,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    access_log: Annotated[
+        bool | None, typer.Option("--access-log", help="Log every request.")
+    ] = None,
     allow_insecure_bind: Annotated[
         bool | None,
         typer.Option("--allow-insecure-bind", help="Let auth=none listen beyond loopback."),
@@ -70,9 +87,11 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        access_log=access_log,
         allow_insecure_bind=allow_insecure_bind,
     )
     check_bind(settings)
+    check_port_free(settings.host, settings.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(migrate.sqlite_url(settings.sqlite_path))
@@ -92,5 +111,6 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         interface=Interfaces.ASGI,
-        log_access=False,
+        log_access=settings.access_log,
+        respawn_failed_workers=True,
     ).serve()

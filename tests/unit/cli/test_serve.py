@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import typer
 
-from cargohold.cli.serve import check_bind, is_loopback
+from cargohold.cli.serve import check_bind, check_port_free, is_loopback
 from cargohold.config import Settings
 
 
@@ -38,3 +40,19 @@ def test_auth_none_on_a_public_address_can_be_forced(capsys: pytest.CaptureFixtu
 def test_auth_none_warns_loudly_on_loopback(capsys: pytest.CaptureFixture[str]) -> None:
     check_bind(Settings(host="127.0.0.1"))
     assert "anyone who can reach this server may push" in capsys.readouterr().err
+
+
+def test_a_port_another_server_holds_is_refused() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(typer.BadParameter, match="Is another server running"):
+            check_port_free("127.0.0.1", port)
+
+
+def test_a_free_port_passes() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    check_port_free("127.0.0.1", port)
