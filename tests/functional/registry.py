@@ -5,17 +5,36 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import httpx
+from starlette.types import ASGIApp, Message
 
 from cargohold.oci import mediatypes
 from cargohold.services.context import Context
 
 
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest()
+
+
+# Malformed digests, each refused with DIGEST_INVALID / 400 wherever a digest is expected.
+BAD_DIGESTS = {
+    "not-hex": "sha256:xyz",
+    "unsupported-algorithm": "md5:d41d8cd98f00b204e9800998ecf8427e",
+    "too-short": "sha256:" + "a" * 63,
+    "too-long": "sha256:" + "a" * 65,
+    "uppercase-hex": "sha256:" + "A" * 64,
+    "sha512-of-sha256-length": "sha512:" + "a" * 64,
+    "empty-encoded": "sha256:",
+    "no-algorithm": ":" + "a" * 64,
+    "huge": "sha256:" + "a" * 10_000,
+}
+UNKNOWN_DIGEST = "sha256:" + "0" * 64
 
 
 def random_blob(size: int = 1024) -> bytes:
@@ -94,6 +113,7 @@ def index_manifest(children: list[Image], media_type: str = mediatypes.OCI_INDEX
 class Registry:
     client: httpx.AsyncClient
     context: Context
+    app: ASGIApp | None = None
 
     async def push_blob(self, name: str, data: bytes) -> str:
         digest = digest_of(data)
@@ -125,9 +145,112 @@ class Registry:
         assert response.status_code == 201, response.text
         return image.digest
 
+    async def raw(
+        self,
+        method: str,
+        raw_path: bytes | str,
+        *,
+        query: bytes = b"",
+        headers: Mapping[str, str | bytes] | None = None,
+        body: bytes | Iterable[bytes] = b"",
+        disconnect: bool = False,
+    ) -> httpx.Response:
+        """One request straight into the ASGI app, as a server would hand it over.
+
+        Nothing normalises the path (`..` and `%2e%2e` arrive as sent); `scope["path"]`
+        is the percent-decoded `raw_path`, as servers build it. `body` is one message,
+        or a list of chunks; with `disconnect` the client hangs up after the chunks.
+        The answer is exactly what the app sent, including any body on HEAD.
+        """
+        assert self.app is not None, "the registry fixture passes the app"
+        path = raw_path.encode() if isinstance(raw_path, str) else raw_path
+        raw_headers = [(b"host", b"registry.test")]
+        for key, value in (headers or {}).items():
+            encoded = value.encode("latin-1") if isinstance(value, str) else value
+            raw_headers.append((key.lower().encode(), encoded))
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": unquote_to_bytes(path).decode("utf-8", "replace"),
+            "raw_path": path,
+            "query_string": query,
+            "root_path": "",
+            "headers": raw_headers,
+            "server": ("registry.test", 80),
+            "client": ("127.0.0.1", 50000),
+        }
+        messages: list[Message]
+        if isinstance(body, bytes):
+            messages = [{"type": "http.request", "body": body, "more_body": False}]
+        else:
+            messages = [{"type": "http.request", "body": c, "more_body": True} for c in body]
+            if not disconnect:
+                messages.append({"type": "http.request", "body": b"", "more_body": False})
+        if disconnect:
+            messages.append({"type": "http.disconnect"})
+
+        async def receive() -> Message:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        started: list[Message] = []
+        sent = bytearray()
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.append(message)
+            elif message["type"] == "http.response.body":
+                sent.extend(message.get("body", b""))
+
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            # Starlette answers 500 and then re-raises: report it like any other 5xx.
+            if not started:
+                raise
+            error: Exception | None = exc
+        else:
+            error = None
+        assert len(started) == 1, f"the app started {len(started)} responses"
+        response = httpx.Response(
+            started[0]["status"],
+            headers=started[0].get("headers", []),
+            content=bytes(sent),
+            request=httpx.Request(method, "http://registry.test" + path.decode("latin-1")[:2000]),
+        )
+        try:
+            await fail_on_server_error(response)
+        except AssertionError as failure:
+            raise failure from error
+        return response
+
+    async def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a metadata table, for checking that nothing was left half-written."""
+        return [dict(row) for row in await self.context.db.fetchall(f"SELECT * FROM {table}")]
+
+    def stored_files(self, prefix: str = "") -> list[str]:
+        """Files in the blob store whose path (relative to the store) starts with `prefix`."""
+        root: Path = self.context.settings.blob_dir
+        if not root.exists():
+            return []
+        files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        return sorted(f for f in files if f.startswith(prefix))
+
+
+async def fail_on_server_error(response: httpx.Response) -> None:
+    """Fail the test on any 5xx: bad input must get a 4xx, never a server error."""
+    if response.status_code >= 500:
+        await response.aread()
+        raise AssertionError(
+            f"{response.request.method} {response.request.url} answered"
+            f" {response.status_code}: {response.text[:500]}"
+        )
+
 
 def error_code(response: httpx.Response) -> str:
     body = response.json()
-    assert "errors" in body and body["errors"], body
+    assert body.get("errors"), body
     code: str = body["errors"][0]["code"]
     return code

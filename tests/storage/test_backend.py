@@ -67,9 +67,10 @@ async def test_read_honours_offset_and_length(backend: Backend) -> None:
     data = bytes(range(256)) * (CHUNK_SIZE // 128)
     await publish(backend, "blobs/big", data)
     assert await collect(backend.read("blobs/big", 10, 5)) == data[10:15]
-    assert await collect(backend.read("blobs/big", CHUNK_SIZE - 3, 10)) == data[
-        CHUNK_SIZE - 3 : CHUNK_SIZE + 7
-    ]
+    assert (
+        await collect(backend.read("blobs/big", CHUNK_SIZE - 3, 10))
+        == data[CHUNK_SIZE - 3 : CHUNK_SIZE + 7]
+    )
     assert await collect(backend.read("blobs/big", len(data) - 4)) == data[-4:]
 
 

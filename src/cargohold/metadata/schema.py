@@ -97,7 +97,7 @@ uploads = Table(
     "uploads",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), nullable=False),
+    Column("package_name", String(255), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("state", Text, nullable=False),
     Column("created_at", Double, nullable=False),

@@ -114,14 +114,15 @@ def parse_manifest(payload: bytes, content_type: str | None) -> Manifest:
     sent = (content_type or "").split(";")[0].strip() or None
     if declared and sent and declared != sent:
         raise ManifestInvalid(
-            f"Content-Type {sent!r} does not match the manifest's mediaType {declared!r}"
+            f"Content-Type {sent[:100]!r} does not match the manifest's mediaType"
+            f" {declared[:100]!r}"
         )
     media_type = declared or sent
     if media_type not in mt.MANIFESTS:
         raise ManifestInvalid(
-            f"unsupported manifest media type {media_type!r}; send one of "
+            f"unsupported manifest media type {(media_type or '')[:100]!r}; send one of "
             + ", ".join(sorted(mt.MANIFESTS)),
-            detail={"mediaType": media_type},
+            detail={"mediaType": (media_type or "")[:100]},
         )
     if document.get("schemaVersion") != 2:
         raise ManifestInvalid("schemaVersion must be 2")

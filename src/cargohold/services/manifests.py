@@ -10,7 +10,13 @@ from typing import Any
 
 from cargohold.metadata.db import Queries
 from cargohold.oci.digest import Digest, is_digest
-from cargohold.oci.errors import ManifestBlobUnknown, ManifestInvalid, ManifestUnknown, SizeInvalid
+from cargohold.oci.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    SizeInvalid,
+)
 from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
 from cargohold.oci.names import validate_tag
 from cargohold.services.context import Context
@@ -116,7 +122,7 @@ async def put_manifest(
     algorithm = ref.algorithm if isinstance(ref, Digest) else "sha256"
     digest = Digest(algorithm, hashlib.new(algorithm, payload).hexdigest())
     if isinstance(ref, Digest) and ref != digest:
-        raise ManifestInvalid(
+        raise DigestInvalid(
             f"the manifest's digest is {digest}, not {ref} as named in the URL",
             detail={"expected": str(ref), "actual": str(digest)},
         )

@@ -21,6 +21,7 @@ from cargohold.oci.errors import (
     DigestInvalid,
     SizeInvalid,
 )
+from cargohold.oci.names import validate_name
 from cargohold.services.blobs import link_blob
 from cargohold.services.context import Context
 from cargohold.services.hashing import HashState
@@ -33,7 +34,6 @@ from cargohold.storage.paths import blob_key, upload_key
 class Upload:
     id: str
     name: str
-    package_id: int
     size: int
     state: str
 
@@ -59,23 +59,22 @@ def _lock(upload_id: str) -> asyncio.Lock:
 
 
 async def start_upload(ctx: Context, *, name: str) -> Upload:
+    """Open a session; the package itself appears only once a blob is published into it."""
+    validate_name(name)
     upload_id = secrets.token_hex(24)
     state = await ctx.storage.start_upload(upload_key(upload_id))
     now = ctx.now()
-    async with ctx.db.transaction() as tx:
-        package_id = await ensure_package(tx, name, now)
-        await tx.execute(
-            "INSERT INTO uploads (id, package_id, size, state, created_at, updated_at)"
-            " VALUES (:id, :p, 0, :state, :now, :now)",
-            {"id": upload_id, "p": package_id, "state": state, "now": now},
-        )
-    return Upload(upload_id, name, package_id, 0, state)
+    await ctx.db.execute(
+        "INSERT INTO uploads (id, package_name, size, state, created_at, updated_at)"
+        " VALUES (:id, :name, 0, :state, :now, :now)",
+        {"id": upload_id, "name": name, "state": state, "now": now},
+    )
+    return Upload(upload_id, name, 0, state)
 
 
 async def get_upload(ctx: Context, *, name: str, upload_id: str) -> Upload:
     row = await ctx.db.fetchone(
-        "SELECT u.package_id, u.size, u.state, u.updated_at FROM uploads u"
-        " JOIN packages p ON p.id = u.package_id WHERE u.id = :id AND p.name = :name",
+        "SELECT size, state, updated_at FROM uploads WHERE id = :id AND package_name = :name",
         {"id": upload_id, "name": name},
     )
     if row is None:
@@ -88,7 +87,7 @@ async def get_upload(ctx: Context, *, name: str, upload_id: str) -> Upload:
             f"upload {upload_id!r} expired after {ctx.settings.upload_idle_expiry} s without"
             " activity; start a new one"
         )
-    return Upload(upload_id, name, int(row["package_id"]), int(row["size"]), row["state"])
+    return Upload(upload_id, name, int(row["size"]), row["state"])
 
 
 def _check_chunk(ctx: Context, upload: Upload, chunk: Chunk) -> int | None:
@@ -107,7 +106,7 @@ def _check_chunk(ctx: Context, upload: Upload, chunk: Chunk) -> int | None:
             )
         ranged = chunk.end - chunk.start + 1
         if expected is not None and expected != ranged:
-            raise BlobUploadInvalid(
+            raise SizeInvalid(
                 f"Content-Length {expected} does not match Content-Range"
                 f" {chunk.start}-{chunk.end} ({ranged} bytes)"
             )
@@ -141,12 +140,12 @@ async def _metered(
         if received > limit:
             raise _too_large(ctx)
         if expected is not None and received > expected:
-            raise BlobUploadInvalid(f"chunk is longer than the {expected} bytes declared")
+            raise SizeInvalid(f"chunk is longer than the {expected} bytes declared")
         if state is not None:
             state.hasher.update(data)
         yield data
     if expected is not None and received != expected:
-        raise BlobUploadInvalid(
+        raise SizeInvalid(
             f"chunk ended after {received} of the {expected} bytes declared; send it again"
         )
 
@@ -176,7 +175,7 @@ async def _append(ctx: Context, upload: Upload, chunk: Chunk) -> Upload:
     if hash_state is not None:
         hash_state.size = size
         ctx.hashes.put(upload.id, hash_state)
-    return Upload(upload.id, upload.name, upload.package_id, size, state)
+    return Upload(upload.id, upload.name, size, state)
 
 
 async def append_chunk(ctx: Context, *, name: str, upload_id: str, chunk: Chunk) -> Upload:
@@ -202,7 +201,11 @@ async def finish_upload(
     async with _lock(upload_id):
         upload = await get_upload(ctx, name=name, upload_id=upload_id)
         if chunk is not None:
-            upload = await _append(ctx, upload, chunk)
+            try:
+                upload = await _append(ctx, upload, chunk)
+            except SizeInvalid:
+                await _discard(ctx, upload.id, upload.state)
+                raise
         actual = await _digest_of(ctx, upload, digest.algorithm)
         if actual != digest.encoded:
             await _discard(ctx, upload.id, upload.state)
@@ -219,7 +222,8 @@ async def finish_upload(
                 " ON CONFLICT DO NOTHING",
                 {"d": str(digest), "size": upload.size, "now": now},
             )
-            await link_blob(tx, package_id=upload.package_id, digest=str(digest), now=now)
+            package_id = await ensure_package(tx, upload.name, now)
+            await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
             await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
 
 

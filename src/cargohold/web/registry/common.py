@@ -21,9 +21,14 @@ def page_size(request: Request, ctx: Context) -> int | None:
     raw = request.query_params.get("n")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    if not is_count(raw) or len(raw) > 12:
         raise Unsupported(f"n must be a non-negative integer, not {raw[:40]!r}")
     return min(int(raw), ctx.settings.page_size_max)
+
+
+def is_count(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts digits int() refuses, such as '²'."""
+    return text.isascii() and text.isdigit()
 
 
 def next_link(path: str, query: dict[str, str | int]) -> str:

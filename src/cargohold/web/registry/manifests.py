@@ -8,7 +8,7 @@ from starlette.responses import Response
 from cargohold.oci import mediatypes
 from cargohold.oci.errors import ManifestUnknown
 from cargohold.services import manifests
-from cargohold.web.registry.common import content_headers, context
+from cargohold.web.registry.common import content_headers, context, is_count
 
 
 def _accepted(request: Request) -> set[str] | None:
@@ -42,7 +42,7 @@ async def put_manifest(request: Request, name: str, reference: str) -> Response:
     ctx = context(request)
     limit = ctx.settings.max_manifest_size
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if is_count(declared) and (len(declared) > 19 or int(declared) > limit):
         raise manifests.manifest_too_large(ctx)
     body = bytearray()
     async for chunk in request.stream():

@@ -12,7 +12,7 @@ from cargohold.oci.errors import BlobUploadInvalid, DigestInvalid
 from cargohold.oci.names import validate_name
 from cargohold.services import blobs, uploads
 from cargohold.services.uploads import Chunk, Upload
-from cargohold.web.registry.common import blob_location, context
+from cargohold.web.registry.common import blob_location, context, is_count
 
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d{1,19}|\*))?")
 
@@ -42,7 +42,7 @@ def _content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 19:
+    if not is_count(raw) or len(raw) > 19:
         raise BlobUploadInvalid(f"Content-Length {raw[:40]!r} is not a byte count")
     return int(raw)
 

@@ -103,17 +103,11 @@ def upgrade() -> None:
     op.create_table(
         "uploads",
         sa.Column("id", sa.String(64), nullable=False),
-        sa.Column("package_id", sa.Integer(), nullable=False),
+        sa.Column("package_name", sa.String(255), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("state", sa.Text(), nullable=False),
         sa.Column("created_at", sa.Double(), nullable=False),
         sa.Column("updated_at", sa.Double(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["package_id"],
-            ["packages.id"],
-            name="fk_uploads_package_id_packages",
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name="pk_uploads"),
     )
     op.create_index("ix_uploads_updated", "uploads", ["updated_at"])

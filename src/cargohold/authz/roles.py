@@ -1,0 +1,82 @@
+"""Roles on a package, token scopes, and the registry actions they allow."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+
+class Role(enum.IntEnum):
+    """What a principal may do with a package; each role includes the ones below it."""
+
+    NONE = 0
+    READ = 1
+    WRITE = 2
+    ADMIN = 3
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            raise ValueError(f"unknown role {text!r}; use read, write or admin") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+SCOPES: dict[str, Role] = {
+    "read:package": Role.READ,
+    "write:package": Role.WRITE,
+    "admin:package": Role.ADMIN,
+}
+
+
+def parse_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """Validate token scopes; an unknown scope is an error, never ignored."""
+    result = set()
+    for scope in scopes:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; use one of {', '.join(sorted(SCOPES))}")
+        result.add(scope)
+    if not result:
+        raise ValueError("a token needs at least one scope")
+    return frozenset(result)
+
+
+def scope_ceiling(scopes: Iterable[str]) -> Role:
+    """The highest role a token's scopes let it act with (scopes only ever narrow)."""
+    return max((SCOPES[s] for s in scopes if s in SCOPES), default=Role.NONE)
+
+
+class Action(enum.Enum):
+    """Registry operations, by the least role each needs."""
+
+    PULL = Role.READ
+    PUSH = Role.WRITE
+    DELETE_TAG = Role.WRITE
+    DELETE_IMAGE = Role.ADMIN  # a manifest by digest, or a blob
+
+    @property
+    def required(self) -> Role:
+        return Role(self.value)
+
+    @property
+    def docker_action(self) -> str:
+        """The action a docker bearer token must carry for this operation."""
+        return {"PULL": "pull", "PUSH": "push"}.get(self.name, "delete")
+
+
+def allows(role: Role, action: Action) -> bool:
+    return role >= action.required
+
+
+def docker_actions(role: Role) -> frozenset[str]:
+    """The docker token actions a role may be granted."""
+    actions = set()
+    if role >= Role.READ:
+        actions.add("pull")
+    if role >= Role.WRITE:
+        actions.update({"push", "delete"})
+    return frozenset(actions)

@@ -1,0 +1,121 @@
+"""Registry bearer tokens: short-lived EdDSA JWTs that carry their grants.
+
+A /v2 request with a bearer token is checked against the token alone, with no
+database round trip: the grant was computed (role ∩ token scopes ∩ requested
+scope) when the token was issued, and the token lives a few minutes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from cargohold.authz.roles import Action, Role
+
+ALGORITHM = "EdDSA"
+
+
+class TokenInvalid(Exception):
+    """The bearer token is malformed, forged, expired, or for another service."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a token may do with one repository."""
+
+    name: str
+    actions: frozenset[str]
+    role: Role
+
+    def allows(self, action: Action) -> bool:
+        return action.docker_action in self.actions and self.role >= action.required
+
+    def claim(self) -> dict[str, Any]:
+        return {
+            "type": "repository",
+            "name": self.name,
+            "actions": sorted(self.actions),
+            "role": self.role.label,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    subject: str
+    grants: dict[str, Grant]
+    catalog: bool
+    expires_at: int
+
+    def allows(self, name: str, action: Action) -> bool:
+        grant = self.grants.get(name)
+        return grant is not None and grant.allows(action)
+
+
+def issue(
+    key: Ed25519PrivateKey,
+    *,
+    issuer: str,
+    service: str,
+    subject: str,
+    grants: Iterable[Grant],
+    catalog: bool,
+    lifetime: int,
+    now: int,
+) -> str:
+    access = [grant.claim() for grant in grants]
+    if catalog:
+        access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
+    payload = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": service,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + lifetime,
+        "jti": secrets.token_hex(16),
+        "access": access,
+    }
+    return jwt.encode(payload, key, algorithm=ALGORITHM)
+
+
+def verify(
+    token: str, key: Ed25519PublicKey, *, issuer: str, service: str, now: int | None = None
+) -> Claims:
+    try:
+        payload = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=service,
+            issuer=issuer,
+            options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
+            leeway=0,
+        )
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(str(exc)) from None
+    if now is not None and payload["exp"] <= now:
+        raise TokenInvalid("token has expired")
+    grants: dict[str, Grant] = {}
+    catalog = False
+    access = payload.get("access", [])
+    if not isinstance(access, list):
+        raise TokenInvalid("access claim must be a list")
+    for entry in access:
+        if not isinstance(entry, dict):
+            raise TokenInvalid("access entries must be objects")
+        if entry.get("type") == "registry" and entry.get("name") == "catalog":
+            catalog = True
+        elif entry.get("type") == "repository":
+            try:
+                role = Role.parse(str(entry.get("role", "read")))
+                grants[str(entry["name"])] = Grant(
+                    str(entry["name"]), frozenset(map(str, entry["actions"])), role
+                )
+            except (KeyError, TypeError, ValueError):
+                raise TokenInvalid("malformed access entry") from None
+    return Claims(str(payload["sub"]), grants, catalog, int(payload["exp"]))

@@ -1,0 +1,177 @@
+"""`parse_manifest`: validate a manifest against the media type it was sent with."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cargohold.oci import mediatypes as mt
+from cargohold.oci.digest import Digest
+from cargohold.oci.errors import ManifestInvalid
+from cargohold.oci.manifest import Descriptor, parse_manifest
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+D3 = "sha256:" + "3" * 64
+CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def desc(digest: str, media_type: str = LAYER_TYPE, size: int = 10, **extra: Any) -> dict[str, Any]:
+    return {"mediaType": media_type, "digest": digest, "size": size, **extra}
+
+
+def image(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": desc(D1, CONFIG_TYPE),
+        "layers": [desc(D2)],
+    }
+    document.update(changes)
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def index(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_INDEX,
+        "manifests": [desc(D1, mt.OCI_MANIFEST), desc(D2, mt.OCI_MANIFEST)],
+    }
+    document.update(changes)
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def encode(document: Any) -> bytes:
+    return json.dumps(document).encode()
+
+
+def test_image_manifest_lists_config_and_layers_as_blobs() -> None:
+    manifest = parse_manifest(encode(image()), mt.OCI_MANIFEST)
+
+    assert manifest.media_type == mt.OCI_MANIFEST
+    assert [str(d.digest) for d in manifest.blobs] == [D1, D2]
+    assert manifest.children == ()
+    assert manifest.config_media_type == CONFIG_TYPE
+    assert manifest.referrer_artifact_type == CONFIG_TYPE
+    assert manifest.subject is None
+
+
+def test_index_lists_children_and_no_blobs() -> None:
+    manifest = parse_manifest(encode(index()), mt.OCI_INDEX)
+
+    assert [str(d.digest) for d in manifest.children] == [D1, D2]
+    assert manifest.blobs == ()
+    assert manifest.referrer_artifact_type is None
+
+
+def test_docker_manifest_list() -> None:
+    document = index(mediaType=mt.DOCKER_MANIFEST_LIST, manifests=[desc(D1, mt.DOCKER_MANIFEST)])
+
+    manifest = parse_manifest(encode(document), mt.DOCKER_MANIFEST_LIST)
+
+    assert manifest.media_type == mt.DOCKER_MANIFEST_LIST
+    assert len(manifest.children) == 1
+
+
+def test_artifact_type_wins_over_config_media_type() -> None:
+    manifest = parse_manifest(encode(image(artifactType="application/x-sig")), None)
+
+    assert manifest.referrer_artifact_type == "application/x-sig"
+
+
+def test_subject_and_annotations_are_read() -> None:
+    document = image(subject=desc(D3, mt.OCI_MANIFEST), annotations={"a": "b"})
+
+    manifest = parse_manifest(encode(document), mt.OCI_MANIFEST)
+
+    assert manifest.subject is not None
+    assert manifest.subject.digest == Digest.parse(D3)
+    assert manifest.annotations == {"a": "b"}
+
+
+@pytest.mark.parametrize(
+    ("declared", "content_type", "expected"),
+    [
+        (mt.OCI_MANIFEST, mt.OCI_MANIFEST, mt.OCI_MANIFEST),
+        (mt.OCI_MANIFEST, None, mt.OCI_MANIFEST),
+        (mt.OCI_MANIFEST, f"{mt.OCI_MANIFEST}; charset=utf-8", mt.OCI_MANIFEST),
+        (None, mt.OCI_MANIFEST, mt.OCI_MANIFEST),
+        (None, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST),
+        (mt.DOCKER_MANIFEST, "", mt.DOCKER_MANIFEST),
+    ],
+)
+def test_media_type_comes_from_the_document_else_the_content_type(
+    declared: str | None, content_type: str | None, expected: str
+) -> None:
+    manifest = parse_manifest(encode(image(mediaType=declared)), content_type)
+
+    assert manifest.media_type == expected
+
+
+INVALID: dict[str, tuple[bytes, str | None, str]] = {
+    "not-json": (b"nope", mt.OCI_MANIFEST, "JSON"),
+    "empty": (b"", mt.OCI_MANIFEST, "JSON"),
+    "invalid-utf8": (b'{"a": "\xff"}', mt.OCI_MANIFEST, "JSON"),
+    "array": (b"[]", mt.OCI_MANIFEST, "object"),
+    "media-type-mismatch": (encode(image()), mt.DOCKER_MANIFEST, "does not match"),
+    "no-media-type-at-all": (encode(image(mediaType=None)), None, "media type"),
+    "json-content-type": (encode(image(mediaType=None)), "application/json", "media type"),
+    "unknown-media-type": (encode(image(mediaType="application/x-foo")), None, "media type"),
+    "media-type-not-string": (encode(image(mediaType=5)), None, "mediaType"),
+    "schema-1": (encode(image(schemaVersion=1)), None, "schemaVersion"),
+    "no-config": (encode(image(config=None)), None, "config"),
+    "docker-without-layers": (
+        encode(image(mediaType=mt.DOCKER_MANIFEST, layers=None)),
+        None,
+        "layers",
+    ),
+    "index-without-manifests": (encode(index(manifests=None)), None, "manifests"),
+    "layer-bad-digest": (encode(image(layers=[desc("sha256:xyz")])), None, "layers[0].digest"),
+    "layer-negative-size": (encode(image(layers=[desc(D2, size=-1)])), None, "layers[0].size"),
+    "layer-bool-size": (encode(image(layers=[desc(D2, size=True)])), None, "layers[0].size"),
+    "layer-no-media-type": (
+        encode(image(layers=[{"digest": D2, "size": 1}])),
+        None,
+        "layers[0].mediaType",
+    ),
+    "layer-urls-not-list": (encode(image(layers=[desc(D2, urls="x")])), None, "urls"),
+    "annotations-not-strings": (encode(image(annotations={"a": 1})), None, "annotations"),
+    "artifact-type-not-string": (encode(image(artifactType=1)), None, "artifactType"),
+    "subject-not-object": (encode(image(subject="x")), None, "subject"),
+    "deeply-nested-arrays": (
+        b'{"schemaVersion": 2, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        mt.OCI_MANIFEST,
+        "JSON",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type", "reason"), INVALID.values(), ids=INVALID.keys()
+)
+def test_invalid_manifest_is_manifest_invalid_with_a_reason(
+    payload: bytes, content_type: str | None, reason: str
+) -> None:
+    with pytest.raises(ManifestInvalid) as raised:
+        parse_manifest(payload, content_type)
+
+    assert raised.value.http_status == 400
+    assert reason in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("media_type", "urls", "foreign"),
+    [
+        (mt.DOCKER_FOREIGN_LAYER, ("https://x/l",), True),
+        (mt.OCI_NONDISTRIBUTABLE_PREFIX + "v1.tar+gzip", ("https://x/l",), True),
+        (mt.DOCKER_FOREIGN_LAYER, (), False),
+        (LAYER_TYPE, ("https://x/l",), False),
+    ],
+)
+def test_foreign_layers(media_type: str, urls: tuple[str, ...], foreign: bool) -> None:
+    descriptor = Descriptor(media_type, Digest.parse(D1), 1, urls=urls)
+
+    assert descriptor.is_foreign is foreign
