@@ -28,7 +28,25 @@ class Settings(BaseSettings):
         default=None, description="Defaults to an SQLite file in the data dir."
     )
     storage: Literal["filesystem", "memory"] = "filesystem"
-    auth: Literal["none"] = "none"
+    auth: Literal["token", "none"] = Field(
+        default="token",
+        description="token: accounts, roles and API tokens; none: loopback-only development mode.",
+    )
+    token_service: str = "cargohold"
+    token_issuer: str = "cargohold"
+    token_lifetime: int = Field(default=300, ge=10, description="Registry JWT lifetime, seconds.")
+    refresh_token_lifetime: int = Field(default=30 * 86400, ge=60)
+    token_max_days: int = Field(default=365, ge=1, description="Longest API token expiry.")
+    allow_tokens_without_expiry: bool = False
+    password_login: bool = Field(
+        default=True, description="Accept email + password at /token and in the UI."
+    )
+    login_max_failures: int = Field(default=10, ge=1)
+    login_failure_window: int = Field(default=900, ge=1, description="Seconds.")
+    login_block_seconds: int = Field(default=300, ge=1)
+    signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 PEM key; made in the data dir on first start if unset."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)

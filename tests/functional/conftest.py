@@ -29,7 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database migrated once per run; each test starts from a copy of it."""
-    context = open_context(Settings(data_dir=tmp_path_factory.mktemp("template")))
+    context = open_context(Settings(data_dir=tmp_path_factory.mktemp("template"), auth="none"))
     asyncio.run(context.db.close())
     return context.settings.sqlite_path
 
@@ -39,7 +39,7 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest, migrated_database: 
     overrides = {}
     for marker in reversed(list(request.node.iter_markers("settings"))):
         overrides.update(marker.kwargs)
-    settings = Settings(data_dir=tmp_path / "data", **overrides)
+    settings = Settings(data_dir=tmp_path / "data", **{"auth": "none", **overrides})
     settings.sqlite_path.parent.mkdir(parents=True)
     shutil.copyfile(migrated_database, settings.sqlite_path)
     return settings

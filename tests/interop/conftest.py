@@ -83,6 +83,7 @@ def _server_command(kind: str, port: int, workdir: Path) -> list[str]:
         return [
             sys.executable, "-m", "cargohold", "serve",
             "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+            "--auth", "none",
         ]  # fmt: skip
     config = workdir / "distribution.yml"
     config.write_text(

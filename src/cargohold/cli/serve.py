@@ -72,6 +72,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(help="token (accounts and API tokens) or none (loopback development mode)."),
+    ] = None,
     access_log: Annotated[
         bool | None, typer.Option("--access-log", help="Log every request.")
     ] = None,
@@ -88,6 +92,7 @@ def serve(
         port=port,
         workers=workers,
         access_log=access_log,
+        auth=auth,
         allow_insecure_bind=allow_insecure_bind,
     )
     check_bind(settings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -103,4 +104,128 @@ uploads = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Index("ix_uploads_updated", "updated_at"),
+)
+
+# Accounts and access (revision 0002). Roles are stored as integers: 1 read, 2 write, 3 admin.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("password_hash", Text),
+    Column("is_admin", Boolean, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("create_on_push", Boolean, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+workspace_members = Table(
+    "workspace_members",
+    metadata,
+    Column(
+        "workspace_id",
+        Integer,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("is_owner", Boolean, nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("workspace_id", "key"),
+)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("slug", String(128), nullable=False),
+    Column("is_public", Boolean, nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("workspace_id", "slug"),
+)
+
+project_grants = Table(
+    "project_grants",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", Integer, nullable=False),
+)
+
+repository_grants = Table(
+    "repository_grants",
+    metadata,
+    Column(
+        "repository_id",
+        Integer,
+        ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", Integer, nullable=False),
+)
+
+package_links = Table(
+    "package_links",
+    metadata,
+    Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "repository_id",
+        Integer,
+        ForeignKey("repositories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Index("ix_package_links_repository", "repository_id"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE")),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE")),
+    Column("name", String(100), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("expires_at", Double),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double),
+    Column("revoked_at", Double),
+    Index("ix_tokens_user", "user_id"),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_at", Double, nullable=False),
+    Column("blocked_until", Double, nullable=False),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,15 +86,31 @@ async def delete_blob(ctx: Context, *, name: str, digest: Digest) -> None:
         raise _unknown(digest, name)
 
 
-async def mount_blob(ctx: Context, *, name: str, digest: Digest, source: str | None) -> bool:
-    """Link a blob that `source` (or, without it, any package) already links; False if none does."""
+async def mount_blob(
+    ctx: Context,
+    *,
+    name: str,
+    digest: Digest,
+    source: str | None,
+    may_pull: Callable[[str], Awaitable[bool]],
+) -> bool:
+    """Link a blob that `source` (or, without it, any package) already links; False if none
+    does, or the caller may not pull from it: a mount never reveals that a blob exists."""
     if source is not None:
-        row = await ctx.db.fetchone(_LINKED_BLOB, {"name": source, "digest": str(digest)})
+        candidates = [source]
     else:
-        row = await ctx.db.fetchone(
-            "SELECT 1 FROM package_blobs WHERE digest = :d LIMIT 1", {"d": str(digest)}
+        rows = await ctx.db.fetchall(
+            "SELECT p.name FROM package_blobs pb JOIN packages p ON p.id = pb.package_id"
+            " WHERE pb.digest = :d ORDER BY p.name LIMIT 100",
+            {"d": str(digest)},
         )
-    if row is None:
+        candidates = [row["name"] for row in rows]
+    for candidate in candidates:
+        if not await may_pull(candidate):
+            continue
+        if await ctx.db.fetchone(_LINKED_BLOB, {"name": candidate, "digest": str(digest)}):
+            break
+    else:
         return False
     async with ctx.db.transaction() as tx:
         package_id = await ensure_package(tx, name, ctx.now())

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cargohold.config import Settings
 from cargohold.metadata import migrate
 from cargohold.metadata.db import Database, SQLiteDatabase
 from cargohold.services.hashing import HashStates
+from cargohold.services.keys import load_signing_key
 from cargohold.storage.base import Backend
 from cargohold.storage.filesystem import FilesystemBackend
 from cargohold.storage.memory import MemoryBackend
@@ -20,6 +24,12 @@ class Context:
     storage: Backend
     settings: Settings
     hashes: HashStates = field(default_factory=HashStates)
+    signing_key: Ed25519PrivateKey | None = None
+
+    @cached_property
+    def public_key(self) -> Ed25519PublicKey:
+        assert self.signing_key is not None
+        return self.signing_key.public_key()
 
     @staticmethod
     def now() -> float:
@@ -36,4 +46,5 @@ def open_context(settings: Settings) -> Context:
     storage: Backend = (
         MemoryBackend() if settings.storage == "memory" else FilesystemBackend(settings.blob_dir)
     )
-    return Context(db=SQLiteDatabase(path), storage=storage, settings=settings)
+    key = load_signing_key(settings) if settings.auth == "token" else None
+    return Context(db=SQLiteDatabase(path), storage=storage, settings=settings, signing_key=key)

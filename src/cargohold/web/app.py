@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cargohold.config import Settings, load_settings
 from cargohold.services import uploads
 from cargohold.services.context import Context, open_context
+from cargohold.web import token
 from cargohold.web.registry import errors, routes
 
 log = logging.getLogger("cargohold")
@@ -70,6 +71,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
+            Route("/token", token.token, methods=["GET", "POST"]),
             Route("/v2/", routes.base, methods=_METHODS),
             Route("/v2", routes.base, methods=_METHODS),
             Route("/v2/{path:path}", routes.dispatch, methods=_METHODS),

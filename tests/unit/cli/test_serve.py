@@ -29,16 +29,16 @@ def test_loopback_addresses_are_recognised(host: str, loopback: bool) -> None:
 
 def test_auth_none_refuses_a_public_address() -> None:
     with pytest.raises(typer.BadParameter, match="only listens on loopback"):
-        check_bind(Settings(host="0.0.0.0"))
+        check_bind(Settings(host="0.0.0.0", auth="none"))
 
 
 def test_auth_none_on_a_public_address_can_be_forced(capsys: pytest.CaptureFixture[str]) -> None:
-    check_bind(Settings(host="0.0.0.0", allow_insecure_bind=True))
+    check_bind(Settings(host="0.0.0.0", allow_insecure_bind=True, auth="none"))
     assert "WARNING: auth = none" in capsys.readouterr().err
 
 
 def test_auth_none_warns_loudly_on_loopback(capsys: pytest.CaptureFixture[str]) -> None:
-    check_bind(Settings(host="127.0.0.1"))
+    check_bind(Settings(host="127.0.0.1", auth="none"))
     assert "anyone who can reach this server may push" in capsys.readouterr().err
 
 

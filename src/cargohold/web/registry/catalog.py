@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.services import packages
+from cargohold.services import access, packages
+from cargohold.web.registry.auth import Caller, unauthorized
 from cargohold.web.registry.common import context, next_link, page_size
 
 
@@ -14,7 +15,19 @@ async def list_catalog(request: Request) -> Response:
     n = page_size(request, ctx)
     limit = n if n is not None else ctx.settings.page_size_max
     last = request.query_params.get("last")
-    names, more = await packages.list_packages(ctx.db, limit=limit, last=last)
+    caller: Caller = request.state.caller
+    if caller.open:
+        names, more = await packages.list_packages(ctx.db, limit=limit, last=last)
+    else:
+        if caller.claims is not None and not caller.claims.catalog:
+            raise unauthorized(
+                request,
+                "the token does not cover the catalog",
+                scope="registry:catalog:*",
+                error="insufficient_scope",
+            )
+        principal = await caller.subject()
+        names, more = await access.readable_packages(ctx.db, principal, limit=limit, last=last)
     headers = {}
     if more and names:
         headers["Link"] = next_link("/v2/_catalog", {"n": limit, "last": names[-1]})

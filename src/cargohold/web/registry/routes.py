@@ -8,50 +8,66 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cargohold.authz.roles import Action
+from cargohold.oci.digest import is_digest
 from cargohold.oci.errors import NameInvalid, Unsupported
 from cargohold.oci.names import validate_name
-from cargohold.web.registry import blobs, catalog, manifests, referrers, tags, uploads
+from cargohold.web.registry import auth, blobs, catalog, manifests, referrers, tags, uploads
 
 Handler = Callable[..., Awaitable[Response]]
-
-_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+PULL, PUSH, DELETE_IMAGE = Action.PULL, Action.PUSH, Action.DELETE_IMAGE
+# DELETE of a manifest needs DELETE_IMAGE by digest and only DELETE_TAG by tag: see _action.
+_ROUTES: list[tuple[re.Pattern[str], dict[str, tuple[Handler, Action]]]] = [
     (
         re.compile(r"(?P<name>.+)/blobs/uploads/?"),
-        {"POST": uploads.start_upload},
+        {"POST": (uploads.start_upload, PUSH)},
     ),
     (
         re.compile(r"(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)"),
         {
-            "PATCH": uploads.patch_upload,
-            "PUT": uploads.put_upload,
-            "GET": uploads.get_upload,
-            "DELETE": uploads.cancel_upload,
+            "PATCH": (uploads.patch_upload, PUSH),
+            "PUT": (uploads.put_upload, PUSH),
+            "GET": (uploads.get_upload, PUSH),
+            "DELETE": (uploads.cancel_upload, PUSH),
         },
     ),
     (
         re.compile(r"(?P<name>.+)/blobs/(?P<digest>[^/]+)"),
-        {"GET": blobs.get_blob, "HEAD": blobs.get_blob, "DELETE": blobs.delete_blob},
+        {
+            "GET": (blobs.get_blob, PULL),
+            "HEAD": (blobs.get_blob, PULL),
+            "DELETE": (blobs.delete_blob, DELETE_IMAGE),
+        },
     ),
     (
         re.compile(r"(?P<name>.+)/manifests/(?P<reference>[^/]+)"),
         {
-            "GET": manifests.get_manifest,
-            "HEAD": manifests.get_manifest,
-            "PUT": manifests.put_manifest,
-            "DELETE": manifests.delete_manifest,
+            "GET": (manifests.get_manifest, PULL),
+            "HEAD": (manifests.get_manifest, PULL),
+            "PUT": (manifests.put_manifest, PUSH),
+            "DELETE": (manifests.delete_manifest, DELETE_IMAGE),
         },
     ),
-    (re.compile(r"(?P<name>.+)/tags/list"), {"GET": tags.list_tags}),
+    (re.compile(r"(?P<name>.+)/tags/list"), {"GET": (tags.list_tags, PULL)}),
     (
         re.compile(r"(?P<name>.+)/referrers/(?P<digest>[^/]+)"),
-        {"GET": referrers.list_referrers},
+        {"GET": (referrers.list_referrers, PULL)},
     ),
 ]
+
+
+def _action(action: Action, params: dict[str, str]) -> Action:
+    if action is DELETE_IMAGE and not is_digest(params.get("reference", ":")):
+        return Action.DELETE_TAG
+    return action
 
 
 async def base(request: Request) -> Response:
     if request.method not in ("GET", "HEAD"):
         raise _not_allowed(request.method, ["GET", "HEAD"])
+    caller = await auth.authenticate(request)
+    if not caller.open and not caller.credentials:
+        raise auth.unauthorized(request, "log in with docker login (email and an API token)")
     return JSONResponse({})
 
 
@@ -60,6 +76,7 @@ async def dispatch(request: Request) -> Response:
     if path == "_catalog":
         if request.method not in ("GET", "HEAD"):
             raise _not_allowed(request.method, ["GET"])
+        request.state.caller = await auth.authenticate(request)
         return await catalog.list_catalog(request)
     for pattern, methods in _ROUTES:
         match = pattern.fullmatch(path)
@@ -67,9 +84,13 @@ async def dispatch(request: Request) -> Response:
             continue
         params = match.groupdict()
         _check_name(params["name"])
-        handler = methods.get(request.method)
-        if handler is None:
+        route = methods.get(request.method)
+        if route is None:
             raise _not_allowed(request.method, list(methods))
+        handler, action = route
+        caller = await auth.authenticate(request)
+        await auth.require(request, caller, params["name"], _action(action, params))
+        request.state.caller = caller
         return await handler(request, **params)
     raise Unsupported(
         f"{request.method} /v2/{path[:200]} is not an endpoint of this registry", status=404

@@ -7,11 +7,13 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.authz.roles import Action
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUploadInvalid, DigestInvalid
 from cargohold.oci.names import validate_name
 from cargohold.services import blobs, uploads
 from cargohold.services.uploads import Chunk, Upload
+from cargohold.web.registry.auth import Caller
 from cargohold.web.registry.common import blob_location, context, is_count
 
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d{1,19}|\*))?")
@@ -77,7 +79,15 @@ async def start_upload(request: Request, name: str) -> Response:
         source = query.get("from")
         if source is not None:
             validate_name(source)
-        if await blobs.mount_blob(ctx, name=name, digest=digest, source=source):
+        caller: Caller = request.state.caller
+        mounted = await blobs.mount_blob(
+            ctx,
+            name=name,
+            digest=digest,
+            source=source,
+            may_pull=lambda package: caller.may(package, Action.PULL),
+        )
+        if mounted:
             return _created(name, digest)
     elif "digest" in query:
         digest = Digest.parse(query["digest"])

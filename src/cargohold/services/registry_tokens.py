@@ -1,0 +1,134 @@
+"""Issuing and checking the docker registry's bearer tokens (the `/token` use case)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from cargohold.authz import tokens as jwt_tokens
+from cargohold.authz.roles import docker_actions
+from cargohold.authz.scopes import ResourceScope
+from cargohold.authz.tokens import Claims, Grant
+from cargohold.oci.errors import NameInvalid
+from cargohold.oci.names import validate_name
+from cargohold.services import access, packages
+from cargohold.services.access import Principal
+from cargohold.services.context import Context
+
+_REFRESH_AUDIENCE_SUFFIX = "#refresh"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    issued_at: int
+    refresh_token: str | None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "token": self.token,
+            "access_token": self.token,
+            "expires_in": self.expires_in,
+            "issued_at": datetime.fromtimestamp(self.issued_at, UTC).isoformat(),
+        }
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+
+async def _grant(ctx: Context, principal: Principal, scope: ResourceScope) -> Grant | None:
+    try:
+        validate_name(scope.name)
+    except NameInvalid:
+        return None
+    wanted = set(scope.actions)
+    if "*" in wanted:
+        wanted = {"pull", "push", "delete"}
+    found = await access.package_access(ctx.db, principal, scope.name)
+    role = found.role
+    if not found.exists and "push" in wanted:
+        role = await packages.create_on_push(ctx, principal, scope.name)
+    return Grant(scope.name, frozenset(wanted & docker_actions(role)), role)
+
+
+async def issue(
+    ctx: Context, principal: Principal, scopes: list[ResourceScope], *, offline: bool
+) -> IssuedToken:
+    """A token carrying the intersection of what was asked and what is allowed; a partial or
+    empty grant is not an error."""
+    grants: dict[str, Grant] = {}
+    catalog = False
+    for scope in scopes:
+        if scope.type == "registry" and scope.name == "catalog":
+            catalog = True
+        elif scope.type == "repository":
+            grant = await _grant(ctx, principal, scope)
+            if grant is not None:
+                previous = grants.get(grant.name)
+                actions = grant.actions | (previous.actions if previous else frozenset())
+                grants[grant.name] = Grant(grant.name, actions, grant.role)
+    now = int(ctx.now())
+    settings = ctx.settings
+    assert ctx.signing_key is not None
+    token = jwt_tokens.issue(
+        ctx.signing_key,
+        issuer=settings.token_issuer,
+        service=settings.token_service,
+        subject=principal.subject,
+        grants=grants.values(),
+        catalog=catalog,
+        lifetime=settings.token_lifetime,
+        now=now,
+    )
+    refresh = None
+    if offline and not principal.anonymous:
+        refresh = jwt.encode(
+            {
+                "iss": settings.token_issuer,
+                "aud": settings.token_service + _REFRESH_AUDIENCE_SUFFIX,
+                "sub": principal.subject,
+                "iat": now,
+                "exp": now + settings.refresh_token_lifetime,
+            },
+            ctx.signing_key,
+            algorithm=jwt_tokens.ALGORITHM,
+        )
+    return IssuedToken(token, settings.token_lifetime, now, refresh)
+
+
+async def principal_from_refresh(ctx: Context, refresh_token: str) -> Principal | None:
+    """The principal a refresh token stands for, if the token and its API token still hold."""
+    assert ctx.signing_key is not None
+    try:
+        payload = jwt.decode(
+            refresh_token,
+            ctx.signing_key.public_key(),
+            algorithms=[jwt_tokens.ALGORITHM],
+            audience=ctx.settings.token_service + _REFRESH_AUDIENCE_SUFFIX,
+            issuer=ctx.settings.token_issuer,
+            options={"require": ["exp", "iat", "sub"]},
+        )
+    except jwt.PyJWTError:
+        return None
+    principal = await access.principal_for_subject(ctx.db, str(payload["sub"]))
+    if principal.anonymous:
+        return None
+    if principal.token is not None and not principal.token.usable(ctx.now()):
+        return None
+    return principal
+
+
+def verify(ctx: Context, token: str) -> Claims:
+    """Check a bearer token by its signature alone: no database round trip."""
+    assert ctx.signing_key is not None
+    return jwt_tokens.verify(
+        token,
+        ctx.public_key,
+        issuer=ctx.settings.token_issuer,
+        service=ctx.settings.token_service,
+        now=int(ctx.now()),
+    )

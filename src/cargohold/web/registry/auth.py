@@ -1,0 +1,158 @@
+"""Who is calling /v2, and whether they may: bearer tokens, Basic credentials, or nobody.
+
+Bearer tokens are checked by signature alone (no database round trip); Basic
+credentials and anonymous calls look the caller's role up.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from cargohold.authz.roles import Action, Role
+from cargohold.authz.tokens import Claims, TokenInvalid
+from cargohold.oci.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
+from cargohold.services import access, logins, registry_tokens
+from cargohold.services.access import ANONYMOUS, Principal
+from cargohold.services.context import Context
+
+_CHALLENGE_ACTIONS = {
+    Action.PULL: "pull",
+    Action.PUSH: "pull,push",
+    Action.DELETE_TAG: "delete",
+    Action.DELETE_IMAGE: "delete",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The outcome of authentication: open (auth = none), a bearer token's claims, or a
+    principal found from Basic credentials or nobody."""
+
+    ctx: Context
+    open: bool = False
+    claims: Claims | None = None
+    principal: Principal = ANONYMOUS
+    credentials: bool = False
+
+    async def role(self, name: str) -> Role:
+        if self.open:
+            return Role.ADMIN
+        if self.claims is not None:
+            grant = self.claims.grants.get(name)
+            return grant.role if grant is not None else Role.NONE
+        return (await access.package_access(self.ctx.db, self.principal, name)).role
+
+    async def may(self, name: str, action: Action) -> bool:
+        if self.open:
+            return True
+        if self.claims is not None:
+            return self.claims.allows(name, action)
+        return (await self.role(name)) >= action.required
+
+    async def subject(self) -> Principal:
+        if self.claims is not None:
+            return await access.principal_for_subject(self.ctx.db, self.claims.subject)
+        return self.principal
+
+
+def challenge(request: Request, *, scope: str | None = None, error: str | None = None) -> str:
+    ctx: Context = request.app.state.context
+    realm = f"{str(request.base_url).rstrip('/')}/token"
+    parts = [f'realm="{realm}"', f'service="{ctx.settings.token_service}"']
+    if scope:
+        parts.append(f'scope="{scope}"')
+    if error:
+        parts.append(f'error="{error}"')
+    return "Bearer " + ",".join(parts)
+
+
+def unauthorized(
+    request: Request, message: str, *, scope: str | None = None, error: str | None = None
+) -> Unauthorized:
+    return Unauthorized(
+        message, headers={"WWW-Authenticate": challenge(request, scope=scope, error=error)}
+    )
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    try:
+        decoded = base64.b64decode(header, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, secret = decoded.partition(":")
+    return (username, secret) if sep else None
+
+
+async def authenticate(request: Request) -> Caller:
+    ctx: Context = request.app.state.context
+    if ctx.settings.auth == "none":
+        return Caller(ctx, open=True)
+    header = request.headers.get("authorization")
+    if not header:
+        return Caller(ctx)
+    kind, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if kind.lower() == "bearer" and value:
+        try:
+            return Caller(ctx, claims=registry_tokens.verify(ctx, value), credentials=True)
+        except TokenInvalid as exc:
+            raise unauthorized(
+                request,
+                f"the bearer token is not valid: {exc}; log in again",
+                error="invalid_token",
+            ) from None
+    if kind.lower() == "basic" and value:
+        credentials = basic_credentials(value)
+        if credentials is None:
+            raise unauthorized(request, "malformed Basic credentials")
+        address = request.client.host if request.client else None
+        try:
+            principal = await logins.authenticate(
+                ctx, username=credentials[0], secret=credentials[1], address=address
+            )
+        except logins.TooManyAttempts as exc:
+            raise TooManyRequests(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+        except logins.LoginFailed as exc:
+            raise unauthorized(request, exc.message) from None
+        return Caller(ctx, principal=principal, credentials=True)
+    raise unauthorized(request, "unsupported Authorization header; use Bearer or Basic")
+
+
+async def require(request: Request, caller: Caller, name: str, action: Action) -> None:
+    """Refuse the call unless the caller may perform `action` on package `name`."""
+    if await caller.may(name, action):
+        return
+    scope = f"repository:{name}:{_CHALLENGE_ACTIONS[action]}"
+    if not caller.credentials:
+        raise unauthorized(request, "authentication required", scope=scope)
+    if caller.claims is not None and name not in caller.claims.grants:
+        raise unauthorized(
+            request,
+            "the token does not cover this repository",
+            scope=scope,
+            error="insufficient_scope",
+        )
+    role = await caller.role(name)
+    if role < Role.READ:
+        raise NameUnknown(
+            f"repository {name!r} does not exist or you may not access it. A package must be"
+            f" created (and linked to a source repository) before the first push:"
+            f" cargohold package create {name} --repo REPO",
+            detail={"name": name},
+        )
+    if caller.claims is not None and role >= action.required:
+        raise unauthorized(
+            request,
+            "the token does not carry this action",
+            scope=scope,
+            error="insufficient_scope",
+        )
+    raise Denied(
+        f"your {role.label} access to {name!r} does not allow this; it needs"
+        f" {action.required.label}",
+        detail={"name": name, "role": role.label, "required": action.required.label},
+    )
