@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from cargohold.cli import db, serve
+from cargohold.cli import accounts, db, serve, tokens
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cargohold container registry.")
 app.command(name="serve")(serve.serve)
 app.add_typer(db.app, name="db")
+app.add_typer(accounts.users, name="user")
+app.add_typer(accounts.workspaces, name="workspace")
+app.add_typer(accounts.projects, name="project")
+app.add_typer(accounts.repos, name="repo")
+app.add_typer(accounts.package_commands, name="package")
+app.add_typer(tokens.app, name="token")

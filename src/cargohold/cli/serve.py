@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +14,8 @@ import typer
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.config import Settings, load_settings
 from cargohold.metadata import migrate
+from cargohold.services.accounts import count_users
+from cargohold.services.context import open_context
 
 
 def is_loopback(host: str) -> bool:
@@ -60,6 +64,37 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def _first_start_hint(settings: Settings) -> None:
+    """With no accounts yet, say how to make the first admin and push."""
+
+    async def users() -> int:
+        ctx = open_context(settings)
+        try:
+            return await count_users(ctx.db)
+        finally:
+            await ctx.db.close()
+
+    if asyncio.run(users()):
+        return
+    where = (
+        f" --data-dir {settings.data_dir}" if settings.data_dir != Path("./cargohold-data") else ""
+    )
+    typer.secho(
+        "No users yet. Create the first admin and a token, then log in:\n"
+        f"  cargohold user create you@example.com --admin --password-stdin{where}\n"
+        f"  cargohold workspace create acme --owner you@example.com{where}\n"
+        f"  cargohold project create acme PLAT{where}\n"
+        f"  cargohold repo create acme/web --project PLAT{where}\n"
+        f"  cargohold package create acme/web --repo web{where}\n"
+        f"  TOKEN=$(cargohold token create you@example.com --name laptop"
+        f" --scope admin:package{where})\n"
+        f"  echo $TOKEN | docker login --username you@example.com --password-stdin"
+        f" {settings.host}:{settings.port}",
+        fg=typer.colors.YELLOW,
+        err=True,
+    )
+
+
 def _export(settings: Settings) -> None:
     """Hand the resolved settings to the worker processes through the environment."""
     for field, value in settings.model_dump(exclude_none=True).items():
@@ -100,6 +135,8 @@ def serve(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(migrate.sqlite_url(settings.sqlite_path))
+    if settings.auth == "token":
+        _first_start_hint(settings)
     _export(settings)
     from granian import Granian
     from granian.constants import Interfaces

@@ -138,10 +138,14 @@ async def require(request: Request, caller: Caller, name: str, action: Action) -
         )
     role = await caller.role(name)
     if role < Role.READ:
+        hint = (
+            "log in as someone who may pull it"
+            if action is Action.PULL
+            else "a package must be created and linked to a source repository before the"
+            f" first push: cargohold package create {name} --repo REPO"
+        )
         raise NameUnknown(
-            f"repository {name!r} does not exist or you may not access it. A package must be"
-            f" created (and linked to a source repository) before the first push:"
-            f" cargohold package create {name} --repo REPO",
+            f"repository {name!r} does not exist or you may not access it; {hint}",
             detail={"name": name},
         )
     if caller.claims is not None and role >= action.required:

@@ -1,0 +1,221 @@
+"""`cargohold user|workspace|project|repo|package` commands."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+
+from cargohold.authz.roles import Role
+from cargohold.cli.common import run
+from cargohold.cli.options import ConfigOption, DataDirOption
+from cargohold.metadata.db import Queries
+from cargohold.services import accounts, packages
+from cargohold.services.context import Context
+from cargohold.services.errors import Invalid
+
+users = typer.Typer(no_args_is_help=True, help="People who log in.")
+workspaces = typer.Typer(no_args_is_help=True, help="Workspaces (namespaces).")
+projects = typer.Typer(no_args_is_help=True, help="Projects group repositories.")
+repos = typer.Typer(no_args_is_help=True, help="Source repositories and their grants.")
+package_commands = typer.Typer(no_args_is_help=True, help="Packages (container images).")
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        return getpass.getpass("Password (empty for none): ") or None
+    return None
+
+
+@users.command("create")
+def user_create(
+    email: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Make a site admin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a user."""
+    password = _read_password(password_stdin)
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        user = await accounts.create_user(
+            tx, email=email, display_name=name, password=password, is_admin=admin, now=ctx.now()
+        )
+        typer.echo(f"created user {user.email}" + (" (site admin)" if admin else ""), err=True)
+
+    run(config, data_dir, use_case)
+
+
+@workspaces.command("create")
+def workspace_create(
+    slug: str,
+    owner: Annotated[str, typer.Option("--owner", help="Email of the first owner.")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    create_on_push: Annotated[
+        bool,
+        typer.Option(
+            "--create-on-push",
+            help="Create a package on first push when it is named like a repository.",
+        ),
+    ] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a workspace with an owner."""
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        user = await accounts.find_user(tx, owner)
+        workspace_id = await accounts.create_workspace(
+            tx, slug=slug, owner=user, name=name, now=ctx.now()
+        )
+        if create_on_push:
+            await accounts.set_create_on_push(tx, workspace_id=workspace_id, enabled=True)
+        typer.echo(f"created workspace {slug}, owned by {user.email}", err=True)
+
+    run(config, data_dir, use_case)
+
+
+@workspaces.command("member")
+def workspace_member(
+    slug: str,
+    email: str,
+    owner: Annotated[bool, typer.Option("--owner/--member")] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Add a member (or owner) to a workspace."""
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        user = await accounts.find_user(tx, email)
+        workspace_id = await accounts.find_workspace(tx, slug)
+        await accounts.set_member(tx, workspace_id=workspace_id, user=user, owner=owner)
+
+    run(config, data_dir, use_case)
+
+
+@projects.command("create")
+def project_create(
+    workspace: str,
+    key: str,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a project in a workspace."""
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        await accounts.create_project(tx, workspace=workspace, key=key, name=name, now=ctx.now())
+        typer.echo(f"created project {key} in {workspace}", err=True)
+
+    run(config, data_dir, use_case)
+
+
+@projects.command("grant")
+def project_grant(
+    workspace: str,
+    key: str,
+    email: str,
+    role: str,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Give a user a role on every repository of a project (none removes it)."""
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        user = await accounts.find_user(tx, email)
+        workspace_id = await accounts.find_workspace(tx, workspace)
+        project_id = await accounts.find_project(tx, workspace_id=workspace_id, key=key)
+        await accounts.grant_project(tx, project_id=project_id, user=user, role=_role(role))
+
+    run(config, data_dir, use_case)
+
+
+def _role(text: str) -> Role:
+    try:
+        return Role.parse(text)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+@repos.command("create")
+def repo_create(
+    full_name: Annotated[str, typer.Argument(metavar="WORKSPACE/REPO")],
+    project: Annotated[str, typer.Option("--project", help="Project key.")],
+    public: Annotated[bool, typer.Option("--public/--private")] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a source repository in a project."""
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        repository = await accounts.create_repository(
+            tx, full_name=full_name, project_key=project, public=public, now=ctx.now()
+        )
+        typer.echo(f"created repository {repository.full_name}", err=True)
+
+    run(config, data_dir, use_case)
+
+
+@repos.command("grant")
+def repo_grant(
+    full_name: Annotated[str, typer.Argument(metavar="WORKSPACE/REPO")],
+    email: str,
+    role: Annotated[str, typer.Argument(metavar="admin|write|read|none")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Give a user a role on a repository and its packages (none removes it)."""
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        repository = await accounts.find_repository(tx, full_name)
+        user = await accounts.find_user(tx, email)
+        await accounts.grant_repository(tx, repository=repository, user=user, role=_role(role))
+        typer.echo(f"{user.email} has {role} on {repository.full_name}", err=True)
+
+    run(config, data_dir, use_case)
+
+
+@repos.command("visibility")
+def repo_visibility(
+    full_name: Annotated[str, typer.Argument(metavar="WORKSPACE/REPO")],
+    visibility: Annotated[str, typer.Argument(metavar="public|private")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Make a repository (and so its packages) public or private."""
+    if visibility not in ("public", "private"):
+        raise typer.BadParameter("say public or private")
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        repository = await accounts.find_repository(tx, full_name)
+        await accounts.set_repository_visibility(
+            tx, repository=repository, public=visibility == "public"
+        )
+
+    run(config, data_dir, use_case)
+
+
+@package_commands.command("create")
+def package_create(
+    name: Annotated[str, typer.Argument(metavar="WORKSPACE/NAME")],
+    repo: Annotated[str, typer.Option("--repo", help="Repository slug (or WORKSPACE/REPO).")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a package linked to a repository; it inherits the repository's roles."""
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        full_repo = repo if "/" in repo else f"{name.split('/', 1)[0]}/{repo}"
+        repository = await accounts.find_repository(tx, full_repo)
+        await packages.create_package(tx, name=name, repository=repository, now=ctx.now())
+        typer.echo(f"created package {name}, linked to {repository.full_name}", err=True)
+
+    run(config, data_dir, use_case)
