@@ -11,7 +11,8 @@ from cargohold.config import CONFIG_ENV, GiB, MiB, load_settings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.setenv(CONFIG_ENV, "")  # recorded, so what load_settings sets is undone
+    monkeypatch.delenv(CONFIG_ENV)
     for name in ("CARGOHOLD_PORT", "CARGOHOLD_DATA_DIR", "CARGOHOLD_MAX_BLOB_SIZE"):
         monkeypatch.delenv(name, raising=False)
 
