@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -138,21 +139,12 @@ def serve(
     if settings.auth == "token":
         _first_start_hint(settings)
     _export(settings)
-    from granian import Granian
-    from granian.constants import Interfaces
-
     typer.echo(
         f"cargohold listening on http://{settings.host}:{settings.port}"
         f" (data in {settings.data_dir.resolve()}, {settings.workers} worker(s))",
         err=True,
     )
-    Granian(
-        "cargohold.web.app:app_factory",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        interface=Interfaces.ASGI,
-        log_access=settings.access_log,
-        respawn_failed_workers=True,
-    ).serve()
+    # A fresh, lean process (same pid) serves: this one holds the CLI and migration code.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "cargohold.web.server"])

@@ -9,7 +9,7 @@ from functools import cached_property
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cargohold.config import Settings
-from cargohold.metadata import migrate
+from cargohold.metadata import revision
 from cargohold.metadata.db import Database, SQLiteDatabase
 from cargohold.services.hashing import HashStates
 from cargohold.services.keys import load_signing_key
@@ -40,9 +40,10 @@ def open_context(settings: Settings) -> Context:
     """Open what a process needs: the database (migrated to the newest schema) and the store."""
     path = settings.sqlite_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    url = migrate.sqlite_url(path)
-    if migrate.current_revision(url) != migrate.head_revision():
-        migrate.upgrade(url)
+    if revision.sqlite_revision(path) != revision.HEAD:
+        from cargohold.metadata import migrate  # only when there is something to do
+
+        migrate.upgrade(migrate.sqlite_url(path))
     storage: Backend = (
         MemoryBackend() if settings.storage == "memory" else FilesystemBackend(settings.blob_dir)
     )
