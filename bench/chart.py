@@ -32,7 +32,7 @@ def render(all_rows: list[Row], title: str, subtitle: str) -> str:
     def x(ratio: float) -> float:
         return PLOT_X0 + (math.log2(ratio) - math.log2(lo)) / span * (PLOT_X1 - PLOT_X0)
 
-    height = TOP + ROW_H * len(all_rows) + 56
+    height = TOP + ROW_H * len(all_rows) + 76
     bottom = TOP + ROW_H * len(all_rows)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
@@ -60,9 +60,8 @@ def render(all_rows: list[Row], title: str, subtitle: str) -> str:
     for i, row in enumerate(all_rows):
         y = TOP + i * ROW_H
         mid = y + ROW_H / 2
-        out.append(
-            f'<text x="{LABEL_W}" y="{mid + 4:.1f}" text-anchor="end">{escape(row.spec.label)}</text>'
-        )
+        label = escape(row.spec.label)
+        out.append(f'<text x="{LABEL_W}" y="{mid + 4:.1f}" text-anchor="end">{label}</text>')
         ratio = row.ratio
         if ratio is None:
             out.append(f'<text x="{x(1) + 6:.1f}" y="{mid + 4:.1f}" fill="{GREY}">n/a</text>')
@@ -73,11 +72,9 @@ def render(all_rows: list[Row], title: str, subtitle: str) -> str:
             f'<rect x="{x1:.1f}" y="{y + 9}" width="{max(x2 - x1, 1):.1f}" '
             f'height="{ROW_H - 18}" fill="{colour}" opacity="0.85"/>'
         )
-        tx, anchor = (x2 + 5, "start") if ratio >= 1 else (x1 - 5, "end")
-        out.append(
-            f'<text x="{tx:.1f}" y="{mid + 4:.1f}" text-anchor="{anchor}" font-weight="bold">'
-            f"{ratio:.2f}x</text>"
-        )
+        # The value sits right of the bar's far end, or right of 1x for bars that go left.
+        tx = x2 + 5
+        out.append(f'<text x="{tx:.1f}" y="{mid + 4:.1f}" font-weight="bold">{ratio:.2f}x</text>')
         target = row.ratio_target
         if target is not None:
             tgx = x(target)
@@ -91,9 +88,12 @@ def render(all_rows: list[Row], title: str, subtitle: str) -> str:
         'stroke-width="2.5" stroke-dasharray="4,2"/>'
     )
     out.append(
-        f'<text x="24" y="{legend_y + 6}" fill="#333">target (RSS: the ratio at which Cargohold '
-        "would use 120 MiB)   green = target met, red = missed, grey = no target   "
-        "log scale</text>"
+        f'<text x="24" y="{legend_y + 6}" fill="#333">target (for RSS: the ratio at which '
+        "Cargohold would use 120 MiB)</text>"
+    )
+    out.append(
+        f'<text x="16" y="{legend_y + 26}" fill="#333">green: target met; red: missed; '
+        "grey: no target. Log scale; bars start at 1x (parity).</text>"
     )
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -65,9 +65,9 @@ def push_manifest(base: str, repo: str, ref: str, manifest: bytes) -> None:
     _expect(status, {201}, f"PUT manifest {repo}:{ref}", body)
 
 
-def get_status(url: str, accept: str | None = None) -> int:
-    status, _, _ = _request("GET", url, headers={"Accept": accept} if accept else None)
-    return status
+def get(url: str, accept: str | None = None) -> tuple[int, bytes]:
+    status, _, body = _request("GET", url, headers={"Accept": accept} if accept else None)
+    return status, body
 
 
 @dataclass

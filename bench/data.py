@@ -78,8 +78,7 @@ def image_manifest(config: bytes, layers: list[tuple[str, int]]) -> bytes:
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": sha256_bytes(config), "size": len(config)},
         "layers": [
-            {"mediaType": OCI_LAYER_TAR, "digest": digest, "size": size}
-            for digest, size in layers
+            {"mediaType": OCI_LAYER_TAR, "digest": digest, "size": size} for digest, size in layers
         ],
     }
     return json.dumps(manifest, separators=(",", ":")).encode()

@@ -13,9 +13,9 @@ from typing import Any
 
 from bench import client
 from bench.data import (
-    MiB,
     OCI_MANIFEST,
     BlobFile,
+    MiB,
     config_blob,
     image_manifest,
     sha256_bytes,
@@ -49,6 +49,8 @@ class Context:
     duration: float
     small_layers: int
     seed: int
+    wrk_rounds: int
+    drop_caches: bool
     log: Callable[[str], None]
     results: Results = field(default_factory=dict)
     big: BlobFile | None = None
@@ -68,12 +70,35 @@ def _settle() -> None:
     time.sleep(0.2)
 
 
+def _drop_caches(ctx: Context, keep: Path) -> None:
+    """Before a large write: empty the page cache, then read ``keep`` (the client's input)
+    back into it.
+
+    In a VM, page cache grown into guest memory never touched before costs several times
+    more system time per page than recycled memory (seen here: 3-4 s of sys time per GiB
+    written instead of 0.2-0.8 s), and which of the two a push gets depends on what ran
+    before it. Dropping the cache first gives every push recycled pages.
+    """
+    _settle()
+    if ctx.drop_caches:
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as fh:
+                fh.write("1\n")
+        except OSError as exc:
+            ctx.log(f"  cannot drop the page cache ({exc}); going on without")
+            ctx.drop_caches = False
+    with open(keep, "rb") as fh:
+        buf = bytearray(4 * MiB)
+        while fh.readinto(buf):
+            pass
+
+
 def push_big(ctx: Context) -> None:
     """1. Monolithic push of a large layer (POST, then PUT ?digest= streaming the file)."""
     ctx.log(f"generating {ctx.size // MiB} MiB layer")
     big = ctx.big = BlobFile(ctx.work / "big.bin", ctx.size, ctx.seed)
     per: dict[str, list[client.Transfer]] = {s.name: [] for s in ctx.servers}
-    rss: dict[str, list[int]] = {s.name: [] for s in ctx.servers}
+    rss: dict[str, list[dict[str, Any]]] = {s.name: [] for s in ctx.servers}
     for rep in range(ctx.repeat):
         if rep:
             big.renew()  # a blob neither server has seen
@@ -81,7 +106,7 @@ def push_big(ctx: Context) -> None:
         manifest = image_manifest(config, [(big.digest, big.size)])
         for server in ctx.order(rep):
             client.push_blob(server.base, BIG_REPO, config, sha256_bytes(config))
-            _settle()
+            _drop_caches(ctx, big.path)
             assert server.sampler is not None
             with server.sampler.window() as window:
                 start = time.perf_counter()
@@ -89,8 +114,11 @@ def push_big(ctx: Context) -> None:
                 client.curl_put_file(location, big.digest, big.path)
                 seconds = time.perf_counter() - start
             client.push_manifest(server.base, BIG_REPO, "v1", manifest)
+            status, body = client.get(f"{server.base}/v2/{BIG_REPO}/manifests/v1", OCI_MANIFEST)
+            if (status, body) != (200, manifest):
+                raise client.BenchError(f"{server.name}: manifest read back differs ({status})")
             per[server.name].append(client.Transfer(seconds, big.size))
-            rss[server.name].append(window["peak_kib"])
+            rss[server.name].append(window)
             ctx.log(f"  push {server.name}: {seconds:.2f} s, {big.size / MiB / seconds:.0f} MiB/s")
     for server in ctx.servers:
         runs = per[server.name]
@@ -103,10 +131,17 @@ def push_big(ctx: Context) -> None:
                  "seconds_samples": [round(t.seconds, 3) for t in runs]},
             ),
         )  # fmt: skip
-        peaks = [kib / 1024 for kib in rss[server.name]]
+        windows = rss[server.name]
+        peaks = [w["rss_kib"] / 1024 for w in windows]
+        top = max(windows, key=lambda w: int(w["rss_kib"]))
+        detail = {
+            "pss_mib": round(max(w["pss_kib"] for w in windows) / 1024, 1),
+            "per_process_mib": [round(k / 1024, 1) for k in top["per_process_kib"]],
+        }
         ctx.record(
-            "rss_push", server, Measurement(max(peaks), "MiB", [round(p, 1) for p in peaks])
-        )
+            "rss_push", server,
+            Measurement(max(peaks), "MiB", [round(p, 1) for p in peaks], detail),
+        )  # fmt: skip
 
 
 def pull_big(ctx: Context) -> None:
@@ -116,8 +151,10 @@ def pull_big(ctx: Context) -> None:
     per: dict[str, list[client.Transfer]] = {s.name: [] for s in ctx.servers}
     for rep in range(ctx.repeat):
         for server in ctx.order(rep):
+            url = f"{server.base}/v2/{BIG_REPO}/blobs/{big.digest}"
+            client.curl_get(url)  # untimed: both servers serve the blob from the page cache
             _settle()
-            t = client.curl_get(f"{server.base}/v2/{BIG_REPO}/blobs/{big.digest}")
+            t = client.curl_get(url)
             if t.size != big.size:
                 raise client.BenchError(f"{server.name}: pulled {t.size} of {big.size} bytes")
             per[server.name].append(t)
@@ -139,6 +176,10 @@ def push_small(ctx: Context) -> None:
     """3. skopeo copy of an OCI layout holding one image of many small layers."""
     per: dict[str, list[float]] = {s.name: [] for s in ctx.servers}
     total = 0
+    # Untimed warm-up: skopeo's binary and its first connection, for both servers.
+    warm = small_layers_layout(ctx.work / "small-warm", 2, ctx.seed * 1000 + 999)
+    for server in ctx.servers:
+        client.skopeo_copy(warm.path, "v1", f"{server.host}/bench/warmup:v1")
     for rep in range(ctx.repeat):
         # New layers each time: nothing to reuse on the server nor in skopeo's blob cache.
         layout = small_layers_layout(
@@ -148,7 +189,7 @@ def push_small(ctx: Context) -> None:
         for server in ctx.order(rep):
             _settle()
             seconds = client.skopeo_copy(layout.path, "v1", f"{server.host}/{SMALL_REPO}:v1")
-            status = client.get_status(
+            status, _ = client.get(
                 f"{server.base}/v2/{SMALL_REPO}/manifests/v1", accept=OCI_MANIFEST
             )
             if status != 200:
@@ -167,39 +208,52 @@ def push_small(ctx: Context) -> None:
 def _wrk_pair(
     ctx: Context,
     key: str,
-    turn: int,
     path: str,
     connections: int,
     headers: dict[str, str] | None,
     metric: Callable[[client.WrkResult], float],
     unit: str,
 ) -> None:
-    for server in ctx.order(turn):
-        url = f"{server.base}{path}"
-        _settle()
-        client.wrk(url, connections=connections, duration=2, headers=headers, timeout=30)
-        r = client.wrk(
-            url, connections=connections, duration=ctx.duration, headers=headers, timeout=30
-        )
+    """Warm each server up, then ``ctx.wrk_rounds`` wrk runs per server, alternating."""
+    runs: dict[str, list[client.WrkResult]] = {s.name: [] for s in ctx.servers}
+    for server in ctx.servers:
+        client.wrk(
+            f"{server.base}{path}", connections=connections, duration=2, headers=headers,
+            timeout=30,
+        )  # fmt: skip
+    for turn in range(ctx.wrk_rounds):
+        for server in ctx.order(turn):
+            _settle()
+            r = client.wrk(
+                f"{server.base}{path}", connections=connections, duration=ctx.duration,
+                headers=headers, timeout=30,
+            )  # fmt: skip
+            runs[server.name].append(r)
+            ctx.log(
+                f"  {key} {server.name}: {metric(r):,.1f} {unit}, p50 {r.p50_ms:.1f} ms,"
+                f" p99 {r.p99_ms:.1f} ms, non-2xx {r.non_2xx}, socket errors {r.socket_errors}"
+            )
+    for server in ctx.servers:
+        rs = runs[server.name]
         detail = {
-            "requests": r.requests,
-            "seconds": round(r.seconds, 3),
-            "bytes": r.bytes,
-            "non_2xx": r.non_2xx,
-            "socket_errors": r.socket_errors,
-            "p50_ms": round(r.p50_ms, 3),
-            "p99_ms": round(r.p99_ms, 3),
+            "requests": sum(r.requests for r in rs),
+            "wrk_seconds": round(sum(r.seconds for r in rs), 3),
+            "bytes": sum(r.bytes for r in rs),
+            "non_2xx": sum(r.non_2xx for r in rs),
+            "socket_errors": sum(r.socket_errors for r in rs),
+            "p50_ms": [round(r.p50_ms, 3) for r in rs],
+            "p99_ms": [round(r.p99_ms, 3) for r in rs],
         }
-        ctx.record(key, server, Measurement(metric(r), unit, detail=detail))
-        ctx.log(f"  {key} {server.name}: {metric(r):.1f} {unit} {detail}")
-        if r.non_2xx or r.socket_errors:
-            ctx.log(f"  WARNING {server.name}: {r.non_2xx} non-2xx, {r.socket_errors} errors")
+        if detail["non_2xx"] or detail["socket_errors"]:
+            ctx.log(f"  WARNING {server.name}: {detail}")
+        value = statistics.median(metric(r) for r in rs)
+        ctx.record(key, server, Measurement(value, unit, [round(metric(r), 1) for r in rs], detail))
 
 
 def manifest_rps(ctx: Context) -> None:
     """4. Manifest GETs per second at 32 connections (wrk)."""
     _wrk_pair(
-        ctx, "manifest_rps", 0, f"/v2/{BIG_REPO}/manifests/v1", 32,
+        ctx, "manifest_rps", f"/v2/{BIG_REPO}/manifests/v1", 32,
         {"Accept": OCI_MANIFEST}, lambda r: r.rps, "req/s",
     )  # fmt: skip
 
@@ -215,7 +269,7 @@ def blob_get(ctx: Context) -> None:
         client.push_blob(server.base, BLOB_REPO, data, blob.digest)
         client.push_manifest(server.base, BLOB_REPO, "v1", manifest)
     _wrk_pair(
-        ctx, "blob_get", 1, f"/v2/{BLOB_REPO}/blobs/{blob.digest}", 4,
+        ctx, "blob_get", f"/v2/{BLOB_REPO}/blobs/{blob.digest}", 4,
         None, lambda r: r.mib_s, "MiB/s",
     )  # fmt: skip
 
@@ -223,12 +277,14 @@ def blob_get(ctx: Context) -> None:
 def peak_rss(ctx: Context) -> None:
     """6b. Overall peak RSS of each server's process tree over the whole run."""
     for server in ctx.servers:
-        assert server.sampler is not None
-        ctx.record(
-            "rss_peak", server,
-            Measurement(server.sampler.peak_kib / 1024, "MiB",
-                        detail={"max_processes": server.sampler.max_procs}),
-        )  # fmt: skip
+        sampler = server.sampler
+        assert sampler is not None
+        detail = {
+            "max_processes": sampler.max_procs,
+            "pss_mib": round(sampler.peak_pss_kib / 1024, 1),
+            "per_process_mib": [round(k / 1024, 1) for k in sampler.peak.per_process_kib],
+        }
+        ctx.record("rss_peak", server, Measurement(sampler.peak_kib / 1024, "MiB", detail=detail))
 
 
 FIGURES: list[Callable[[Context], None]] = [

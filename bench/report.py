@@ -37,9 +37,7 @@ def specs(size_label: str, small_layers: int) -> list[Spec]:
         Spec("push_small", f"Push {small_layers} small layers (skopeo)", False, ratio_target=1.0),
         Spec("manifest_rps", "Manifest GET, 32 connections", True, ratio_target=3.0),
         Spec("blob_get", "Blob GET 64 MiB, 4 connections", True, ratio_target=1.0),
-        Spec(
-            "rss_push", f"Peak RSS during {size_label} push", False, max_cargohold=RSS_LIMIT_MIB
-        ),
+        Spec("rss_push", f"Peak RSS during {size_label} push", False, max_cargohold=RSS_LIMIT_MIB),
         Spec("rss_peak", "Peak RSS over the whole run", False),
     ]
 

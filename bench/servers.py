@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVER_NAMES = ("cargohold", "distribution")
@@ -44,32 +45,43 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _vm_rss_kib(pid: int) -> int:
+def _status_kib(pid: int, path: str, key: str) -> int:
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(f"/proc/{pid}/{path}") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1])
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     return 0
 
 
-def tree_rss_kib(pid: int) -> tuple[int, int]:
-    """Sum of VmRSS over ``pid`` and all its descendants, and the process count."""
-    total, count, todo = 0, 0, [pid]
+@dataclass
+class TreeSample:
+    """Memory of a process tree: summed VmRSS (the headline figure), summed Pss (shared
+    pages split between the processes that map them), and each process's VmRSS."""
+
+    rss_kib: int = 0
+    pss_kib: int = 0
+    per_process_kib: list[int] = field(default_factory=list)
+
+
+def tree_sample(pid: int) -> TreeSample:
+    """Sample ``pid`` and all its descendants (root first)."""
+    out, todo = TreeSample(), [pid]
     while todo:
-        cur = todo.pop()
-        rss = _vm_rss_kib(cur)
+        cur = todo.pop(0)
+        rss = _status_kib(cur, "status", "VmRSS:")
         if rss:
-            total += rss
-            count += 1
+            out.rss_kib += rss
+            out.pss_kib += _status_kib(cur, "smaps_rollup", "Pss:")
+            out.per_process_kib.append(rss)
         todo.extend(_children(cur))
-    return total, count
+    return out
 
 
 class RssSampler:
-    """Samples the RSS of a process tree every ``interval`` seconds in a thread.
+    """Samples the memory of a process tree every ``interval`` seconds in a thread.
 
     Keeps the overall peak, and the peak of the currently open window (see :meth:`window`).
     """
@@ -77,12 +89,18 @@ class RssSampler:
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.pid = pid
         self.interval = interval
-        self.peak_kib = 0
+        self.peak = TreeSample()
+        self.peak_pss_kib = 0
         self.max_procs = 0
-        self._window_peak: int | None = None
+        self._window: TreeSample | None = None
+        self._window_pss = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
+
+    @property
+    def peak_kib(self) -> int:
+        return self.peak.rss_kib
 
     def start(self) -> None:
         self._thread.start()
@@ -91,14 +109,18 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def sample(self) -> int:
-        rss, procs = tree_rss_kib(self.pid)
+    def sample(self) -> TreeSample:
+        cur = tree_sample(self.pid)
         with self._lock:
-            self.peak_kib = max(self.peak_kib, rss)
-            self.max_procs = max(self.max_procs, procs)
-            if self._window_peak is not None:
-                self._window_peak = max(self._window_peak, rss)
-        return rss
+            if cur.rss_kib > self.peak.rss_kib:
+                self.peak = cur
+            self.peak_pss_kib = max(self.peak_pss_kib, cur.pss_kib)
+            self.max_procs = max(self.max_procs, len(cur.per_process_kib))
+            if self._window is not None:
+                if cur.rss_kib > self._window.rss_kib:
+                    self._window = cur
+                self._window_pss = max(self._window_pss, cur.pss_kib)
+        return cur
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -106,25 +128,30 @@ class RssSampler:
             self._stop.wait(self.interval)
 
     @contextmanager
-    def window(self) -> Iterator[dict[str, int]]:
-        """Record the peak RSS (KiB) while the block runs into the yielded dict."""
-        out: dict[str, int] = {}
+    def window(self) -> Iterator[dict[str, Any]]:
+        """Record the peak memory while the block runs into the yielded dict:
+        ``rss_kib``, ``pss_kib`` and ``per_process_kib`` (at the RSS peak)."""
+        out: dict[str, Any] = {}
         with self._lock:
-            self._window_peak = 0
+            self._window, self._window_pss = TreeSample(), 0
         self.sample()
         try:
             yield out
         finally:
             self.sample()
             with self._lock:
-                out["peak_kib"] = self._window_peak or 0
-                self._window_peak = None
+                peak = self._window or TreeSample()
+                out["rss_kib"] = peak.rss_kib
+                out["pss_kib"] = self._window_pss
+                out["per_process_kib"] = peak.per_process_kib
+                self._window = None
 
 
 @dataclass
 class Server:
     name: str
     data_dir: Path
+    workers: int | None = None
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     sampler: RssSampler | None = None
@@ -150,8 +177,10 @@ class Server:
             cmd = [
                 sys.executable, "-m", "cargohold", "serve",
                 "--host", "127.0.0.1", "--port", str(self.port),
-                "--data-dir", str(self.data_dir),
+                "--data-dir", str(self.data_dir), "--auth", "none",
             ]  # fmt: skip
+            if self.workers is not None:
+                cmd += ["--workers", str(self.workers)]
             return cmd, env
         if self.name == "distribution":
             config = self.data_dir.parent / f"{self.name}-config.yml"
@@ -235,7 +264,9 @@ def server_version(name: str, env: dict[str, str]) -> str:
         if exe is None:
             raise RuntimeError(f"{DISTRIBUTION_BIN} not found on PATH")
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-        return out.stdout.strip()
+        # "docker-registry github.com/docker/distribution 2.8.2+ds1" (argv[0] comes first)
+        words = out.stdout.split()
+        return f"distribution {words[-1]}" if words else "distribution ?"
     code = "import cargohold; print(getattr(cargohold, '__version__', '?'))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
