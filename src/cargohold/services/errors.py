@@ -25,3 +25,7 @@ class Invalid(ServiceError):
 
 class Forbidden(ServiceError):
     pass
+
+
+class Unauthenticated(ServiceError):
+    """No credentials, where the use case needs to know who is asking."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
 from cargohold.oci.digest import Digest, is_digest
 from cargohold.oci.errors import (
@@ -19,7 +20,9 @@ from cargohold.oci.errors import (
 )
 from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
 from cargohold.oci.names import validate_tag
+from cargohold.services.access import Principal, require_package
 from cargohold.services.context import Context
+from cargohold.services.errors import NotFound
 from cargohold.services.packages import ensure_package, find_package
 
 
@@ -255,3 +258,45 @@ async def list_referrers(
             descriptor["annotations"] = json.loads(row["annotations"])
         descriptors.append(descriptor)
     return descriptors[:limit], len(descriptors) > limit
+
+
+# The management use cases for tags: reading needs read on the package, deleting a tag
+# needs write (the manifest stays, reachable by digest).
+
+
+@dataclass(frozen=True, slots=True)
+class TagInfo:
+    name: str
+    digest: str
+    media_type: str
+    size: int
+    updated_at: float
+
+
+async def browse_tags(
+    db: Queries, principal: Principal, *, name: str, limit: int, after: str | None = None
+) -> tuple[list[TagInfo], bool]:
+    """A package's tags with the manifests they name, in name order after `after`."""
+    await require_package(db, principal, name, Role.READ)
+    rows = await db.fetchall(
+        "SELECT t.name, t.updated_at, m.digest, m.media_type, m.size FROM packages p"
+        " JOIN tags t ON t.package_id = p.id JOIN manifests m ON m.id = t.manifest_id"
+        " WHERE p.name = :name AND t.name > :after ORDER BY t.name LIMIT :n",
+        {"name": name, "after": after or "", "n": limit + 1},
+    )
+    tags = [
+        TagInfo(row["name"], row["digest"], row["media_type"], int(row["size"]), row["updated_at"])
+        for row in rows
+    ]
+    return tags[:limit], len(tags) > limit
+
+
+async def remove_tag(db: Queries, principal: Principal, *, name: str, tag: str) -> None:
+    await require_package(db, principal, name, Role.WRITE)
+    removed = await db.execute(
+        "DELETE FROM tags WHERE name = :tag"
+        " AND package_id = (SELECT id FROM packages WHERE name = :name)",
+        {"name": name, "tag": tag},
+    )
+    if not removed:
+        raise NotFound(f"no tag {tag[:128]!r} in {name}")

@@ -186,3 +186,18 @@ def parse_duration(text: str) -> float:
         raise Invalid(f"invalid duration {text[:40]!r}; use e.g. 30d, 12h, 90m or 1y")
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
     return int(match[1]) * units[match[2]]
+
+
+def token_expiry(text: str | None, *, now: float, max_days: int, allow_never: bool) -> float | None:
+    """When a new token expires: `text` is a duration such as `30d` (the default) or
+    `never`, which only sites that allow tokens without expiry accept."""
+    if text == "never":
+        if not allow_never:
+            raise Invalid("this site requires tokens to expire; give a lifetime such as 90d")
+        return None
+    seconds = parse_duration(text or "30d")
+    if seconds <= 0:
+        raise Invalid("a token's lifetime must be positive")
+    if seconds > max_days * 86400:
+        raise Invalid(f"tokens may live at most {max_days} days here")
+    return now + seconds

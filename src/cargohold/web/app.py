@@ -8,13 +8,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cargohold.config import Settings, load_settings
 from cargohold.services import uploads
 from cargohold.services.context import Context, open_context
-from cargohold.web import token
+from cargohold.web import health, token
+from cargohold.web.api.app import create_api
+from cargohold.web.proxy import ProxyHeaders
 from cargohold.web.registry import errors, routes
 
 log = logging.getLogger("cargohold")
@@ -67,20 +69,25 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
             yield
         finally:
             sweeper.cancel()
-            await ctx.db.close()
+            await ctx.close()
 
     app = Starlette(
         routes=[
             Route("/token", token.token, methods=["GET", "POST"]),
+            Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+            Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
             Route("/v2/", routes.base, methods=_METHODS),
             Route("/v2", routes.base, methods=_METHODS),
             Route("/v2/{path:path}", routes.dispatch, methods=_METHODS),
+            Mount("/api/v1", app=create_api(ctx)),
         ],
         exception_handlers=errors.HANDLERS,
         lifespan=lifespan,
     )
     app.state.context = ctx
     app.add_middleware(ApiVersionHeader)
+    if settings.trust_proxy_headers:
+        app.add_middleware(ProxyHeaders)
     return app
 
 

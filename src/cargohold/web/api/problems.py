@@ -1,0 +1,166 @@
+"""Every error of the management API as RFC 9457 problem JSON, rendered in one place.
+
+The body is `{"type", "title", "status", "detail"}` with `type` `about:blank` (the
+status says what kind of problem it is) and, for a request that fails validation,
+an `errors` list naming each field. Domain errors map once: NotFound 404,
+Forbidden 403, Conflict 409, Invalid 422, Unauthenticated 401 with a challenge.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cargohold.oci.errors import RegistryError
+from cargohold.services.context import Context
+from cargohold.services.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    Unauthenticated,
+)
+from cargohold.services.logins import LoginFailed, TooManyAttempts
+
+log = logging.getLogger("cargohold.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS: dict[type[ServiceError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 422,
+    Unauthenticated: 401,
+}
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def challenge(request: Request, *, invalid: bool) -> dict[str, str]:
+    ctx: Context = request.app.state.context
+    value = f'Bearer realm="{ctx.settings.token_service}"'
+    if invalid:
+        value += ', error="invalid_token"'
+    return {"WWW-Authenticate": value}
+
+
+async def service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+    headers = None
+    if status == 401:
+        headers = challenge(request, invalid="authorization" in request.headers)
+    return problem(status, exc.message, headers=headers)
+
+
+async def login_failed(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginFailed)
+    return problem(401, exc.message, headers=challenge(request, invalid=True))
+
+
+async def too_many_attempts(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooManyAttempts)
+    return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
+async def registry_error(request: Request, exc: Exception) -> Response:
+    """An error of the registry's vocabulary that reached the API (a database outage)."""
+    assert isinstance(exc, RegistryError)
+    return problem(exc.http_status, exc.message, headers=exc.headers or None)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in exc.errors()
+    ]
+    malformed = any(e["type"] == "json_invalid" for e in errors)
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"])
+    detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+    return problem(400 if malformed else 422, detail, errors=errors)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """The framework's own errors: no such route (404), wrong method (405), bad body (400)."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        detail = f"{request.url.path[:200]} is not an endpoint of this API"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path[:200]}"
+    else:
+        detail = str(exc.detail)
+    return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal server error; the server logged the details")
+
+
+HANDLERS: dict[Any, Any] = {
+    ServiceError: service_error,
+    LoginFailed: login_failed,
+    TooManyAttempts: too_many_attempts,
+    RegistryError: registry_error,
+    RequestValidationError: validation_error,
+    HTTPException: http_error,
+    Exception: server_error,
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problems an operation may answer with."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
