@@ -7,8 +7,8 @@ from html import escape
 
 from bench.report import Row
 
-WIDTH = 820
-LABEL_W = 300
+WIDTH = 880
+LABEL_W = 360
 PLOT_X0 = LABEL_W + 10
 PLOT_X1 = WIDTH - 70
 ROW_H = 40
@@ -32,7 +32,8 @@ def render(all_rows: list[Row], title: str, subtitle: str) -> str:
     def x(ratio: float) -> float:
         return PLOT_X0 + (math.log2(ratio) - math.log2(lo)) / span * (PLOT_X1 - PLOT_X0)
 
-    height = TOP + ROW_H * len(all_rows) + 76
+    own = [r for r in all_rows if r.spec.cargohold_only]
+    height = TOP + ROW_H * len(all_rows) + (96 if own else 76)
     bottom = TOP + ROW_H * len(all_rows)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
@@ -61,6 +62,12 @@ def render(all_rows: list[Row], title: str, subtitle: str) -> str:
         y = TOP + i * ROW_H
         mid = y + ROW_H / 2
         label = escape(row.spec.label)
+        if row.spec.cargohold_only and row is own[0]:
+            # Below this line: ratios of one Cargohold against itself, not against distribution.
+            out.append(
+                f'<line x1="16" y1="{y}" x2="{WIDTH - 16}" y2="{y}" stroke="#999" '
+                'stroke-dasharray="2,3"/>'
+            )
         out.append(f'<text x="{LABEL_W}" y="{mid + 4:.1f}" text-anchor="end">{label}</text>')
         ratio = row.ratio
         if ratio is None:
@@ -95,5 +102,10 @@ def render(all_rows: list[Row], title: str, subtitle: str) -> str:
         f'<text x="16" y="{legend_y + 26}" fill="#333">green: target met; red: missed; '
         "grey: no target. Log scale; bars start at 1x (parity).</text>"
     )
+    if own:
+        out.append(
+            f'<text x="16" y="{legend_y + 46}" fill="#333">Below the dotted line: Cargohold '
+            "only, one request variant against another (the label says which).</text>"
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -3,6 +3,7 @@ blob transfers, skopeo for a real image push, wrk for request rates."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -45,28 +46,45 @@ def with_digest(location: str, digest: str) -> str:
     return f"{location}{sep}digest={urllib.parse.quote(digest, safe='')}"
 
 
-def start_upload(base: str, repo: str) -> str:
-    status, headers, body = _request("POST", f"{base}/v2/{repo}/blobs/uploads/")
+def basic_auth(username: str, secret: str) -> str:
+    """The value of an ``Authorization`` header carrying Basic credentials."""
+    return "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()
+
+
+def start_upload(base: str, repo: str, auth: dict[str, str] | None = None) -> str:
+    status, headers, body = _request("POST", f"{base}/v2/{repo}/blobs/uploads/", headers=auth)
     _expect(status, {202}, f"POST upload {repo}", body)
     return urllib.parse.urljoin(base + "/", headers["location"])
 
 
-def push_blob(base: str, repo: str, data: bytes, digest: str) -> None:
-    """Monolithic push (POST then PUT ?digest=) of a small blob held in memory."""
-    url = with_digest(start_upload(base, repo), digest)
-    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+def push_blob(
+    base: str, repo: str, data: bytes, digest: str, auth: dict[str, str] | None = None
+) -> None:
+    """Monolithic push (POST then PUT ?digest=) of a small blob held in memory. ``auth``:
+    extra headers (credentials) for every request."""
+    url = with_digest(start_upload(base, repo, auth), digest)
+    headers = {
+        **(auth or {}),
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(len(data)),
+    }
     status, _, body = _request("PUT", url, data, headers)
     _expect(status, {201}, f"PUT blob {digest}", body)
 
 
-def push_manifest(base: str, repo: str, ref: str, manifest: bytes) -> None:
-    headers = {"Content-Type": OCI_MANIFEST}
+def push_manifest(
+    base: str, repo: str, ref: str, manifest: bytes, auth: dict[str, str] | None = None
+) -> None:
+    headers = {**(auth or {}), "Content-Type": OCI_MANIFEST}
     status, _, body = _request("PUT", f"{base}/v2/{repo}/manifests/{ref}", manifest, headers)
     _expect(status, {201}, f"PUT manifest {repo}:{ref}", body)
 
 
-def get(url: str, accept: str | None = None) -> tuple[int, bytes]:
-    status, _, body = _request("GET", url, headers={"Accept": accept} if accept else None)
+def get(
+    url: str, accept: str | None = None, auth: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    headers = {**(auth or {}), **({"Accept": accept} if accept else {})}
+    status, _, body = _request("GET", url, headers=headers)
     return status, body
 
 

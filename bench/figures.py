@@ -205,36 +205,56 @@ def push_small(ctx: Context) -> None:
         )  # fmt: skip
 
 
-def _wrk_pair(
+@dataclass(frozen=True)
+class WrkTarget:
+    """What one side of a wrk comparison GETs: a server, or a variant of a request."""
+
+    name: str
+    url: str
+    headers: dict[str, str] | None = None
+
+
+def wrk_rounds(
     ctx: Context,
     key: str,
-    path: str,
+    targets: list[WrkTarget],
     connections: int,
-    headers: dict[str, str] | None,
     metric: Callable[[client.WrkResult], float],
     unit: str,
-) -> None:
-    """Warm each server up, then ``ctx.wrk_rounds`` wrk runs per server, alternating."""
-    runs: dict[str, list[client.WrkResult]] = {s.name: [] for s in ctx.servers}
-    for server in ctx.servers:
-        client.wrk(
-            f"{server.base}{path}", connections=connections, duration=2, headers=headers,
+    *,
+    strict: bool = False,
+) -> dict[str, Measurement]:
+    """Warm each target up (2 s), then ``ctx.wrk_rounds`` wrk runs per target, rotating
+    which goes first; the median per target. Non-2xx responses and socket errors are
+    reported; with ``strict``, any non-2xx response (warm-up included) is an error."""
+
+    def run(target: WrkTarget, duration: float) -> client.WrkResult:
+        r = client.wrk(
+            target.url, connections=connections, duration=duration, headers=target.headers,
             timeout=30,
         )  # fmt: skip
+        if strict and r.non_2xx:
+            raise client.BenchError(
+                f"{key} {target.name}: {r.non_2xx} non-2xx responses of {r.requests}"
+            )
+        return r
+
+    runs: dict[str, list[client.WrkResult]] = {t.name: [] for t in targets}
+    for target in targets:
+        run(target, 2)
     for turn in range(ctx.wrk_rounds):
-        for server in ctx.order(turn):
+        k = turn % len(targets)
+        for target in targets[k:] + targets[:k]:
             _settle()
-            r = client.wrk(
-                f"{server.base}{path}", connections=connections, duration=ctx.duration,
-                headers=headers, timeout=30,
-            )  # fmt: skip
-            runs[server.name].append(r)
+            r = run(target, ctx.duration)
+            runs[target.name].append(r)
             ctx.log(
-                f"  {key} {server.name}: {metric(r):,.1f} {unit}, p50 {r.p50_ms:.1f} ms,"
+                f"  {key} {target.name}: {metric(r):,.1f} {unit}, p50 {r.p50_ms:.1f} ms,"
                 f" p99 {r.p99_ms:.1f} ms, non-2xx {r.non_2xx}, socket errors {r.socket_errors}"
             )
-    for server in ctx.servers:
-        rs = runs[server.name]
+    out: dict[str, Measurement] = {}
+    for target in targets:
+        rs = runs[target.name]
         detail = {
             "requests": sum(r.requests for r in rs),
             "wrk_seconds": round(sum(r.seconds for r in rs), 3),
@@ -245,9 +265,26 @@ def _wrk_pair(
             "p99_ms": [round(r.p99_ms, 3) for r in rs],
         }
         if detail["non_2xx"] or detail["socket_errors"]:
-            ctx.log(f"  WARNING {server.name}: {detail}")
+            ctx.log(f"  WARNING {target.name}: {detail}")
         value = statistics.median(metric(r) for r in rs)
-        ctx.record(key, server, Measurement(value, unit, [round(metric(r), 1) for r in rs], detail))
+        out[target.name] = Measurement(value, unit, [round(metric(r), 1) for r in rs], detail)
+    return out
+
+
+def _wrk_pair(
+    ctx: Context,
+    key: str,
+    path: str,
+    connections: int,
+    headers: dict[str, str] | None,
+    metric: Callable[[client.WrkResult], float],
+    unit: str,
+) -> None:
+    """The same wrk runs on every server (:func:`wrk_rounds`), recorded per server."""
+    targets = [WrkTarget(s.name, f"{s.base}{path}", headers) for s in ctx.servers]
+    measured = wrk_rounds(ctx, key, targets, connections, metric, unit)
+    for server in ctx.servers:
+        ctx.record(key, server, measured[server.name])
 
 
 def manifest_rps(ctx: Context) -> None:
@@ -285,13 +322,3 @@ def peak_rss(ctx: Context) -> None:
             "per_process_mib": [round(k / 1024, 1) for k in sampler.peak.per_process_kib],
         }
         ctx.record("rss_peak", server, Measurement(sampler.peak_kib / 1024, "MiB", detail=detail))
-
-
-FIGURES: list[Callable[[Context], None]] = [
-    push_big,
-    pull_big,
-    push_small,
-    manifest_rps,
-    blob_get,
-    peak_rss,
-]

@@ -20,6 +20,14 @@ class Spec:
     higher_is_better: bool
     ratio_target: float | None = None  # met when ratio >= this
     max_cargohold: float | None = None  # met when cargohold's value < this
+    # Cargohold-only figures: the row's value is this variant, compared with ``baseline``,
+    # another variant of the same figure (both recorded under the figure's key).
+    variant: str | None = None
+    baseline: str | None = None
+
+    @property
+    def cargohold_only(self) -> bool:
+        return self.baseline is not None
 
     @property
     def target_text(self) -> str:
@@ -39,6 +47,15 @@ def specs(size_label: str, small_layers: int) -> list[Spec]:
         Spec("blob_get", "Blob GET 64 MiB, 4 connections", True, ratio_target=1.0),
         Spec("rss_push", f"Peak RSS during {size_label} push", False, max_cargohold=RSS_LIMIT_MIB),
         Spec("rss_peak", "Peak RSS over the whole run", False),
+        # Cargohold-only rows come last (the chart sets them apart).
+        Spec(
+            "bearer_manifest_rps",
+            "Manifest GET, bearer ÷ anonymous (Cargohold-only)",
+            True,
+            ratio_target=0.8,
+            variant="bearer",
+            baseline="anonymous",
+        ),
     ]
 
 
@@ -47,13 +64,16 @@ class Row:
     spec: Spec
     cargohold: Measurement | None
     distribution: Measurement | None
+    baseline: Measurement | None = None  # Cargohold-only figures: what ``cargohold`` is ÷ by
 
     @property
     def ratio(self) -> float | None:
-        """Oriented so that > 1 means Cargohold is better."""
-        if self.cargohold is None or self.distribution is None:
+        """Oriented so that > 1 means Cargohold is better (Cargohold-only figures: that the
+        variant is better than the baseline)."""
+        other = self.baseline if self.spec.cargohold_only else self.distribution
+        if self.cargohold is None or other is None:
             return None
-        c, d = self.cargohold.value, self.distribution.value
+        c, d = self.cargohold.value, other.value
         if c <= 0 or d <= 0:
             return None
         return c / d if self.spec.higher_is_better else d / c
@@ -81,7 +101,11 @@ def rows(results: Results, all_specs: list[Spec]) -> list[Row]:
     out = []
     for spec in all_specs:
         per = results.get(spec.key, {})
-        out.append(Row(spec, per.get(CARGO), per.get(DIST)))
+        if spec.cargohold_only:
+            assert spec.variant is not None and spec.baseline is not None
+            out.append(Row(spec, per.get(spec.variant), None, per.get(spec.baseline)))
+        else:
+            out.append(Row(spec, per.get(CARGO), per.get(DIST)))
     return out
 
 
@@ -97,6 +121,16 @@ def fmt_value(m: Measurement | None) -> str:
     return f"{m.value:,.1f} {m.unit}" if m.value < 100 else f"{m.value:,.0f} {m.unit}"
 
 
+def fmt_cargohold(r: Row) -> str:
+    """The Cargohold cell; for a Cargohold-only figure, "variant ÷ baseline"."""
+    m, b = r.cargohold, r.baseline
+    if not r.spec.cargohold_only or m is None or b is None:
+        return fmt_value(m)
+    if m.unit == "req/s":
+        return f"{m.value:,.0f} ÷ {b.value:,.0f} req/s"
+    return f"{m.value:,.1f} ÷ {b.value:,.1f} {m.unit}"
+
+
 def fmt_met(met: bool | None) -> str:
     return {True: "met", False: "MISSED", None: "-"}[met]
 
@@ -110,8 +144,8 @@ def table(all_rows: list[Row]) -> str:
         body.append(
             [
                 r.spec.label,
-                fmt_value(r.cargohold),
-                fmt_value(r.distribution),
+                fmt_cargohold(r),
+                "n/a" if r.spec.cargohold_only else fmt_value(r.distribution),
                 ratio,
                 r.spec.target_text,
                 fmt_met(r.met),
@@ -129,18 +163,23 @@ def table(all_rows: list[Row]) -> str:
 def to_json(all_rows: list[Row], meta: dict[str, Any]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for r in all_rows:
-        figures[r.spec.key] = {
+        figure: dict[str, Any] = {
             "label": r.spec.label,
             "higher_is_better": r.spec.higher_is_better,
             "target": r.spec.target_text,
             "ratio": r.ratio,
             "met": r.met,
-            "servers": {
-                name: asdict(m)
-                for name, m in ((CARGO, r.cargohold), (DIST, r.distribution))
-                if m is not None
-            },
         }
+        if r.spec.cargohold_only:
+            # One server, two variants of the request; the ratio is variant ÷ baseline.
+            figure["cargohold_only"] = True
+            figure["ratio_of"] = f"{r.spec.variant} / {r.spec.baseline}"
+            pairs = ((r.spec.variant, r.cargohold), (r.spec.baseline, r.baseline))
+            figure["variants"] = {name: asdict(m) for name, m in pairs if m is not None}
+        else:
+            pairs = ((CARGO, r.cargohold), (DIST, r.distribution))
+            figure["servers"] = {name: asdict(m) for name, m in pairs if m is not None}
+        figures[r.spec.key] = figure
     return {"meta": meta, "figures": figures}
 
 

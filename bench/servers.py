@@ -152,6 +152,8 @@ class Server:
     name: str
     data_dir: Path
     workers: int | None = None
+    auth: str = "none"  # cargohold only: "none", or "token" (accounts; /v2/ answers 401)
+    extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     sampler: RssSampler | None = None
@@ -166,7 +168,8 @@ class Server:
     def base(self) -> str:
         return f"http://{self.host}"
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
+    def env(self) -> dict[str, str]:
+        """The environment of the server (and, for Cargohold, of its CLI)."""
         env = dict(os.environ)
         if self.name == "cargohold":
             src = REPO_ROOT / "src"
@@ -174,10 +177,16 @@ class Server:
                 # Benchmark the working tree, whether or not the package is installed.
                 old = env.get("PYTHONPATH")
                 env["PYTHONPATH"] = str(src) + (os.pathsep + old if old else "")
+        env.update(self.extra_env)
+        return env
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        env = self.env()
+        if self.name == "cargohold":
             cmd = [
                 sys.executable, "-m", "cargohold", "serve",
                 "--host", "127.0.0.1", "--port", str(self.port),
-                "--data-dir", str(self.data_dir), "--auth", "none",
+                "--data-dir", str(self.data_dir), "--auth", self.auth,
             ]  # fmt: skip
             if self.workers is not None:
                 cmd += ["--workers", str(self.workers)]
@@ -202,18 +211,25 @@ class Server:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/v2/", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if self._answers():
+                break
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s:\n{self.log()}")
             time.sleep(0.1)
         self.sampler = RssSampler(self.proc.pid)
         self.sampler.start()
+
+    def _answers(self) -> bool:
+        """``GET /v2/`` answers 200, or with accounts the 401 bearer challenge."""
+        try:
+            with urllib.request.urlopen(f"{self.base}/v2/", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except urllib.error.HTTPError as exc:
+            challenge = exc.headers.get("WWW-Authenticate", "")
+            return self.auth == "token" and exc.code == 401 and challenge.startswith("Bearer ")
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
 
     def log(self, tail: int = 4000) -> str:
         if self.log_path is None or not self.log_path.exists():
