@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="Defaults to an SQLite file in the data dir."
     )
-    storage: Literal["filesystem", "memory"] = "filesystem"
+    storage: Literal["filesystem", "memory", "s3"] = "filesystem"
     auth: Literal["token", "none"] = Field(
         default="token",
         description="token: accounts, roles and API tokens; none: loopback-only development mode.",
@@ -60,13 +60,53 @@ class Settings(BaseSettings):
     upload_idle_expiry: int = Field(default=24 * 3600, ge=1, description="Seconds.")
     upload_sweep_interval: int = Field(default=600, ge=1, description="Seconds.")
     page_size_max: int = Field(default=1000, ge=1)
-    trust_proxy_headers: bool = False
+    trust_proxy_headers: bool = Field(
+        default=False,
+        description="Take scheme, host and client address from X-Forwarded-Proto/-Host/-For.",
+    )
+    # Scale-out: PostgreSQL (database_url = postgresql://...) and an S3-compatible store.
+    database_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
+    database_connect_timeout: float = Field(default=2.0, gt=0, description="Seconds.")
+    database_command_timeout: float = Field(default=15.0, gt=0, description="Seconds.")
+    s3_endpoint: str | None = Field(default=None, description="Defaults to AWS S3.")
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_path_style: bool = Field(default=False, description="Path-style URLs (MinIO, SeaweedFS).")
+    s3_part_size: int = Field(default=16 * MiB, ge=5 * MiB, le=5 * GiB)
+    s3_connect_timeout: float = Field(default=1.0, gt=0, description="Seconds.")
+    s3_read_timeout: float = Field(default=30.0, gt=0, description="Seconds.")
+    s3_retries: int = Field(default=1, ge=0, le=10, description="Retries of a failed request.")
+    blob_redirect: bool = Field(
+        default=False, description="Answer blob GETs with a redirect to a pre-signed store URL."
+    )
+    blob_redirect_min_size: int = Field(default=0, ge=0, description="Smaller blobs stream.")
+    blob_redirect_expiry: int = Field(default=600, ge=10, le=7 * 86400, description="Seconds.")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain: serve HTTPS.")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
+
+    @model_validator(mode="after")
+    def _check_scale_out(self) -> Settings:
+        url = self.database_url
+        if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("database_url must be sqlite:///PATH or postgresql://...")
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("storage = s3 needs s3_bucket")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return bool(self.database_url) and not str(self.database_url).startswith("sqlite:")
 
     @property
     def sqlite_path(self) -> Path:
         if self.database_url:
             if not self.database_url.startswith("sqlite:///"):
-                raise ValueError("only sqlite:///PATH database URLs are supported so far")
+                raise ValueError("the database is not SQLite")
             return Path(self.database_url.removeprefix("sqlite:///"))
         return self.data_dir / "cargohold.db"
 

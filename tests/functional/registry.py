@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import botocore.session
 import httpx
+from botocore.config import Config
 from starlette.types import ASGIApp, Message
 
+from cargohold.config import Settings
 from cargohold.oci import mediatypes
 from cargohold.services.context import Context
 
@@ -231,12 +234,60 @@ class Registry:
         return [dict(row) for row in await self.context.db.fetchall(f"SELECT * FROM {table}")]
 
     def stored_files(self, prefix: str = "") -> list[str]:
-        """Files in the blob store whose path (relative to the store) starts with `prefix`."""
-        root: Path = self.context.settings.blob_dir
+        """Files in the blob store whose path (relative to the store) starts with `prefix`.
+
+        On S3 an upload's objects (`KEY.upload/...`) count as the one file `KEY.upload`."""
+        settings = self.context.settings
+        if settings.storage == "s3":
+            keys = {
+                key.split(".upload/")[0] + ".upload" if ".upload/" in key else key
+                for key in s3_keys(settings)
+            }
+            return sorted(key for key in keys if key.startswith(prefix))
+        root: Path = settings.blob_dir
         if not root.exists():
             return []
         files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
         return sorted(f for f in files if f.startswith(prefix))
+
+    async def stored_size(self, path: str) -> int:
+        """Bytes of a stored file (for an upload, the bytes its session has)."""
+        if self.context.settings.storage != "s3":
+            return (self.context.settings.blob_dir / path).stat().st_size
+        if not path.endswith(".upload"):
+            return await self.context.storage.size(path)
+        upload_id = path.removesuffix(".upload").rsplit("/", 1)[1]
+        row = await self.context.db.fetchone(
+            "SELECT state FROM uploads WHERE id = :id", {"id": upload_id}
+        )
+        assert row is not None, f"no session for {path}"
+        key = path.removesuffix(".upload")
+        return sum(
+            [len(data) async for data in self.context.storage.read_upload(key, row["state"])]
+        )
+
+    async def remove_stored(self, path: str) -> None:
+        """Take a stored object away behind the registry's back."""
+        await self.context.storage.delete(path)
+
+
+def s3_keys(settings: Settings) -> list[str]:
+    """Every key under the settings' S3 prefix, relative to it (a synchronous listing)."""
+    client = botocore.session.get_session().create_client(
+        "s3",
+        endpoint_url=settings.s3_endpoint,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+        config=Config(s3={"addressing_style": "path" if settings.s3_path_style else "auto"}),
+    )
+    prefix = settings.s3_prefix.strip("/") + "/" if settings.s3_prefix.strip("/") else ""
+    keys: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.s3_bucket, Prefix=prefix
+    ):
+        keys.extend(item["Key"][len(prefix) :] for item in page.get("Contents", []))
+    return keys
 
 
 async def fail_on_server_error(response: httpx.Response) -> None:

@@ -204,7 +204,7 @@ async def test_blob_whose_bytes_are_gone_from_storage_is_404_not_500(registry: R
     data = random_blob()
     digest = await registry.push_blob(NAME, data)
     (path,) = registry.stored_files("blobs/")
-    (registry.context.settings.blob_dir / path).unlink()
+    await registry.remove_stored(path)
 
     response = await registry.client.get(f"/v2/{NAME}/blobs/{digest}")
 

@@ -803,9 +803,7 @@ async def test_streamed_chunk_without_length_past_max_blob_size_is_413(
     assert response.status_code == 413
     assert error_code(response) == "SIZE_INVALID"
     assert (await registry.rows("uploads"))[0]["size"] == 0
-    assert (
-        registry.context.settings.blob_dir / "uploads" / f"{upload_id(location)}.upload"
-    ).stat().st_size == 0
+    assert await registry.stored_size(f"uploads/{upload_id(location)}.upload") == 0
 
 
 async def test_client_disconnect_mid_patch_keeps_the_session_at_its_previous_size(
@@ -828,7 +826,7 @@ async def test_client_disconnect_mid_patch_keeps_the_session_at_its_previous_siz
     assert "disconnect" in message(response)
     assert (await status(registry, location)).headers["range"] == "0-99"
     (partial,) = registry.stored_files("uploads/")
-    assert (registry.context.settings.blob_dir / partial).stat().st_size == 100
+    assert await registry.stored_size(partial) == 100
     await assert_nothing_published(registry)
 
     resumed = await patch(registry, location, data[100:], 100)

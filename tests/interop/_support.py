@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+
+from tests.functional.auth.world import World
 
 # --------------------------------------------------------------------------- media types
 
@@ -407,6 +410,21 @@ class Registry:
         return f"{self.host}/{name}:{tag}"
 
 
+@dataclass(frozen=True)
+class TokenServer:
+    """A cargohold serving with `--auth token`: its data directory (for the CLI, which may
+    run while the server does) and the fixture world it was started with."""
+
+    registry: Registry
+    data_dir: Path
+    world: World
+
+    def cli(self, *args: str, input: bytes | None = None, check: bool = True) -> Proc:
+        """`python -m cargohold ARGS --data-dir DATA`."""
+        cmd = [sys.executable, "-m", "cargohold", *args, "--data-dir", str(self.data_dir)]
+        return run(cmd, timeout=60, input=input, check=check)
+
+
 def log_tail(path: Path, offset: int = 0, lines: int = 120) -> str:
     try:
         with path.open("rb") as fh:
@@ -426,6 +444,10 @@ class Docker:
 
     env: dict[str, str]
     log_path: Path
+
+    def with_config(self, config_dir: Path) -> Docker:
+        """The same engine with a client config (logins) of its own: another machine."""
+        return Docker(env={**self.env, "DOCKER_CONFIG": str(config_dir)}, log_path=self.log_path)
 
     def __call__(
         self, *args: str, timeout: float = 120.0, input: bytes | None = None, check: bool = True
@@ -452,9 +474,11 @@ class ContainersConfig:
 class Skopeo:
     config: ContainersConfig
 
-    def __call__(self, *args: str, timeout: float = 120.0, check: bool = True) -> Proc:
+    def __call__(
+        self, *args: str, timeout: float = 120.0, check: bool = True, input: bytes | None = None
+    ) -> Proc:
         cmd = [tool("skopeo"), "--policy", str(self.config.policy), *args]
-        return run(cmd, timeout=timeout, env=self.config.env, check=check)
+        return run(cmd, timeout=timeout, env=self.config.env, check=check, input=input)
 
 
 @dataclass(frozen=True)
@@ -465,10 +489,12 @@ class StorageTool:
     root: Path
     config: ContainersConfig
 
-    def __call__(self, *args: str, timeout: float = 120.0, check: bool = True) -> Proc:
+    def __call__(
+        self, *args: str, timeout: float = 120.0, check: bool = True, input: bytes | None = None
+    ) -> Proc:
         cmd = [
             tool(self.binary),
             "--root", str(self.root / "root"), "--runroot", str(self.root / "run"),
             "--storage-driver", "vfs", *args,
         ]  # fmt: skip
-        return run(cmd, timeout=timeout, env=self.config.env, check=check)
+        return run(cmd, timeout=timeout, env=self.config.env, check=check, input=input)

@@ -3,6 +3,8 @@
 The server under test is chosen with CARGOHOLD_INTEROP_SERVER:
   cargohold     (default) `python -m cargohold serve --host 127.0.0.1 --port P --data-dir D`
   distribution  the CNCF reference registry (`docker-registry serve CONFIG`), to check the tests
+
+`token_server` is a second server, always cargohold, with `--auth token` (one per module).
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.backends import scale_out_environment, test_backend
+from tests.functional.auth import world as auth_world
+
 from ._support import (
     ContainersConfig,
     Docker,
     Registry,
     Skopeo,
     StorageTool,
+    TokenServer,
     log_tail,
     run,
     tool,
@@ -43,12 +49,16 @@ STOP_TIMEOUT = 10.0
 # --------------------------------------------------------------------------- the live server
 
 REGISTRY_KEY = pytest.StashKey[Registry]()
-LOG_OFFSET_KEY = pytest.StashKey[int]()
+TOKEN_SERVER_KEY = pytest.StashKey[Registry]()
+LOG_OFFSET_KEY = pytest.StashKey[dict[Path, int]]()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     kind = os.environ.get(SERVER_ENV, "cargohold").strip() or "cargohold"
-    return f"interop server under test: {kind} (set {SERVER_ENV}=cargohold|distribution)"
+    return (
+        f"interop server under test: {kind} (set {SERVER_ENV}=cargohold|distribution),"
+        f" on {test_backend()}"
+    )
 
 
 def _free_port() -> int:
@@ -126,10 +136,15 @@ def registry(
     log_path = workdir / "server.log"
     port = _free_port()
     cmd = _server_command(kind, port, workdir)
+    env = None  # CARGOHOLD_TEST_BACKEND=postgres-s3: PostgreSQL and SeaweedFS (tests/backends.py)
+    if kind == "cargohold" and test_backend() == "postgres-s3":
+        pg, store = (request.getfixturevalue(f) for f in ("postgres_server", "seaweedfs_server"))
+        env = scale_out_environment(pg, store, "interop")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir
-        )
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
+            env=env,
+        )  # fmt: skip
     reg = Registry(kind=kind, host=f"127.0.0.1:{port}", log_path=log_path, process=process)
     try:
         _wait_ready(reg, cmd)
@@ -139,7 +154,8 @@ def registry(
         _stop(process, STOP_TIMEOUT)
 
 
-def _wait_ready(reg: Registry, cmd: list[str]) -> None:
+def _wait_ready(reg: Registry, cmd: list[str], ready: int = 200) -> None:
+    """Wait until `GET /v2/` answers `ready` (401 for a server that wants a login)."""
     deadline = time.monotonic() + READY_TIMEOUT
     last = "no attempt"
     while time.monotonic() < deadline:
@@ -151,7 +167,7 @@ def _wait_ready(reg: Registry, cmd: list[str]) -> None:
             )
         try:
             resp = httpx.get(f"{reg.url}/v2/", timeout=2.0)
-            if resp.status_code == 200:
+            if resp.status_code == ready:
                 return
             last = f"GET /v2/ -> {resp.status_code} {resp.text[:200]!r}"
         except httpx.HTTPError as exc:
@@ -164,14 +180,55 @@ def _wait_ready(reg: Registry, cmd: list[str]) -> None:
     )
 
 
+@pytest.fixture(scope="module")
+def token_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TokenServer]:
+    """A cargohold with `--auth token`, one per test module, started on the fixture world of
+    the functional auth tests (tests/functional/auth/world.py); tests add their own users,
+    workspaces and tokens with the CLI while it runs.
+
+    Tests here fail logins on purpose, all from 127.0.0.1, so the login limit is raised;
+    the limiter has tests of its own (tests/functional/auth/test_login_rate_limit.py)."""
+    workdir = tmp_path_factory.mktemp("server-token")
+    data_dir = workdir / "data"
+    world = auth_world.build(data_dir)
+    log_path = workdir / "server.log"
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "cargohold", "serve",
+        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+        "--auth", "token",
+    ]  # fmt: skip
+    env = {**os.environ, "CARGOHOLD_LOGIN_MAX_FAILURES": "1000"}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
+            env=env,
+        )  # fmt: skip
+    host = f"127.0.0.1:{port}"
+    reg = Registry(kind="cargohold --auth token", host=host, log_path=log_path, process=process)
+    try:
+        _wait_ready(reg, cmd, ready=401)
+        request.config.stash[TOKEN_SERVER_KEY] = reg
+        yield TokenServer(registry=reg, data_dir=data_dir, world=world)
+    finally:
+        if TOKEN_SERVER_KEY in request.config.stash:
+            del request.config.stash[TOKEN_SERVER_KEY]
+        _stop(process, STOP_TIMEOUT)
+
+
 @pytest.fixture(autouse=True)
 def _server_log_mark(request: pytest.FixtureRequest, registry: Registry) -> None:
     """Remember where the server log stood when the test began (for the failure report)."""
-    try:
-        offset = registry.log_path.stat().st_size
-    except OSError:
-        offset = 0
-    request.node.stash[LOG_OFFSET_KEY] = offset
+    offsets = {}
+    for reg in (registry, request.config.stash.get(TOKEN_SERVER_KEY, None)):
+        if reg is not None:
+            try:
+                offsets[reg.log_path] = reg.log_path.stat().st_size
+            except OSError:
+                offsets[reg.log_path] = 0
+    request.node.stash[LOG_OFFSET_KEY] = offsets
 
 
 @pytest.hookimpl(wrapper=True)
@@ -179,9 +236,15 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
-    reg = item.config.stash.get(REGISTRY_KEY, None)
-    if report.failed and reg is not None:
-        offset = item.stash.get(LOG_OFFSET_KEY, 0)
+    if not report.failed:
+        return report
+    servers = [item.config.stash.get(REGISTRY_KEY, None)]
+    if "token_server" in getattr(item, "fixturenames", ()):
+        servers.append(item.config.stash.get(TOKEN_SERVER_KEY, None))
+    for reg in servers:
+        if reg is None:
+            continue
+        offset = item.stash.get(LOG_OFFSET_KEY, {}).get(reg.log_path, 0)
         status = reg.process.poll()
         state = "running" if status is None else f"EXITED with status {status}"
         during = log_tail(reg.log_path, offset)

@@ -51,21 +51,31 @@ def scope_ceiling(scopes: Iterable[str]) -> Role:
 
 
 class Action(enum.Enum):
-    """Registry operations, by the least role each needs."""
+    """Registry operations. The values are distinct on purpose: members with equal values
+    would be aliases of one another (DELETE_TAG would be PUSH)."""
 
-    PULL = Role.READ
-    PUSH = Role.WRITE
-    DELETE_TAG = Role.WRITE
-    DELETE_IMAGE = Role.ADMIN  # a manifest by digest, or a blob
+    PULL = "pull"
+    PUSH = "push"
+    DELETE_TAG = "delete_tag"
+    DELETE_IMAGE = "delete_image"  # a manifest by digest, or a blob
 
     @property
     def required(self) -> Role:
-        return Role(self.value)
+        """The least role the operation needs."""
+        return _REQUIRED[self]
 
     @property
     def docker_action(self) -> str:
         """The action a docker bearer token must carry for this operation."""
-        return {"PULL": "pull", "PUSH": "push"}.get(self.name, "delete")
+        return "delete" if self in (Action.DELETE_TAG, Action.DELETE_IMAGE) else self.value
+
+
+_REQUIRED = {
+    Action.PULL: Role.READ,
+    Action.PUSH: Role.WRITE,
+    Action.DELETE_TAG: Role.WRITE,
+    Action.DELETE_IMAGE: Role.ADMIN,
+}
 
 
 def allows(role: Role, action: Action) -> bool:

@@ -8,6 +8,7 @@ scope) when the token was issued, and the token lives a few minutes.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -93,13 +94,23 @@ def verify(
             algorithms=[ALGORITHM],
             audience=service,
             issuer=issuer,
-            options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
-            leeway=0,
+            options={
+                "require": ["exp", "iat", "nbf", "iss", "aud", "sub"],
+                "verify_exp": False,  # checked below, against the caller's clock
+                "verify_nbf": False,
+            },
         )
     except jwt.PyJWTError as exc:
         raise TokenInvalid(str(exc)) from None
-    if now is not None and payload["exp"] <= now:
+    clock = int(time.time()) if now is None else now
+    try:
+        expires_at, not_before = int(payload["exp"]), int(payload["nbf"])
+    except (TypeError, ValueError):
+        raise TokenInvalid("exp and nbf must be numbers") from None
+    if expires_at <= clock:
         raise TokenInvalid("token has expired")
+    if not_before > clock:
+        raise TokenInvalid("token is not yet valid")
     grants: dict[str, Grant] = {}
     catalog = False
     access = payload.get("access", [])
@@ -111,11 +122,22 @@ def verify(
         if entry.get("type") == "registry" and entry.get("name") == "catalog":
             catalog = True
         elif entry.get("type") == "repository":
-            try:
-                role = Role.parse(str(entry.get("role", "read")))
-                grants[str(entry["name"])] = Grant(
-                    str(entry["name"]), frozenset(map(str, entry["actions"])), role
-                )
-            except (KeyError, TypeError, ValueError):
-                raise TokenInvalid("malformed access entry") from None
-    return Claims(str(payload["sub"]), grants, catalog, int(payload["exp"]))
+            grant = _grant(entry)
+            grants[grant.name] = grant
+    return Claims(str(payload["sub"]), grants, catalog, expires_at)
+
+
+def _grant(entry: dict[str, Any]) -> Grant:
+    """A repository access entry: a string name, a list of string actions, a known role."""
+    name, actions, role = entry.get("name"), entry.get("actions"), entry.get("role", "read")
+    if (
+        not isinstance(name, str)
+        or not isinstance(actions, list)
+        or not all(isinstance(action, str) for action in actions)
+        or not isinstance(role, str)
+    ):
+        raise TokenInvalid("malformed access entry")
+    try:
+        return Grant(name, frozenset(actions), Role.parse(role))
+    except ValueError:
+        raise TokenInvalid("malformed access entry") from None

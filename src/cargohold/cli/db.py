@@ -3,27 +3,50 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cargohold.cli.options import ConfigOption, DataDirOption
-from cargohold.config import load_settings
+from cargohold.config import Settings, load_settings
 from cargohold.metadata import migrate
 
 app = typer.Typer(no_args_is_help=True, help="Database schema.")
 
 
+def database_url(settings: Settings) -> str:
+    """The URL migrations run against: PostgreSQL's, or the SQLite file's (its dir made)."""
+    if settings.is_postgres:
+        assert settings.database_url is not None
+        return settings.database_url
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return migrate.sqlite_url(settings.sqlite_path)
+
+
+def _unreachable(url: str, exc: Exception) -> typer.Exit:
+    from cargohold.metadata.postgres import redact
+
+    typer.secho(f"cannot reach the database at {redact(url)}: {exc}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
 @app.command()
 def upgrade(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-    """Apply every pending migration."""
+    """Apply every pending migration (run it once per release, before starting the nodes)."""
     settings = load_settings(config, data_dir=data_dir)
-    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    url = migrate.sqlite_url(settings.sqlite_path)
-    migrate.upgrade(url)
-    typer.echo(f"database at revision {migrate.current_revision(url)}")
+    url = database_url(settings)
+    try:
+        migrate.upgrade(url)
+        typer.echo(f"database at revision {migrate.current_revision(url)}")
+    except (OSError, TimeoutError, OperationalError, InterfaceError) as exc:
+        raise _unreachable(url, exc) from None
 
 
 @app.command()
 def current(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Show the schema revision of the database and the newest one this version knows."""
     settings = load_settings(config, data_dir=data_dir)
-    url = migrate.sqlite_url(settings.sqlite_path)
-    typer.echo(f"database: {migrate.current_revision(url)}  newest: {migrate.head_revision()}")
+    url = database_url(settings)
+    try:
+        revision = migrate.current_revision(url)
+    except (OSError, TimeoutError, OperationalError, InterfaceError) as exc:
+        raise _unreachable(url, exc) from None
+    typer.echo(f"database: {revision}  newest: {migrate.head_revision()}")

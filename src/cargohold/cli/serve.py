@@ -96,6 +96,70 @@ def _first_start_hint(settings: Settings) -> None:
     )
 
 
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+def check_schema(settings: Settings) -> None:
+    """PostgreSQL is migrated by hand (`cargohold db upgrade`, once per release); a node
+    refuses to serve a schema it was not written for."""
+    from cargohold.metadata import revision
+    from cargohold.metadata.postgres import PostgresDatabase, redact
+    from cargohold.oci.errors import Unavailable
+
+    assert settings.database_url is not None
+    url = settings.database_url
+
+    async def current() -> str | None:
+        db = PostgresDatabase(url, connect_timeout=settings.database_connect_timeout)
+        try:
+            return await db.schema_revision()
+        finally:
+            await db.close()
+
+    try:
+        found = asyncio.run(current())
+    except Unavailable as exc:
+        raise _fail(f"cannot reach the database at {redact(url)}: {exc.message}") from None
+    if found != revision.HEAD:
+        state = f"is at revision {found}" if found else "has no schema yet"
+        raise _fail(
+            f"the database at {redact(url)} {state}; this version of cargohold needs revision"
+            f" {revision.HEAD}. Run `cargohold db upgrade` with the same settings (once, from"
+            " any one machine), then start the nodes."
+        )
+    if settings.auth == "token" and settings.signing_key_file is None:
+        typer.secho(
+            "WARNING: every node must sign registry tokens with the same key: set"
+            " signing_key_file to one key file shared by all nodes.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+
+
+def check_store(settings: Settings) -> None:
+    """Say at once when the bucket is missing or refuses us; a store that is merely down
+    does not stop the node (it answers 503 and /readyz says why until the store is back)."""
+    from cargohold.oci.errors import Unavailable
+    from cargohold.services.context import open_storage
+    from cargohold.storage.s3 import S3Backend
+
+    store = open_storage(settings)
+    assert isinstance(store, S3Backend)
+
+    async def check() -> None:
+        try:
+            await store.check()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(check())
+    except Unavailable as exc:
+        typer.secho(f"WARNING: {exc.message}", fg=typer.colors.YELLOW, err=True)
+
+
 def _export(settings: Settings) -> None:
     """Hand the resolved settings to the worker processes through the environment."""
     for field, value in settings.model_dump(exclude_none=True).items():
@@ -134,13 +198,19 @@ def serve(
     check_bind(settings)
     check_port_free(settings.host, settings.port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(migrate.sqlite_url(settings.sqlite_path))
+    if settings.is_postgres:
+        check_schema(settings)
+    else:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(migrate.sqlite_url(settings.sqlite_path))
+    if settings.storage == "s3":
+        check_store(settings)
     if settings.auth == "token":
         _first_start_hint(settings)
     _export(settings)
+    scheme = "https" if settings.tls_cert else "http"
     typer.echo(
-        f"cargohold listening on http://{settings.host}:{settings.port}"
+        f"cargohold listening on {scheme}://{settings.host}:{settings.port}"
         f" (data in {settings.data_dir.resolve()}, {settings.workers} worker(s))",
         err=True,
     )

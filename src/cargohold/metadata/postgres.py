@@ -16,11 +16,12 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import urlsplit
 
 import asyncpg
 import asyncpg.exceptions as pg_errors
+from asyncpg.pool import PoolConnectionProxy
 
 from cargohold.metadata.db import IntegrityError, Params, Row
 from cargohold.oci.errors import Unavailable
@@ -28,6 +29,7 @@ from cargohold.oci.errors import Unavailable
 log = logging.getLogger("cargohold.metadata")
 
 T = TypeVar("T")
+Conn: TypeAlias = "PoolConnectionProxy[Any]"
 
 _SAVEPOINT = "cargohold_statement"
 _PARAM = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|::|:([A-Za-z_][A-Za-z0-9_]*))""")
@@ -100,7 +102,7 @@ def _where(url: str) -> str:
 class _Connection:
     """Statements on one connection; inside a transaction, each write runs under a savepoint."""
 
-    def __init__(self, db: PostgresDatabase, conn: asyncpg.Connection[Any]) -> None:
+    def __init__(self, db: PostgresDatabase, conn: Conn) -> None:
         self._db = db
         self._conn = conn
         self._savepoint = False
@@ -172,11 +174,11 @@ class PostgresDatabase:
         except pg_errors.IntegrityConstraintViolationError as exc:
             raise IntegrityError(str(exc)) from exc
         except _CONNECTION_ERRORS as exc:
-            raise self._unavailable(exc) from exc
+            raise await self._unavailable(exc) from exc
 
-    def _unavailable(self, exc: BaseException) -> Unavailable:
+    async def _unavailable(self, exc: BaseException) -> Unavailable:
         if self._pool is not None:
-            self._pool.expire_connections()  # the others are likely dead too: reconnect them
+            await self._pool.expire_connections()  # the others are likely dead too: reconnect them
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError):
             reason = "no answer in time"
@@ -188,9 +190,9 @@ class PostgresDatabase:
         )
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection[Any]]:
+    async def _connection(self) -> AsyncIterator[Conn]:
         pool = await self._get_pool()
-        conn = await self.guard(pool.acquire(timeout=self._connect_timeout + 1.0))
+        conn = await self.guard(pool.acquire(timeout=self._command_timeout))
         try:
             yield conn
         finally:
@@ -199,10 +201,6 @@ class PostgresDatabase:
             except Exception:  # a broken connection is dropped by the pool anyway
                 conn.terminate()
 
-    async def _autocommit(self, call: Callable[[_Connection], Awaitable[T]]) -> T:
-        async with self._connection() as conn:
-            return await call(_Connection(self, conn))
-
     async def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
         return await self._read(lambda c: c.fetchone(sql, params))
 
@@ -210,12 +208,16 @@ class PostgresDatabase:
         return await self._read(lambda c: c.fetchall(sql, params))
 
     async def _read(self, call: Callable[[_Connection], Awaitable[T]]) -> T:
-        """A read outside a transaction is retried once on a fresh connection: after the
-        server restarted, pooled connections are dead although the server is back."""
-        try:
-            return await self._autocommit(call)
-        except Unavailable:
-            return await self._autocommit(call)
+        """A read outside a transaction is retried once when a pooled connection turns out
+        dead (the server restarted and is back); a failure to connect is not retried."""
+        for attempt in (1, 2):
+            async with self._connection() as conn:
+                try:
+                    return await call(_Connection(self, conn))
+                except Unavailable:
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     async def execute(self, sql: str, params: Params | None = None) -> int:
         query, args = _bind(sql, params)
@@ -237,9 +239,13 @@ class PostgresDatabase:
                 raise
             await self.guard(transaction.commit())
 
-    async def ping(self) -> None:
-        """One round trip, for readiness checks."""
-        await self._autocommit(lambda c: c.fetchone("SELECT 1"))
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at; None for an empty database."""
+        try:
+            row = await self.fetchone("SELECT version_num FROM alembic_version")
+        except pg_errors.UndefinedTableError:
+            return None
+        return None if row is None else str(row["version_num"])
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -20,6 +20,14 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeEngine
+
+
+def sorted_name(length: int) -> TypeEngine[str]:
+    """A string that sorts bytewise everywhere: SQLite's default, the C collation on
+    PostgreSQL (whose default follows the server's locale). Tag and catalog pages rely on it."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
 
 metadata = MetaData(
     naming_convention={
@@ -34,7 +42,7 @@ packages = Table(
     "packages",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(255), nullable=False, unique=True),
+    Column("name", sorted_name(255), nullable=False, unique=True),
     Column("created_at", Double, nullable=False),
 )
 
@@ -59,7 +67,7 @@ manifests = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), nullable=False),
-    Column("digest", String(150), nullable=False),
+    Column("digest", sorted_name(150), nullable=False),
     Column("media_type", String(255), nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("size", BigInteger, nullable=False),
@@ -88,7 +96,7 @@ tags = Table(
     "tags",
     metadata,
     Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True),
-    Column("name", String(128), primary_key=True),
+    Column("name", sorted_name(128), primary_key=True),
     Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
     Column("updated_at", Double, nullable=False),
     Index("ix_tags_manifest", "manifest_id"),

@@ -59,6 +59,15 @@ async def check_present(ctx: Context, blob: BlobInfo) -> None:
         raise BlobUnknown(f"blob {blob.digest} is missing from storage") from None
 
 
+async def redirect_url(ctx: Context, blob: BlobInfo) -> str | None:
+    """Where a client may fetch the blob from the store itself, when blob GETs redirect
+    (`blob_redirect`, for blobs of at least `blob_redirect_min_size` bytes)."""
+    settings = ctx.settings
+    if not settings.blob_redirect or blob.size < settings.blob_redirect_min_size:
+        return None
+    return await ctx.storage.presigned_url(blob.key, settings.blob_redirect_expiry)
+
+
 def read_blob(
     ctx: Context, blob: BlobInfo, offset: int = 0, length: int | None = None
 ) -> AsyncIterator[bytes]:

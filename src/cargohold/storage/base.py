@@ -35,6 +35,11 @@ class Backend(Protocol):
         """A file the server may send directly (zero-copy), when the store has one."""
         ...
 
+    async def presigned_url(self, key: str, expires: int) -> str | None:
+        """A URL clients may GET the object from themselves for `expires` seconds (Range
+        requests included), when the store has such URLs."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Remove an object; absent objects are ignored."""
         ...

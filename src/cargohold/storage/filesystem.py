@@ -52,6 +52,9 @@ class FilesystemBackend:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
+    async def presigned_url(self, key: str, expires: int) -> str | None:
+        return None
+
     async def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()

@@ -33,6 +33,9 @@ class MemoryBackend:
     def local_path(self, key: str) -> Path | None:
         return None
 
+    async def presigned_url(self, key: str, expires: int) -> str | None:
+        return None
+
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
 

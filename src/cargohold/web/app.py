@@ -18,6 +18,7 @@ from cargohold.web import health, token
 from cargohold.web.api.app import create_api
 from cargohold.web.proxy import ProxyHeaders
 from cargohold.web.registry import errors, routes
+from cargohold.web.ui.app import UiMount
 
 log = logging.getLogger("cargohold")
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
             Route("/v2", routes.base, methods=_METHODS),
             Route("/v2/{path:path}", routes.dispatch, methods=_METHODS),
             Mount("/api/v1", app=create_api(ctx)),
+            UiMount(ctx),
         ],
         exception_handlers=errors.HANDLERS,
         lifespan=lifespan,

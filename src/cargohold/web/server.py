@@ -5,6 +5,7 @@ every node for as long as the server runs."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from granian import Granian
 from granian.constants import Interfaces
@@ -12,6 +13,7 @@ from granian.constants import Interfaces
 
 def main() -> None:
     env = os.environ
+    cert, key = env.get("CARGOHOLD_TLS_CERT"), env.get("CARGOHOLD_TLS_KEY")
     Granian(
         "cargohold.web.app:app_factory",
         factory=True,
@@ -21,6 +23,8 @@ def main() -> None:
         interface=Interfaces.ASGI,
         log_access=env.get("CARGOHOLD_ACCESS_LOG") == "True",
         respawn_failed_workers=True,
+        ssl_cert=Path(cert) if cert and key else None,
+        ssl_key=Path(key) if cert and key else None,
     ).serve()
 
 

@@ -7,7 +7,6 @@ credentials and anonymous calls look the caller's role up.
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -15,7 +14,7 @@ from starlette.requests import Request
 from cargohold.authz.roles import Action, Role
 from cargohold.authz.tokens import Claims, TokenInvalid
 from cargohold.oci.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
-from cargohold.services import access, logins, registry_tokens
+from cargohold.services import access, logins, packages, registry_tokens
 from cargohold.services.access import ANONYMOUS, Principal
 from cargohold.services.context import Context
 
@@ -59,6 +58,17 @@ class Caller:
         return self.principal
 
 
+async def _created_on_push(caller: Caller, name: str) -> bool:
+    """With Basic credentials, a push to a missing package may create it where the workspace
+    allows it (bearer tokens get the same at /token, when push is asked for)."""
+    if caller.claims is not None or not caller.credentials:
+        return False
+    ctx = caller.ctx
+    if (await access.package_access(ctx.db, caller.principal, name)).exists:
+        return False
+    return await packages.create_on_push(ctx, caller.principal, name) >= Action.PUSH.required
+
+
 def challenge(request: Request, *, scope: str | None = None, error: str | None = None) -> str:
     ctx: Context = request.app.state.context
     realm = f"{str(request.base_url).rstrip('/')}/token"
@@ -81,7 +91,7 @@ def unauthorized(
 def basic_credentials(header: str) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(header, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text
         return None
     username, sep, secret = decoded.partition(":")
     return (username, secret) if sep else None
@@ -125,6 +135,8 @@ async def authenticate(request: Request) -> Caller:
 async def require(request: Request, caller: Caller, name: str, action: Action) -> None:
     """Refuse the call unless the caller may perform `action` on package `name`."""
     if await caller.may(name, action):
+        return
+    if action is Action.PUSH and await _created_on_push(caller, name):
         return
     scope = f"repository:{name}:{_CHALLENGE_ACTIONS[action]}"
     if not caller.credentials:

@@ -104,6 +104,11 @@ async def get_blob(request: Request, name: str, digest: str) -> Response:
     blob = await blobs.stat_blob(ctx, name=name, digest=Digest.parse(digest))
     await blobs.check_present(ctx, blob)
     span = parse_range(request.headers.get("range"), blob.size)
+    if request.method == "GET":
+        url = await blobs.redirect_url(ctx, blob)
+        if url is not None:  # the store serves the bytes (and the Range) itself
+            redirect = {"Location": url, "Docker-Content-Digest": digest, "Content-Length": "0"}
+            return Response(status_code=307, headers=redirect)
     headers = content_headers(digest, blob.size, "application/octet-stream")
     headers["Accept-Ranges"] = "bytes"
     if span is None:

@@ -14,11 +14,16 @@ branch_labels = None
 depends_on = None
 
 
+def _sorted(length: int) -> sa.types.TypeEngine[str]:
+    """Bytewise order on PostgreSQL too (C collation), as SQLite sorts by default."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 def upgrade() -> None:
     op.create_table(
         "packages",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("name", _sorted(255), nullable=False),
         sa.Column("created_at", sa.Double(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_packages"),
         sa.UniqueConstraint("name", name="uq_packages_name"),
@@ -48,7 +53,7 @@ def upgrade() -> None:
         "manifests",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("package_id", sa.Integer(), nullable=False),
-        sa.Column("digest", sa.String(150), nullable=False),
+        sa.Column("digest", _sorted(150), nullable=False),
         sa.Column("media_type", sa.String(255), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
@@ -82,7 +87,7 @@ def upgrade() -> None:
     op.create_table(
         "tags",
         sa.Column("package_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("name", _sorted(128), nullable=False),
         sa.Column("manifest_id", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.Double(), nullable=False),
         sa.ForeignKeyConstraint(

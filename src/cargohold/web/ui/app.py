@@ -1,0 +1,142 @@
+"""`routes()`: the web UI's pages, mounted at `/` below the registry's own paths
+(`/v2`, `/token`, `/api/v1`, `/healthz`, `/readyz`), and how its errors are shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from cargohold.services.context import Context
+from cargohold.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from cargohold.web.ui import members, packages, session, tokens, workspaces
+from cargohold.web.ui.csrf import CsrfFailed
+from cargohold.web.ui.page import SECURITY_HEADERS, begin
+
+STATIC = Path(__file__).parent / "static"
+_GET = ["GET", "HEAD"]
+
+
+async def _error(request: Request, status: int, message: str, detail: str | None) -> Response:
+    page = await begin(request)
+    titles = {
+        400: page.gettext("That did not work"),
+        403: page.gettext("Not allowed"),
+        404: page.gettext("Not found"),
+        405: page.gettext("Not allowed"),
+        409: page.gettext("That did not work"),
+    }
+    return page.render(
+        "error.html",
+        status,
+        title=titles.get(status, message),
+        message=message,
+        detail=detail,
+        path="/",  # an error page never repeats the address it was asked for
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    page = await begin(request)
+    if isinstance(exc, Unauthenticated):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return page.redirect(f"/sign-in?next={quote(target, safe='')}")
+    detail = getattr(exc, "message", None)
+    if isinstance(exc, NotFound):
+        return await _error(request, 404, page.gettext("There is nothing here."), None)
+    if isinstance(exc, Forbidden):
+        return await _error(request, 403, page.gettext("You may not do this."), detail)
+    if isinstance(exc, CsrfFailed):
+        message = page.gettext("The form has expired. Go back, reload the page and try again.")
+        return await _error(request, 403, message, None)
+    if isinstance(exc, Conflict):
+        return await _error(request, 409, page.gettext("That did not work."), detail)
+    return await _error(request, 400, page.gettext("That did not work."), detail)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    page = await begin(request)
+    if exc.status_code == 404:
+        return await _error(request, 404, page.gettext("There is nothing here."), None)
+    return await _error(request, exc.status_code, page.gettext("That did not work."), None)
+
+
+class _Static(StaticFiles):
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update({k: v for k, v in SECURITY_HEADERS.items() if k != "cache-control"})
+        response.headers["cache-control"] = "public, max-age=3600"
+        return response
+
+
+def create_ui(context: Context) -> Starlette:
+    """The UI as an application of its own, mounted at `/` after the registry's routes."""
+    ws = "/w/{workspace}"
+    routes = [
+        Route("/", workspaces.home, methods=_GET),
+        Route("/sign-in", session.sign_in_form, methods=_GET),
+        Route("/sign-in", session.sign_in, methods=["POST"]),
+        Route("/sign-out", session.sign_out, methods=["POST"]),
+        Route("/language", session.set_language, methods=["POST"]),
+        Route("/new-package", packages.new_package_form, methods=_GET),
+        Route("/new-package", packages.create_package, methods=["POST"]),
+        Route("/p/{rest:path}", packages.package_routes, methods=["GET", "HEAD", "POST"]),
+        Route("/settings/tokens", tokens.tokens_page, methods=_GET),
+        Route("/settings/tokens", tokens.create_token, methods=["POST"]),
+        Route("/settings/tokens/{token}/revoke", tokens.revoke_token, methods=["POST"]),
+        Route(ws, workspaces.packages, methods=_GET),
+        Route(ws + "/projects/{project}", workspaces.packages, methods=_GET),
+        Route(ws + "/repos/{repository}", workspaces.packages, methods=_GET),
+        Route(ws + "/members", members.members_page, methods=_GET),
+        Route(ws + "/members", members.change, methods=["POST"]),
+        Route(ws + "/tokens", tokens.tokens_page, methods=_GET),
+        Route(ws + "/tokens", tokens.create_token, methods=["POST"]),
+        Route(ws + "/tokens/{token}/revoke", tokens.revoke_token, methods=["POST"]),
+        Route(ws + "/repos/{repository}/tokens", tokens.tokens_page, methods=_GET),
+        Route(ws + "/repos/{repository}/tokens", tokens.create_token, methods=["POST"]),
+        Route(
+            ws + "/repos/{repository}/tokens/{token}/revoke",
+            tokens.revoke_token,
+            methods=["POST"],
+        ),
+        Mount("/static", app=_Static(directory=STATIC), name="static"),
+    ]
+    handlers = {
+        NotFound: _service_error,
+        Forbidden: _service_error,
+        Unauthenticated: _service_error,
+        Invalid: _service_error,
+        Conflict: _service_error,
+        CsrfFailed: _service_error,
+        HTTPException: _http_error,
+    }
+    ui = Starlette(routes=routes, exception_handlers=handlers)
+    ui.state.context = context
+    return ui
+
+
+# The paths the UI answers; everything else stays the registry's (its 404 and 405).
+PREFIXES = ("/sign-in", "/sign-out", "/language", "/new-package", "/p/", "/settings/", "/w/")
+
+
+class UiMount(Mount):
+    """Mounts the UI at `/`, claiming only the UI's own paths."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__("/", app=create_ui(context))
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (
+            path == "/" or path.startswith(PREFIXES) or path.startswith("/static/")
+        ):
+            return super().matches(scope)
+        return Match.NONE, {}

@@ -1,0 +1,98 @@
+"""Languages: Babel catalogs (the .po files are compiled in memory when first used), the
+locale of a request (the language setting, else Accept-Language), and locale-aware
+formatting of dates and sizes."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+from babel.units import format_unit
+from starlette.requests import Request
+
+LANGUAGES = {"en": "English", "ja": "日本語"}
+DEFAULT = "en"
+COOKIE = "cargohold_lang"
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    """The catalog of a language, compiled from its .po file (English is the source)."""
+    po = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == DEFAULT or not po.is_file():
+        return NullTranslations()
+    with po.open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+def negotiate(request: Request) -> str:
+    chosen = request.cookies.get(COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    weighted: list[tuple[float, str]] = []
+    for part in request.headers.get("accept-language", "").split(","):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        weighted.append((quality, tag.strip().lower().split("-")[0]))
+    for _, language in sorted(weighted, key=lambda item: -item[0]):
+        if language in LANGUAGES:
+            return language
+    return DEFAULT
+
+
+def format_time(timestamp: float | None, language: str) -> str:
+    if not timestamp:
+        return "—"
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return format_datetime(moment, "medium", tzinfo=UTC, locale=Locale.parse(language)) + " UTC"
+
+
+def format_iso_time(text: object, language: str) -> str:
+    """An RFC 3339 time from an image config, as the locale writes times; else as given."""
+    if not isinstance(text, str) or not text:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text[:64]
+    return format_time(moment.timestamp(), language)
+
+
+_UNITS = (
+    (1000**3, "digital-gigabyte"),
+    (1000**2, "digital-megabyte"),
+    (1000, "digital-kilobyte"),
+)
+
+
+def format_size(size: int | None, language: str) -> str:
+    """A size in bytes, in decimal units (kB = 1000 bytes), as the locale writes them."""
+    value = size or 0
+    for factor, unit in _UNITS:
+        if value >= factor:
+            return format_unit(
+                round(value / factor, 1), unit, length="short", locale=Locale.parse(language)
+            )
+    return format_unit(value, "digital-byte", length="short", locale=Locale.parse(language))
+
+
+def format_number(value: int, language: str) -> str:
+    return format_decimal(value, locale=Locale.parse(language))

@@ -1,0 +1,137 @@
+"""What every page handler works with: the session, the person, the language, the
+templates, one transaction, and the rendering of a response with security headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from cargohold.metadata.db import Queries
+from cargohold.services import accounts, browse
+from cargohold.services.access import ANONYMOUS, Principal
+from cargohold.services.context import Context
+from cargohold.services.errors import NotFound
+from cargohold.web.ui import csrf, i18n, sessions
+from cargohold.web.ui.sessions import Session
+
+TEMPLATES = Path(__file__).parent / "templates"
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+
+
+@cache
+def environment(language: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["time"] = lambda value: i18n.format_time(value, language)
+    env.filters["isotime"] = lambda value: i18n.format_iso_time(value, language)
+    env.filters["size"] = lambda value: i18n.format_size(value, language)
+    env.filters["number"] = lambda value: i18n.format_number(value, language)
+    env.filters["artifact_kind"] = browse.artifact_kind
+    env.filters["path"] = lambda value: quote(str(value), safe="/:@")
+    env.globals["language"] = language
+    env.globals["languages"] = i18n.LANGUAGES
+    return env
+
+
+@dataclass
+class Page:
+    """One request of the UI."""
+
+    request: Request
+    ctx: Context
+    session: Session
+    principal: Principal
+    language: str
+    new_session: bool
+
+    @property
+    def user(self) -> accounts.User | None:
+        return self.principal.user
+
+    def gettext(self, message: str, **values: Any) -> str:
+        text = i18n.translations(self.language).gettext(message)
+        return text % values if values else text
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Queries]:
+        async with self.ctx.db.transaction() as tx:
+            yield tx
+
+    async def form(self) -> FormData:
+        """The posted form, after its CSRF token has been checked."""
+        form = await self.request.form()
+        csrf.check(self.session if not self.new_session else None, form)
+        return form
+
+    def render(self, template: str, status: int = 200, **values: Any) -> Response:
+        body = (
+            environment(self.language)
+            .get_template(template)
+            .render(
+                {
+                    "user": self.user,
+                    "csrf_token": self.session.csrf,
+                    "csrf_field": csrf.FIELD,
+                    "path": self.request.url.path,
+                    "registry_host": registry_host(self.request),
+                    **values,
+                }
+            )
+        )
+        return self.finish(HTMLResponse(body, status_code=status))
+
+    def redirect(self, url: str) -> Response:
+        return self.finish(RedirectResponse(url, status_code=303))
+
+    def finish(self, response: Response) -> Response:
+        if self.new_session:
+            sessions.store(self.request, response, self.session)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
+def registry_host(request: Request) -> str:
+    """How clients name this registry: the Host the browser used."""
+    return request.headers.get("host") or request.url.netloc
+
+
+async def begin(request: Request) -> Page:
+    """The page's session (a new anonymous one for a first visit) and who is signed in."""
+    ctx: Context = request.app.state.context
+    session = sessions.current(request)
+    fresh = session is None
+    if session is None:
+        session = sessions.new_session(ctx, None)
+    principal = ANONYMOUS
+    if session.user_id is not None:
+        try:
+            principal = Principal(user=await accounts.get_user(ctx.db, session.user_id))
+        except NotFound:
+            session, fresh = sessions.new_session(ctx, None), True
+    return Page(request, ctx, session, principal, i18n.negotiate(request), fresh)

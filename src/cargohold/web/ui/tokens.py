@@ -1,0 +1,129 @@
+"""Personal API tokens, and the access tokens of a workspace (owners) or a repository
+(admins): create (shown once, with the `docker login` command), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold.authz.roles import SCOPES
+from cargohold.metadata.db import Queries
+from cargohold.services import api_tokens
+from cargohold.services.access import require_person
+from cargohold.services.errors import Conflict, Invalid
+from cargohold.services.tokens import Token
+from cargohold.web.ui.page import Page, begin
+
+EXPIRIES = ("7d", "30d", "90d", "1y")
+
+
+def _owner(request: Request) -> tuple[str, str | None]:
+    """Whose tokens: ("personal", None), ("workspace", WS) or ("repository", WS/REPO)."""
+    params = request.path_params
+    if "repository" in params:
+        return "repository", f"{params['workspace']}/{params['repository']}"
+    if "workspace" in params:
+        return "workspace", params["workspace"]
+    return "personal", None
+
+
+async def _list(tx: Queries, page: Page, kind: str, target: str | None) -> list[Token]:
+    if kind == "repository":
+        assert target is not None
+        return await api_tokens.list_repository_tokens(tx, page.principal, target)
+    if kind == "workspace":
+        assert target is not None
+        return await api_tokens.list_workspace_tokens(tx, page.principal, target)
+    return await api_tokens.list_personal_tokens(tx, page.principal)
+
+
+def _render(
+    page: Page, kind: str, target: str | None, found: list[Token], **extra: Any
+) -> Response:
+    expiries = list(EXPIRIES)
+    if page.ctx.settings.allow_tokens_without_expiry:
+        expiries.append("never")
+    return page.render(
+        "tokens.html",
+        extra.pop("status", 200),
+        kind=kind,
+        target=target,
+        tokens=found,
+        scopes=list(SCOPES),
+        expiries=expiries,
+        now=page.ctx.now(),
+        **extra,
+    )
+
+
+async def tokens_page(request: Request) -> Response:
+    page = await begin(request)
+    require_person(page.principal)
+    kind, target = _owner(request)
+    async with page.transaction() as tx:
+        found = await _list(tx, page, kind, target)
+    return _render(page, kind, target, found)
+
+
+async def create_token(request: Request) -> Response:
+    page = await begin(request)
+    form = await page.form()
+    require_person(page.principal)
+    kind, target = _owner(request)
+    name = str(form.get("name", "")).strip()[:100]
+    scopes = [str(scope) for scope in form.getlist("scope")]
+    expires_in = str(form.get("expires", "30d"))
+    values: dict[str, Any] = {
+        "name": name,
+        "scopes": scopes,
+        "expires_in": expires_in,
+        "settings": page.ctx.settings,
+        "now": page.ctx.now(),
+    }
+    created: tuple[Token, str] | None = None
+    error = None
+    async with page.transaction() as tx:
+        try:
+            if not name:
+                raise Invalid(page.gettext("Give the token a name."))
+            if kind == "repository":
+                assert target is not None
+                created = await api_tokens.create_repository_token(
+                    tx, page.principal, target, **values
+                )
+            elif kind == "workspace":
+                assert target is not None
+                created = await api_tokens.create_workspace_token(
+                    tx, page.principal, target, **values
+                )
+            else:
+                created = await api_tokens.create_personal_token(tx, page.principal, **values)
+        except (Invalid, Conflict, ValueError) as exc:
+            error = getattr(exc, "message", str(exc))
+        found = await _list(tx, page, kind, target)
+    if created is None:
+        return _render(page, kind, target, found, error=error, status=400)
+    token, secret = created
+    assert page.user is not None
+    username = page.user.email if kind == "personal" else token.name
+    return _render(page, kind, target, found, created=token, secret=secret, username=username)
+
+
+async def revoke_token(request: Request) -> Response:
+    page = await begin(request)
+    await page.form()
+    kind, target = _owner(request)
+    token_id = request.path_params["token"]
+    now = page.ctx.now()
+    async with page.transaction() as tx:
+        if kind == "repository":
+            assert target is not None
+            await api_tokens.revoke_repository_token(tx, page.principal, target, token_id, now=now)
+        elif kind == "workspace":
+            assert target is not None
+            await api_tokens.revoke_workspace_token(tx, page.principal, target, token_id, now=now)
+        else:
+            await api_tokens.revoke_personal_token(tx, page.principal, token_id, now=now)
+    return page.redirect(request.url.path.rsplit("/", 2)[0])

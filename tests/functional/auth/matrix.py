@@ -1,0 +1,344 @@
+"""The authorization matrix: who, how they authenticate, token scope, operation.
+
+The table and the helpers live here; test_matrix.py runs every case through the app and
+tests/interop/test_auth_live.py a slice of them against a live server.
+
+Every case states the answer it expects from a table written out here (the roles
+each principal holds, what each operation needs), not from the policy code, and
+then checks that a refused request changed nothing and an allowed one did its work.
+
+How a caller authenticates (`via`):
+  none      no credentials at all
+  token     Basic credentials (email + API token) straight on /v2
+  jwt       a bearer token from /token, asked for pull,push,delete on the target, pull on
+            the mount sources, and the catalog
+  jwt_pull  a bearer token from /token asked for pull only (and no catalog)
+  jwt_push  a bearer token from /token asked for pull,push (no delete, no catalog)
+
+Expected answers: allowed → the operation's success status; no credentials → 401 with
+a Bearer challenge naming the scope; a bearer token that could do it but was not
+granted the action → 401 `insufficient_scope`; credentials but no read access → 404
+NAME_UNKNOWN (existence is never revealed); read but not enough → 403 DENIED.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from cargohold.authz.roles import Role
+from tests.functional.auth.world import (
+    ALL_PACKAGES,
+    FOREIGN,
+    PRIVATE,
+    PUBLIC,
+    PUBLIC_BASE,
+    PUBLIC_PACKAGES,
+    VAULT,
+    World,
+    bearer,
+    challenge,
+)
+from tests.functional.registry import digest_of, error_code, random_blob
+
+NONE, READ, WRITE, ADMIN = Role.NONE, Role.READ, Role.WRITE, Role.ADMIN
+
+# operation -> (least role, success status, the docker token action it needs)
+OPERATIONS: dict[str, tuple[Role, int, str]] = {
+    "pull_manifest": (READ, 200, "pull"),
+    "head_manifest": (READ, 200, "pull"),
+    "pull_blob": (READ, 200, "pull"),
+    "head_blob": (READ, 200, "pull"),
+    "tags_list": (READ, 200, "pull"),
+    "referrers": (READ, 200, "pull"),
+    "push_blob": (WRITE, 201, "push"),
+    "push_manifest": (WRITE, 201, "push"),
+    "mount_readable": (WRITE, 201, "push"),
+    "mount_unreadable": (WRITE, 202, "push"),  # an upload starts instead: nothing revealed
+    "delete_tag": (WRITE, 202, "delete"),
+    "delete_manifest": (ADMIN, 202, "delete"),
+    "delete_blob": (ADMIN, 202, "delete"),
+    "catalog": (NONE, 200, ""),
+}
+# the scope a 401 challenge names for each docker action
+CHALLENGE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
+# what each kind of bearer token asked /token for on the target
+ASKED = {"jwt": {"pull", "push", "delete"}, "jwt_pull": {"pull"}, "jwt_push": {"pull", "push"}}
+
+# The role each caller holds on each target package before token scopes narrow it.
+ROLE_ON: dict[str, dict[str, Role]] = {
+    PRIVATE: {
+        "anonymous": NONE,
+        "none": NONE,  # a member of acme without grants
+        "read": READ,
+        "write": WRITE,  # through project PLAT
+        "admin": ADMIN,
+        "owner": ADMIN,  # owner of acme
+        "other": NONE,  # owner of globex only
+        "site_admin": ADMIN,
+        "robot": ADMIN,  # access token of acme/web: capped by its scope alone
+        "robot_ws": ADMIN,  # access token of workspace acme
+    },
+    PUBLIC: {
+        "anonymous": READ,
+        "none": READ,
+        "read": READ,
+        "write": READ,  # acme/site is in project WWW
+        "admin": READ,
+        "owner": ADMIN,
+        "other": READ,
+        "site_admin": ADMIN,
+        "robot": READ,  # another repository's robot: public read only
+        "robot_ws": ADMIN,
+    },
+}
+CEILING = {"read": READ, "write": WRITE, "admin": ADMIN}
+ACME = [PUBLIC_BASE, PUBLIC, PRIVATE]
+CATALOG: dict[str, list[str]] = {
+    "anonymous": PUBLIC_PACKAGES,
+    "none": PUBLIC_PACKAGES,
+    "read": ACME,
+    "write": ACME,
+    "admin": ACME,
+    "owner": ACME,
+    "other": [*PUBLIC_PACKAGES, FOREIGN],
+    "site_admin": ALL_PACKAGES,
+    "robot": ACME,
+    "robot_ws": ACME,
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    who: str
+    via: str
+    scope: str | None
+    target: str
+
+    @property
+    def id(self) -> str:
+        parts = [self.who]
+        if self.via != "none":
+            parts.append(self.via)
+        if self.scope is not None:
+            parts.append(f"{self.scope}_scope")
+        if self.who == "anonymous":
+            parts.append("public" if self.target == PUBLIC else "private")
+        elif self.target == PUBLIC:
+            parts.append("public")
+        return "-".join(parts)
+
+
+def callers() -> list[Caller]:
+    callers = [
+        Caller("anonymous", via, None, target)
+        for target in (PRIVATE, PUBLIC)
+        for via in ("none", "jwt")
+    ]
+    people = ("none", "read", "write", "admin", "owner", "other")
+    callers += [
+        Caller(who, via, scope, PRIVATE)
+        for who in (*people, "robot", "robot_ws")
+        for scope in ("read", "write", "admin")
+        for via in ("token", "jwt")
+    ]
+    callers += [Caller("site_admin", via, "admin", PRIVATE) for via in ("token", "jwt")]
+    callers += [
+        Caller(who, via, "admin", PRIVATE)
+        for who in ("none", "read", "write", "owner")
+        for via in ("jwt_pull", "jwt_push")
+    ]
+    callers += [
+        Caller("none", "token", "admin", PUBLIC),
+        Caller("other", "jwt", "admin", PUBLIC),
+        Caller("write", "token", "write", PUBLIC),
+        Caller("owner", "jwt", "admin", PUBLIC),
+        Caller("owner", "token", "write", PUBLIC),
+        Caller("robot", "jwt", "admin", PUBLIC),
+        Caller("robot_ws", "token", "admin", PUBLIC),
+    ]
+    callers += [Caller(who, "token", None, PRIVATE) for who in ("expired", "revoked")]
+    return callers
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    code: str | None = None  # the registry error code, for refusals
+    error: str | None = None  # the `error` of the challenge, for 401s
+    scope: str | None = None  # the `scope` of the challenge, when it must name one
+
+
+def expected(caller: Caller, operation: str) -> Outcome:
+    need, success, action = OPERATIONS[operation]
+    if caller.who in ("expired", "revoked"):
+        return Outcome(401, "UNAUTHORIZED")
+    if operation == "catalog":
+        if caller.via in ("jwt_pull", "jwt_push"):
+            return Outcome(401, "UNAUTHORIZED", "insufficient_scope", "registry:catalog:*")
+        return Outcome(200)
+    role = ROLE_ON[caller.target][caller.who]
+    if caller.scope is not None:
+        role = min(role, CEILING[caller.scope])
+    scope = f"repository:{caller.target}:{CHALLENGE_ACTIONS[action]}"
+    if operation == "mount_unreadable" and caller.who == "site_admin":
+        success = 201  # a site admin may read initech/vault: the mount happens
+    if role >= need:
+        if caller.via in ASKED and action not in ASKED[caller.via]:
+            return Outcome(401, "UNAUTHORIZED", "insufficient_scope", scope)
+        return Outcome(success)
+    if caller.via == "none":
+        return Outcome(401, "UNAUTHORIZED", None, scope)
+    if role == NONE:
+        return Outcome(404, "NAME_UNKNOWN")
+    return Outcome(403, "DENIED")
+
+
+async def caller_headers(client: httpx.AsyncClient, world: World, caller: Caller) -> dict[str, str]:
+    credential = None if caller.who == "anonymous" else world.credential(caller.who, caller.scope)
+    if caller.via == "none":
+        return {}
+    if caller.via == "token":
+        assert credential is not None
+        return credential.basic
+    actions = ",".join(sorted(ASKED[caller.via]))
+    scopes = [
+        f"repository:{caller.target}:{actions}",
+        f"repository:{PUBLIC_BASE}:pull",
+        f"repository:{VAULT}:pull",
+    ]
+    if caller.via == "jwt":
+        scopes.append("registry:catalog:*")
+    return await bearer(client, credential, scopes)
+
+
+def changed_manifest(world: World, target: str) -> bytes:
+    """A new manifest over the blobs the target already has."""
+    document = json.loads(world.contents[target].manifest)
+    document["annotations"] = {"org.example.pushed-by": "the matrix"}
+    return json.dumps(document).encode()
+
+
+async def perform(
+    client: httpx.AsyncClient, world: World, target: str, operation: str, headers: dict[str, str]
+) -> httpx.Response:
+    content = world.contents[target]
+    base = f"/v2/{target}"
+    accept = {"Accept": content.media_type}
+    uploads = f"{base}/blobs/uploads/"
+    match operation:
+        case "pull_manifest":
+            return await client.get(f"{base}/manifests/v1", headers={**headers, **accept})
+        case "head_manifest":
+            return await client.head(f"{base}/manifests/v1", headers={**headers, **accept})
+        case "pull_blob":
+            return await client.get(f"{base}/blobs/{content.layer}", headers=headers)
+        case "head_blob":
+            return await client.head(f"{base}/blobs/{content.layer}", headers=headers)
+        case "tags_list":
+            return await client.get(f"{base}/tags/list", headers=headers)
+        case "referrers":
+            return await client.get(f"{base}/referrers/{content.digest}", headers=headers)
+        case "push_blob":
+            data = random_blob(512)
+            return await client.post(
+                uploads, params={"digest": digest_of(data)}, content=data, headers=headers
+            )
+        case "push_manifest":
+            return await client.put(
+                f"{base}/manifests/v2",
+                content=changed_manifest(world, target),
+                headers={**headers, "Content-Type": content.media_type},
+            )
+        case "mount_readable":
+            params = {"mount": world.shared_blob, "from": PUBLIC_BASE}
+            return await client.post(uploads, params=params, headers=headers)
+        case "mount_unreadable":
+            params = {"mount": world.secret_blob, "from": VAULT}
+            return await client.post(uploads, params=params, headers=headers)
+        case "delete_tag":
+            return await client.delete(f"{base}/manifests/v1", headers=headers)
+        case "delete_manifest":
+            return await client.delete(f"{base}/manifests/{content.digest}", headers=headers)
+        case "delete_blob":
+            return await client.delete(f"{base}/blobs/{content.layer}", headers=headers)
+        case "catalog":
+            return await client.get("/v2/_catalog", headers=headers)
+    raise AssertionError(f"no such operation {operation}")
+
+
+async def observer(
+    client: httpx.AsyncClient, world: World, name: str
+) -> Callable[[str], Awaitable[int]]:
+    """GET as the site admin, to see the state behind the caller's back."""
+    headers = await bearer(client, world.credential("site_admin"), [f"repository:{name}:pull"])
+    headers["Accept"] = "*/*"
+
+    async def status(path: str) -> int:
+        return (await client.get(path, headers=headers)).status_code
+
+    return status
+
+
+async def check_effect(
+    client: httpx.AsyncClient, world: World, caller: Caller, operation: str, allowed: bool
+) -> None:
+    """An allowed operation did its work; a refused one changed nothing."""
+    base = f"/v2/{caller.target}"
+    content = world.contents[caller.target]
+    status = await observer(client, world, caller.target)
+    tag_status = await status(f"{base}/manifests/v1")
+    manifest_status = await status(f"{base}/manifests/{content.digest}")
+    layer_status = await status(f"{base}/blobs/{content.layer}")
+    removed = {
+        "delete_tag": (404, 200, 200),
+        "delete_manifest": (404, 404, 200),
+        "delete_blob": (200, 200, 404),
+    }
+    after = removed.get(operation, (200, 200, 200)) if allowed else (200, 200, 200)
+    assert (tag_status, manifest_status, layer_status) == after
+    pushed = digest_of(changed_manifest(world, caller.target))
+    pushed_status = await status(f"{base}/manifests/{pushed}")
+    assert pushed_status == (200 if allowed and operation == "push_manifest" else 404)
+    shared = await status(f"{base}/blobs/{world.shared_blob}")
+    assert shared == (200 if allowed and operation == "mount_readable" else 404)
+    mounted_secret = allowed and operation == "mount_unreadable" and caller.who == "site_admin"
+    secret = await status(f"{base}/blobs/{world.secret_blob}")
+    assert secret == (200 if mounted_secret else 404)
+
+
+async def check(
+    client: httpx.AsyncClient,
+    world: World,
+    caller: Caller,
+    operation: str,
+    response: httpx.Response,
+) -> None:
+    """The answer is the expected one, and the registry's state shows it."""
+    want = expected(caller, operation)
+    assert response.status_code == want.status, response.text
+    if want.code is not None and response.request.method != "HEAD":
+        assert error_code(response) == want.code, response.text
+    if want.status == 401:
+        params = challenge(response.headers.get("www-authenticate"))
+        assert params["realm"] == str(client.base_url).rstrip("/") + "/token"
+        assert params["service"] == "cargohold"
+        assert params.get("error") == want.error
+        if want.scope is not None:
+            assert params.get("scope") == want.scope
+    else:
+        assert "www-authenticate" not in response.headers
+
+    allowed = want.status < 400
+    if allowed and operation == "catalog":
+        readable = CATALOG["anonymous" if caller.via == "none" else caller.who]
+        assert response.json() == {"repositories": readable}
+    if allowed and operation == "pull_manifest":
+        assert response.content == world.contents[caller.target].manifest
+    if allowed and operation == "tags_list":
+        assert response.json() == {"name": caller.target, "tags": ["v1"]}
+    if operation != "catalog":
+        await check_effect(client, world, caller, operation, allowed)

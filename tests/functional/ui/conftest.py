@@ -1,0 +1,169 @@
+"""The web UI in-process over ASGI, on the world of the API tests (tests/functional/api/
+people.py): `ui.as_("owner")` is a client signed in as owner@ (its session cookie made
+directly), whose `post` adds the session's CSRF token unless told not to."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from cargohold.config import Settings
+from cargohold.services import accounts
+from cargohold.web.app import create_app
+from cargohold.web.ui import sessions
+from tests.functional.api.people import Api, build_world, email
+from tests.functional.registry import (
+    Registry,
+    digest_of,
+    fail_on_server_error,
+    image_manifest,
+    index_manifest,
+    random_blob,
+)
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class UiClient:
+    client: httpx.AsyncClient
+    session: sessions.Session | None
+    cookie: str | None
+    language: str | None = None
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        cookies = []
+        if self.cookie:
+            cookies.append(f"{sessions.COOKIE}={self.cookie}")
+        if self.language:
+            cookies.append(f"cargohold_lang={self.language}")
+        headers = {"cookie": "; ".join(cookies)} if cookies else {}
+        return {**headers, **(extra or {})}
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.client.get(path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True, **kw: Any
+    ) -> httpx.Response:
+        form = dict(data or {})
+        if csrf and self.session is not None:
+            form.setdefault("csrf", self.session.csrf)
+        return await self.client.post(
+            path, data=form, headers=self._headers(kw.pop("headers", None)), **kw
+        )
+
+
+@dataclass
+class Ui:
+    api: Api
+    clients: dict[str, UiClient] = field(default_factory=dict)
+
+    async def as_(self, who: str | None) -> UiClient:
+        """A client signed in as `who` (None: a visitor with an anonymous session)."""
+        ctx = self.api.context
+        user_id = None
+        if who is not None:
+            user_id = (await accounts.find_user(ctx.db, email(who))).id
+        session = sessions.new_session(ctx, user_id)
+        return UiClient(self.api.client, session, sessions.encode(ctx, session))
+
+    def anonymous(self) -> UiClient:
+        return UiClient(self.api.client, None, None)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, fresh_settings: Callable[..., Settings]) -> Settings:
+    """Token auth, on the backend of this run (CARGOHOLD_TEST_BACKEND)."""
+    overrides = {}
+    for marker in reversed(list(request.node.iter_markers("settings"))):
+        overrides.update(marker.kwargs)
+    return fresh_settings(**{"auth": "token", **overrides})
+
+
+@pytest.fixture
+async def ui(settings: Settings) -> AsyncIterator[Ui]:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://registry.test",
+        event_hooks={"response": [fail_on_server_error]},
+    ) as client:
+        api = Api(client, app.state.context, transport)
+        await build_world(api)
+        yield Ui(api)
+    await app.state.context.db.close()
+
+
+async def set_password(ui: Ui, who: str, password: str = PASSWORD) -> None:
+    ctx = ui.api.context
+    await ctx.db.execute(
+        "UPDATE users SET password_hash = :h WHERE email = :e",
+        {"h": accounts.hash_password(password), "e": email(who)},
+    )
+
+
+@dataclass(frozen=True)
+class Pushed:
+    index: str
+    children: list[str]
+    signature: str
+    layers: list[str]
+
+
+async def push_multi_arch(ui: Ui, name: str, tag: str) -> Pushed:
+    """Push, as owner@, a two-platform index tagged `tag` whose images carry a label and an
+    annotation with markup in them, and a signature referring to the index."""
+    credentials = f"{email('owner')}:{await ui.api.token('owner')}"
+    auth = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    async with httpx.AsyncClient(
+        transport=ui.api.transport, base_url="http://registry.test", headers=auth
+    ) as client:
+        registry = Registry(client, ui.api.context)
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "created": "2024-01-01T00:00:00Z",
+                "config": {
+                    "Entrypoint": ["/bin/app"],
+                    "ExposedPorts": {"8080/tcp": {}},
+                    "Labels": {"org.example.note": "<script>alert(1)</script>"},
+                },
+                "history": [{"created_by": "COPY app /bin/app"}],
+            }
+        ).encode()
+        layers = [random_blob(300), random_blob(200)]
+        children = [
+            image_manifest(layers, config, annotations={"note": "<b>bold</b>"}),
+            image_manifest([layers[0]], b'{"architecture":"arm64","os":"linux"}'),
+        ]
+        for child in children:
+            await registry.push_image(name, child.digest, child)
+        index = index_manifest(children)
+        await registry.push_image(name, tag, index)
+        signature = image_manifest(
+            [b"signature"],
+            b"{}",
+            config_media_type="application/vnd.oci.empty.v1+json",
+            artifact_type="application/vnd.dev.cosign.artifact.sig.v1+json",
+            subject={
+                "mediaType": index.media_type,
+                "digest": index.digest,
+                "size": len(index.manifest),
+            },
+        )
+        await registry.push_image(name, signature.digest, signature)
+    return Pushed(
+        index.digest,
+        [child.digest for child in children],
+        signature.digest,
+        [digest_of(layer) for layer in layers],
+    )

@@ -1,0 +1,119 @@
+"""Every UI string is translated: the main pages rendered in Japanese hold no English
+string of the catalog, dates and sizes are written the Japanese way."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from babel.messages.pofile import read_po
+
+from cargohold.web.ui import i18n
+from tests.functional.ui.conftest import Ui, push_multi_arch
+
+CATALOG = i18n.LOCALE_DIR / "ja" / "LC_MESSAGES" / "messages.po"
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "code", "pre"):
+            self._skip += 1
+        for name, value in attrs:
+            if name in ("aria-label", "title", "placeholder") and value:
+                self.parts.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "code", "pre"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.parts.append(data.strip())
+
+
+def visible_text(html: str) -> list[str]:
+    parser = _Text()
+    parser.feed(html)
+    return parser.parts
+
+
+def english_messages() -> list[str]:
+    with CATALOG.open("rb") as handle:
+        catalog = read_po(handle)
+    return [str(message.id) for message in catalog if message.id]
+
+
+def test_every_message_has_a_japanese_translation() -> None:
+    with CATALOG.open("rb") as handle:
+        catalog = read_po(handle)
+    untranslated = [message.id for message in catalog if message.id and not message.string]
+    assert untranslated == []
+
+
+async def test_main_pages_in_japanese_have_no_english_left(ui: Ui) -> None:
+    pushed = await push_multi_arch(ui, "acme/web/api", "v2")
+    owner = await ui.as_("owner")
+    owner.language = "ja"
+    messages = [m for m in english_messages() if re.search(r"[A-Za-z]{3}", m)]
+    data = re.compile(
+        r"^(Cargohold|[a-z0-9-]+|acme[\w/.-]*( \(\w+\))?|globex[\w/.-]*|PLAT|WWW|APP|v2|owner"
+        r"|[\w.-]+@example\.com"
+        r"|English|日本語|—|#|\d+|linux/\w+(, linux/\w+)*|sha256:\w+…?"
+        r"|\(?[\d.]+ (byte|kB|KB|MB|GB)\)?"
+        r"|/|:|·|@|\(|\)|,|\.|read:package|write:package|admin:package)$"
+    )
+    pushed_data = {"<script>alert(1)</script>", "<b>bold</b>"}  # a label and an annotation
+    pages = [
+        "/",
+        "/w/acme",
+        "/w/acme/projects/PLAT",
+        "/w/acme/repos/web",
+        "/p/acme/web/api",
+        "/p/acme/web/api/-/tags/v2",
+        f"/p/acme/web/api/-/manifests/{pushed.children[0]}",
+        "/p/acme/web/api/-/tags/v2/delete",
+        "/new-package",
+        "/settings/tokens",
+        "/w/acme/members",
+        "/w/acme/tokens",
+    ]
+    for path in pages:
+        page = await owner.get(path)
+        assert page.status_code == 200, path
+        assert '<html lang="ja">' in page.text
+        texts = visible_text(page.text)
+        for text in texts:
+            assert text not in messages, f"untranslated {text!r} on {path}"
+            if text in pushed_data:
+                continue
+            if re.fullmatch(r"[\x00-\x7f]+", text) and re.search(r"[A-Za-z]{2}", text):
+                assert data.match(text) or "." in text or ":" in text, (
+                    f"English-looking text {text!r} on {path}"
+                )
+
+
+async def test_language_follows_accept_language_and_the_setting(ui: Ui) -> None:
+    owner = await ui.as_("owner")
+    page = await owner.get("/w/acme", headers={"Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5"})
+    assert '<html lang="ja">' in page.text and "パッケージ" in page.text
+    page = await owner.get("/w/acme", headers={"Accept-Language": "fr, en;q=0.5"})
+    assert '<html lang="en">' in page.text
+    switched = await owner.post("/language", {"language": "ja", "next": "/w/acme"})
+    assert switched.status_code == 303
+    assert "cargohold_lang=ja" in switched.headers["set-cookie"]
+
+
+async def test_dates_and_sizes_are_formatted_for_the_locale(ui: Ui) -> None:
+    await push_multi_arch(ui, "acme/web/api", "v2")
+    owner = await ui.as_("owner")
+    owner.language = "ja"
+    page = await owner.get("/p/acme/web/api")
+    assert re.search(r"\d{4}/\d{2}/\d{2} \d{1,2}:\d{2}:\d{2} UTC", page.text)
+    owner.language = "en"
+    page = await owner.get("/p/acme/web/api")
+    assert re.search(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", page.text)

@@ -1,0 +1,101 @@
+"""The package pages: lists narrowed to a workspace, project or repository; a package's
+tags, platforms and storage; a tag's layers, config, annotations and referrers."""
+
+from __future__ import annotations
+
+from tests.functional.ui.conftest import Ui, push_multi_arch
+
+
+async def test_workspace_project_and_repository_pages_list_the_package(ui: Ui) -> None:
+    await ui.api.push("acme/web/api", "v1")
+    owner = await ui.as_("owner")
+    for path in ("/w/acme", "/w/acme/projects/PLAT", "/w/acme/repos/web"):
+        page = await owner.get(path)
+        assert page.status_code == 200, path
+        assert 'href="/p/acme/web/api"' in page.text
+        assert "acme/web" in page.text and "PLAT" in page.text
+    narrowed = await owner.get("/w/acme/projects/WWW")
+    assert "acme/site/www" in narrowed.text and "acme/web/api" not in narrowed.text
+
+
+async def test_search_and_sort(ui: Ui) -> None:
+    await ui.api.push("acme/web/db", "v1")
+    owner = await ui.as_("owner")
+    found = await owner.get("/w/acme", params={"q": "db"})
+    assert "acme/web/db" in found.text and "acme/web/api" not in found.text
+    by_size = await owner.get("/w/acme", params={"sort": "size"})
+    assert by_size.text.index("acme/web/db") < by_size.text.index("acme/web/api")
+    by_push = await owner.get("/w/acme", params={"sort": "pushed"})
+    assert by_push.text.index("acme/web/db") < by_push.text.index("acme/site/www")
+
+
+async def test_package_page_shows_tags_platforms_storage_and_pull_command(ui: Ui) -> None:
+    pushed = await push_multi_arch(ui, "acme/web/api", "v2")
+    page = await (await ui.as_("reader")).get("/p/acme/web/api")
+    assert page.status_code == 200
+    text = page.text
+    assert 'href="/p/acme/web/api/-/tags/v2"' in text
+    assert "linux/amd64, linux/arm64" in text
+    assert "docker pull registry.test/acme/web/api:v2" in text
+    assert pushed.index[:19] in text
+    assert "Total storage" in text
+
+
+async def test_tag_page_shows_platforms_and_referrers(ui: Ui) -> None:
+    pushed = await push_multi_arch(ui, "acme/web/api", "v2")
+    page = await (await ui.as_("reader")).get("/p/acme/web/api/-/tags/v2")
+    assert page.status_code == 200
+    assert pushed.index in page.text
+    assert "application/vnd.oci.image.index.v1+json" in page.text
+    for child in pushed.children:
+        assert f"/p/acme/web/api/-/manifests/{child}" in page.text
+    assert "Signatures" in page.text
+    assert f"/p/acme/web/api/-/manifests/{pushed.signature}" in page.text
+
+
+async def test_image_page_shows_layers_config_and_escapes_markup(ui: Ui) -> None:
+    pushed = await push_multi_arch(ui, "acme/web/api", "v2")
+    page = await (await ui.as_("reader")).get(f"/p/acme/web/api/-/manifests/{pushed.children[0]}")
+    assert page.status_code == 200
+    text = page.text
+    for layer in pushed.layers:
+        assert layer[:19] in text
+    assert "linux/amd64" in text and "8080/tcp" in text and "/bin/app" in text
+    assert "COPY app /bin/app" in text
+    assert "<script>alert(1)</script>" not in text and "&lt;script&gt;" in text
+    assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt;" in text
+
+
+async def test_untagged_versions_are_listed(ui: Ui) -> None:
+    pushed = await push_multi_arch(ui, "acme/web/api", "v2")
+    owner = await ui.as_("owner")
+    deleted = await owner.post("/p/acme/web/api/-/tags/v2/delete")
+    assert deleted.status_code == 303
+    page = await owner.get("/p/acme/web/api")
+    assert f"/p/acme/web/api/-/manifests/{pushed.index}" in page.text
+    assert pushed.children[0] not in page.text  # a child of an index is not listed alone
+
+
+async def test_create_package_offers_only_admin_repositories_and_shows_commands(ui: Ui) -> None:
+    admin = await ui.as_("admin")
+    form = await admin.get("/new-package")
+    assert 'value="acme/web"' in form.text and 'value="acme/site"' not in form.text
+    created = await admin.post("/new-package", {"repository": "acme/web", "name": "web/worker"})
+    assert created.status_code == 200, created.text
+    for command in (
+        "docker login registry.test --username admin@example.com",
+        "docker build --tag registry.test/acme/web/worker:latest .",
+        "docker push registry.test/acme/web/worker:latest",
+    ):
+        assert command in created.text
+    listed = await admin.get("/w/acme/repos/web")
+    assert "acme/web/worker" in listed.text
+
+
+async def test_create_package_in_a_repository_one_is_not_admin_of_is_refused(ui: Ui) -> None:
+    writer = await ui.as_("writer")
+    form = await writer.get("/new-package")
+    assert "acme/web" not in form.text.split("<main", 1)[1]
+    refused = await writer.post("/new-package", {"repository": "acme/web", "name": "sneaky"})
+    assert refused.status_code in (400, 403)
+    assert (await ui.api.get("/packages/acme/sneaky", "owner")).status_code == 404

@@ -1,0 +1,68 @@
+"""API tokens from the UI: created and shown once with the login command, listed with
+their last use, revoked; access tokens of repositories (admins) and workspaces (owners)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.functional.ui.conftest import Ui
+
+
+async def test_create_use_and_revoke_a_personal_token(ui: Ui) -> None:
+    owner = await ui.as_("owner")
+    created = await owner.post(
+        "/settings/tokens", {"name": "laptop", "scope": "write:package", "expires": "90d"}
+    )
+    assert created.status_code == 200, created.text
+    secret = re.search(r"(chp_[a-z0-9]{12}_[A-Za-z0-9_-]{43})", created.text)
+    assert secret
+    assert "docker login registry.test --username owner@example.com --password-stdin" in (
+        created.text
+    )
+    used = await ui.api.client.get("/api/v1/user", headers={"Authorization": f"Bearer {secret[1]}"})
+    assert used.status_code == 200
+    listed = await owner.get("/settings/tokens")
+    assert "laptop" in listed.text and secret[1] not in listed.text
+    token_id = secret[1].split("_")[1]
+    revoked = await owner.post(f"/settings/tokens/{token_id}/revoke")
+    assert revoked.status_code == 303
+    refused = await ui.api.client.get(
+        "/api/v1/user", headers={"Authorization": f"Bearer {secret[1]}"}
+    )
+    assert refused.status_code == 401
+    assert "Revoked" in (await owner.get("/settings/tokens")).text
+
+
+async def test_a_token_needs_a_valid_scope_and_expiry(ui: Ui) -> None:
+    owner = await ui.as_("owner")
+    response = await owner.post(
+        "/settings/tokens", {"name": "bad", "scope": "root", "expires": "30d"}
+    )
+    assert response.status_code == 400
+    response = await owner.post(
+        "/settings/tokens", {"name": "bad", "scope": "read:package", "expires": "never"}
+    )
+    assert response.status_code == 400
+
+
+async def test_repository_access_tokens_are_for_admins(ui: Ui) -> None:
+    admin = await ui.as_("admin")
+    created = await admin.post(
+        "/w/acme/repos/web/tokens", {"name": "ci", "scope": "write:package", "expires": "30d"}
+    )
+    assert created.status_code == 200
+    assert re.search(r"cha_[a-z0-9]{12}_", created.text)
+    assert "--username ci --password-stdin" in created.text
+    writer = await ui.as_("writer")
+    assert (await writer.get("/w/acme/repos/web/tokens")).status_code == 403
+
+
+async def test_workspace_access_tokens_are_for_owners(ui: Ui) -> None:
+    owner = await ui.as_("owner")
+    created = await owner.post(
+        "/w/acme/tokens", {"name": "deploy", "scope": "read:package", "expires": "7d"}
+    )
+    assert created.status_code == 200
+    assert "deploy" in (await owner.get("/w/acme/tokens")).text
+    member = await ui.as_("member")
+    assert (await member.get("/w/acme/tokens")).status_code == 403
