@@ -11,7 +11,6 @@ from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.metadata.db import Queries
 from cargohold.services import accounts, tokens
 from cargohold.services.context import Context
-from cargohold.services.errors import Invalid
 
 app = typer.Typer(no_args_is_help=True, help="API tokens and access tokens.")
 
@@ -26,15 +25,12 @@ ExpiresOption = Annotated[
 
 
 def _expiry(ctx: Context, text: str | None) -> float | None:
-    settings = ctx.settings
-    if text == "never":
-        if not settings.allow_tokens_without_expiry:
-            raise Invalid("this site requires tokens to expire; pass e.g. --expires 90d")
-        return None
-    seconds = tokens.parse_duration(text or "30d")
-    if seconds > settings.token_max_days * 86400:
-        raise Invalid(f"tokens may live at most {settings.token_max_days} days here")
-    return ctx.now() + seconds
+    return tokens.token_expiry(
+        text,
+        now=ctx.now(),
+        max_days=ctx.settings.token_max_days,
+        allow_never=ctx.settings.allow_tokens_without_expiry,
+    )
 
 
 @app.command("create")

@@ -19,15 +19,13 @@ from cargohold.services.access import (
     CAN_READ,
     ROLE_COLUMNS,
     Principal,
-    membership,
     reader_params,
     require_package,
     require_person,
-    require_repository,
     role_of,
 )
-from cargohold.services.accounts import find_project, find_workspace
 from cargohold.services.errors import Invalid, NotFound
+from cargohold.services.packages import scope_conditions
 from cargohold.services.repositories import RepositoryInfo
 from cargohold.storage.base import Backend, ObjectNotFound
 from cargohold.storage.paths import blob_key
@@ -107,36 +105,6 @@ def _parse_cursor(text: str | None) -> tuple[float, str] | None:
         raise Invalid("that page no longer exists; start from the first page") from None
 
 
-async def _scope(
-    db: Queries,
-    principal: Principal,
-    workspace: str,
-    project: str | None,
-    repository: str | None,
-) -> tuple[list[str], dict[str, Any], bool]:
-    """The conditions that narrow a list to a workspace, project or repository, and whether
-    the principal is a member (a non-member who may read nothing there gets NotFound)."""
-    if repository is not None:
-        found, _ = await require_repository(db, principal, f"{workspace}/{repository}", Role.READ)
-        return ["r.id = :repository"], {"repository": found.id}, True
-    try:
-        workspace_id = await find_workspace(db, workspace)
-    except NotFound:
-        raise NotFound(f"no workspace {workspace[:80]!r}") from None
-    member = (await membership(db, principal, workspace_id)).member
-    where, params = ["r.workspace_id = :workspace"], {"workspace": workspace_id}
-    if project is not None:
-        try:
-            project_id = await find_project(db, workspace_id=workspace_id, key=project)
-        except NotFound:
-            if member:
-                raise
-            raise NotFound(f"no workspace {workspace[:80]!r}") from None
-        where.append("r.project_id = :project")
-        params["project"] = project_id
-    return where, params, member
-
-
 async def list_packages(
     db: Queries,
     principal: Principal,
@@ -154,7 +122,7 @@ async def list_packages(
     push (newest first) or size (largest first). Only one page of rows is read."""
     if sort not in SORTS:
         raise Invalid(f"sort by one of {', '.join(SORTS)}")
-    where, params, member = await _scope(db, principal, workspace, project, repository)
+    where, params, member = await scope_conditions(db, principal, workspace, project, repository)
     where.append(CAN_READ)
     params.update(reader_params(principal))
     if search.strip():

@@ -150,6 +150,36 @@ def _info(principal: Principal, row: Row) -> PackageInfo:
     )
 
 
+async def scope_conditions(
+    db: Queries,
+    principal: Principal,
+    workspace: str,
+    project: str | None,
+    repository: str | None,
+) -> tuple[list[str], dict[str, Any], bool]:
+    """The conditions that narrow a list to a workspace, project or repository, and whether
+    the principal is a member (a non-member who may read nothing there gets NotFound)."""
+    if repository is not None:
+        found, _ = await require_repository(db, principal, f"{workspace}/{repository}", Role.READ)
+        return ["r.id = :repository"], {"repository": found.id}, True
+    try:
+        workspace_id = await find_workspace(db, workspace)
+    except NotFound:
+        raise NotFound(f"no workspace {workspace[:80]!r}") from None
+    member = (await membership(db, principal, workspace_id)).member
+    where, params = ["r.workspace_id = :workspace"], {"workspace": workspace_id}
+    if project is not None:
+        try:
+            project_id = await find_project(db, workspace_id=workspace_id, key=project)
+        except NotFound:
+            if member:
+                raise
+            raise NotFound(f"no workspace {workspace[:80]!r}") from None
+        where.append("r.project_id = :project")
+        params["project"] = project_id
+    return where, params, member
+
+
 async def browse_packages(
     db: Queries,
     principal: Principal,
@@ -165,27 +195,9 @@ async def browse_packages(
 
     A workspace or project is NotFound to a non-member who may pull nothing in it; a
     repository is NotFound to whoever may not read it."""
-    where = ["p.name > :after", CAN_READ]
-    params: dict[str, Any] = {"after": after or ""}
-    member = True  # a repository answers NotFound itself
-    if repository is not None:
-        found, _ = await require_repository(db, principal, f"{workspace}/{repository}", Role.READ)
-        where.append("r.id = :repository")
-        params["repository"] = found.id
-    else:
-        workspace_id = await find_workspace(db, workspace)
-        member = (await membership(db, principal, workspace_id)).member
-        where.append("r.workspace_id = :workspace")
-        params["workspace"] = workspace_id
-        if project is not None:
-            try:
-                project_id = await find_project(db, workspace_id=workspace_id, key=project)
-            except NotFound:
-                if member:
-                    raise
-                raise NotFound(f"no workspace {workspace[:80]!r}") from None
-            where.append("r.project_id = :project")
-            params["project"] = project_id
+    scope, params, member = await scope_conditions(db, principal, workspace, project, repository)
+    where = ["p.name > :after", CAN_READ, *scope]
+    params["after"] = after or ""
     sql = f"{_PACKAGES} WHERE {' AND '.join(where)} ORDER BY p.name LIMIT :n"
     params.update(reader_params(principal))
     rows = await db.fetchall(sql, {**params, "n": limit + 1})
