@@ -51,6 +51,7 @@ class Claims:
     grants: dict[str, Grant]
     catalog: bool
     expires_at: int
+    name: str | None = None  # who the subject is, for people to read (an email, a robot)
 
     def allows(self, name: str, action: Action) -> bool:
         grant = self.grants.get(name)
@@ -67,6 +68,7 @@ def issue(
     catalog: bool,
     lifetime: int,
     now: int,
+    name: str | None = None,
 ) -> str:
     access = [grant.claim() for grant in grants]
     if catalog:
@@ -81,6 +83,8 @@ def issue(
         "jti": secrets.token_hex(16),
         "access": access,
     }
+    if name is not None:
+        payload["name"] = name
     return jwt.encode(payload, key, algorithm=ALGORITHM)
 
 
@@ -124,7 +128,10 @@ def verify(
         elif entry.get("type") == "repository":
             grant = _grant(entry)
             grants[grant.name] = grant
-    return Claims(str(payload["sub"]), grants, catalog, expires_at)
+    name = payload.get("name")
+    return Claims(
+        str(payload["sub"]), grants, catalog, expires_at, name if isinstance(name, str) else None
+    )
 
 
 def _grant(entry: dict[str, Any]) -> Grant:

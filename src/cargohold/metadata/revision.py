@@ -6,7 +6,18 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-HEAD = "0002"
+HEAD = "0003"
+
+
+def behind(found: str | None) -> bool:
+    """Whether a database at revision `found` lacks migrations this code needs. Revisions
+    are numbered (0001, 0002, ...) and only add, so a newer schema still serves older code
+    (during a rolling upgrade, nodes not yet restarted keep working)."""
+    if found is None:
+        return True
+    if found.isdigit() and HEAD.isdigit():
+        return int(found) < int(HEAD)
+    return found != HEAD
 
 
 def sqlite_revision(path: Path) -> str | None:

@@ -99,6 +99,7 @@ tags = Table(
     Column("name", sorted_name(128), primary_key=True),
     Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
     Column("updated_at", Double, nullable=False),
+    Column("pushed_by", String(320)),  # who last moved the tag (revision 0003)
     Index("ix_tags_manifest", "manifest_id"),
 )
 

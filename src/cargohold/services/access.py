@@ -36,6 +36,14 @@ class Principal:
         return self.token.ceiling if self.token is not None else Role.ADMIN
 
     @property
+    def display(self) -> str | None:
+        """Who this is, for people to read: an email, or an access token's name."""
+        if self.robot:
+            assert self.token is not None
+            return f"{self.token.name} ({self.token.kind} access token)"
+        return self.user.email if self.user is not None else None
+
+    @property
     def subject(self) -> str:
         if self.robot:
             assert self.token is not None

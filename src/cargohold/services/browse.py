@@ -201,6 +201,7 @@ class TagRow:
     name: str
     updated_at: float
     manifest: ManifestRow
+    pushed_by: str | None = None
 
 
 def _platforms(media_type: str, payload: bytes) -> list[str]:
@@ -266,13 +267,17 @@ async def package_details(
     takes, each blob counted once."""
     role = await require_package(db, principal, name, Role.READ)
     rows = await db.fetchall(
-        "SELECT t.name AS tag, t.updated_at, m.digest, m.media_type, m.payload, m.created_at,"
+        "SELECT t.name AS tag, t.updated_at, t.pushed_by, m.digest, m.media_type, m.payload,"
+        " m.created_at,"
         f" m.artifact_type, {_IMAGE_SIZE} AS size FROM packages p"
         " JOIN tags t ON t.package_id = p.id JOIN manifests m ON m.id = t.manifest_id"
         " WHERE p.name = :name AND t.name > :after ORDER BY t.name LIMIT :n",
         {"name": name, "after": after or "", "n": limit + 1},
     )
-    tags = [TagRow(row["tag"], row["updated_at"], _manifest(row)) for row in rows[:limit]]
+    tags = [
+        TagRow(row["tag"], row["updated_at"], _manifest(row), row["pushed_by"])
+        for row in rows[:limit]
+    ]
     untagged = await db.fetchall(
         "SELECT m.digest, m.media_type, m.payload, m.created_at, m.artifact_type,"
         f" {_IMAGE_SIZE} AS size FROM packages p JOIN manifests m ON m.package_id = p.id"

@@ -116,7 +116,13 @@ async def _check_references(tx: Queries, package_id: int, manifest: Manifest) ->
 
 
 async def put_manifest(
-    ctx: Context, *, name: str, reference: str, payload: bytes, content_type: str | None
+    ctx: Context,
+    *,
+    name: str,
+    reference: str,
+    payload: bytes,
+    content_type: str | None,
+    pushed_by: str | None = None,
 ) -> PutResult:
     if len(payload) > ctx.settings.max_manifest_size:
         raise manifest_too_large(ctx)
@@ -136,11 +142,11 @@ async def put_manifest(
         manifest_id = await _insert(tx, package_id, digest, manifest, payload, now)
         if isinstance(ref, str):
             await tx.execute(
-                "INSERT INTO tags (package_id, name, manifest_id, updated_at)"
-                " VALUES (:p, :tag, :m, :now) ON CONFLICT (package_id, name)"
+                "INSERT INTO tags (package_id, name, manifest_id, updated_at, pushed_by)"
+                " VALUES (:p, :tag, :m, :now, :by) ON CONFLICT (package_id, name)"
                 " DO UPDATE SET manifest_id = excluded.manifest_id,"
-                " updated_at = excluded.updated_at",
-                {"p": package_id, "tag": ref, "m": manifest_id, "now": now},
+                " updated_at = excluded.updated_at, pushed_by = excluded.pushed_by",
+                {"p": package_id, "tag": ref, "m": manifest_id, "now": now, "by": pushed_by},
             )
     return PutResult(digest, manifest.subject.digest if manifest.subject else None)
 

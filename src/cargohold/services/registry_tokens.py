@@ -79,6 +79,7 @@ async def issue(
         issuer=settings.token_issuer,
         service=settings.token_service,
         subject=principal.subject,
+        name=principal.display,
         grants=grants.values(),
         catalog=catalog,
         lifetime=settings.token_lifetime,

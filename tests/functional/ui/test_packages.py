@@ -3,6 +3,7 @@ tags, platforms and storage; a tag's layers, config, annotations and referrers."
 
 from __future__ import annotations
 
+from tests.functional.api.people import email
 from tests.functional.ui.conftest import Ui, push_multi_arch
 
 
@@ -16,6 +17,14 @@ async def test_workspace_project_and_repository_pages_list_the_package(ui: Ui) -
         assert "acme/web" in page.text and "PLAT" in page.text
     narrowed = await owner.get("/w/acme/projects/WWW")
     assert "acme/site/www" in narrowed.text and "acme/web/api" not in narrowed.text
+
+
+async def test_package_page_says_who_pushed_each_tag(ui: Ui) -> None:
+    await ui.api.push("acme/web/api", "v1")
+    page = await (await ui.as_("reader")).get("/p/acme/web/api")
+    assert page.status_code == 200
+    assert f"by {email('owner')}" in page.text
+    assert "pusher not recorded" not in page.text
 
 
 async def test_search_and_sort(ui: Ui) -> None:

@@ -52,6 +52,13 @@ class Caller:
             return self.claims.allows(name, action)
         return (await self.role(name)) >= action.required
 
+    @property
+    def actor(self) -> str | None:
+        """Who is calling, for people to read (recorded on what they push)."""
+        if self.claims is not None:
+            return self.claims.name
+        return self.principal.display
+
     async def subject(self) -> Principal:
         if self.claims is not None:
             return await access.principal_for_subject(self.ctx.db, self.claims.subject)

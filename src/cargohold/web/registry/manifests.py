@@ -55,6 +55,7 @@ async def put_manifest(request: Request, name: str, reference: str) -> Response:
         reference=reference,
         payload=bytes(body),
         content_type=request.headers.get("content-type"),
+        pushed_by=request.state.caller.actor,
     )
     headers = {
         "Location": f"/v2/{name}/manifests/{result.digest}",
