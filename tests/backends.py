@@ -319,6 +319,7 @@ class SeaweedFS:
             "-master.electionTimeout=1s",
             "-master.volumeSizeLimitMB=256", "-volume.max=0",
             "-volume.preStopSeconds=0",
+            "-volume.minFreeSpace=512MiB",  # not 1% of the disk: CI disks may be full-ish
         ]  # fmt: skip
 
     def start(self, timeout: float = 60.0) -> None:

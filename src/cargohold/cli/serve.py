@@ -122,7 +122,14 @@ def check_schema(settings: Settings) -> None:
         found = asyncio.run(current())
     except Unavailable as exc:
         raise _fail(f"cannot reach the database at {redact(url)}: {exc.message}") from None
-    if found != revision.HEAD:
+    if found != revision.HEAD and not revision.behind(found):
+        typer.secho(
+            f"WARNING: the database is at revision {found}, newer than this version's"
+            f" {revision.HEAD}; upgrade this node soon.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    elif found != revision.HEAD:
         state = f"is at revision {found}" if found else "has no schema yet"
         raise _fail(
             f"the database at {redact(url)} {state}; this version of cargohold needs revision"

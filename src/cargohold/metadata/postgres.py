@@ -99,6 +99,14 @@ def _where(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
 
 
+async def _reset(conn: asyncpg.Connection[Any]) -> None:
+    """On release to the pool. asyncpg's default reset (RESET ALL, UNLISTEN, advisory locks)
+    costs a round trip per request, for session state this adapter never creates; an open
+    transaction (a cancelled request's) is all there is to undo."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class _Connection:
     """Statements on one connection; inside a transaction, each write runs under a savepoint."""
 
@@ -146,6 +154,7 @@ class PostgresDatabase:
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool[Any] | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Lock | None = None
 
     @property
     def where(self) -> str:
@@ -153,19 +162,24 @@ class PostgresDatabase:
 
     async def _get_pool(self) -> asyncpg.Pool[Any]:
         loop = asyncio.get_running_loop()
-        if self._pool is None or self._pool_loop is not loop:
-            # min_size=0: no connection is made here, so a node starts (and its health
-            # endpoints answer) while the server is down; connections are made on demand.
-            self._pool = await asyncpg.create_pool(
-                self._dsn,
-                min_size=0,
-                max_size=self._max,
-                timeout=self._connect_timeout,
-                command_timeout=self._command_timeout,
-                max_inactive_connection_lifetime=60.0,
-            )
-            self._pool_loop = loop
-        return self._pool
+        if self._pool is not None and self._pool_loop is loop:
+            return self._pool
+        if self._opening is None or self._pool_loop is not loop:
+            self._opening, self._pool_loop, self._pool = asyncio.Lock(), loop, None
+        async with self._opening:  # the first requests of a process race to make it
+            if self._pool is None:
+                # min_size=0: no connection is made here, so a node starts (and its health
+                # endpoints answer) while the server is down; connections are made on demand.
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,
+                    max_size=self._max,
+                    timeout=self._connect_timeout,
+                    command_timeout=self._command_timeout,
+                    max_inactive_connection_lifetime=60.0,
+                    reset=_reset,
+                )
+            return self._pool
 
     async def guard(self, operation: Awaitable[T]) -> T:
         """Run one database call, translating driver errors into the adapter's own."""

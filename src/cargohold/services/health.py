@@ -25,7 +25,7 @@ class Check:
 async def _database(ctx: Context) -> Check:
     row = await ctx.db.fetchone("SELECT version_num FROM alembic_version")
     found = None if row is None else str(row["version_num"])
-    if found != revision.HEAD:
+    if revision.behind(found):
         return Check(
             False,
             f"schema is at revision {found}, this node needs {revision.HEAD}:"

@@ -86,7 +86,8 @@ async def test_token_claims(registry: Registry, world: World) -> None:
     credential = world.credential("read", "read")
     body = await _token(registry, credential, f"repository:{PRIVATE}:pull")
     claims = _claims(registry, body["token"])
-    assert set(claims) == {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access"}
+    assert set(claims) == {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access", "name"}
+    assert claims["name"] == credential.username
     assert claims["exp"] - claims["iat"] == 300
     assert claims["nbf"] <= claims["iat"] <= time.time() + 1
     assert claims["sub"] == f"user:{(await _user_id(registry, 'read'))}:{credential.token_id}"

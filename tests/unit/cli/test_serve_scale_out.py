@@ -7,7 +7,7 @@ import typer
 
 from cargohold.cli.serve import check_schema
 from cargohold.config import Settings
-from cargohold.metadata import migrate
+from cargohold.metadata import migrate, revision
 from tests.backends import PostgresServer, free_port
 
 
@@ -48,3 +48,24 @@ def test_an_unreachable_database_is_refused(capsys: pytest.CaptureFixture[str]) 
     message = capsys.readouterr().err
     assert "cannot reach the database" in message
     assert "secret" not in message
+
+
+def test_a_newer_schema_is_served_with_a_warning(
+    postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """During a rolling upgrade the schema moves first; nodes not yet upgraded keep going."""
+    url = postgres_server.create_database("serve_newer")
+    migrate.upgrade(url)
+    migrate._with_connection(
+        url, lambda c: c.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    )
+    check_schema(Settings(database_url=url, auth="none"))
+    assert "newer than this version" in capsys.readouterr().err
+
+
+def test_revisions_behind() -> None:
+    assert revision.behind(None)
+    assert revision.behind("0000")
+    assert not revision.behind(revision.HEAD)
+    assert not revision.behind("9999")
+    assert revision.behind("abc")
