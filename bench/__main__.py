@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import auth, chart, report
+from bench import auth, chart, report, scaleout
 from bench import figures as fig
 from bench.figures import Context
 from bench.servers import REPO_ROOT, SERVER_NAMES, Server, cargohold_available
@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-drop-caches",
         action="store_true",
         help="do not empty the page cache before each large push (needs root)",
+    )
+    p.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="also run figures 1, 2, 4, 5 on PostgreSQL + S3 (SeaweedFS): one node, and two"
+        " nodes behind nginx (needs PostgreSQL on 127.0.0.1:5432, weed, nginx)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return p.parse_args(argv)
@@ -133,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     if "cargohold" in names and not cargohold_available():
         log("`python -m cargohold serve --help` fails here; try --only distribution")
         return 2
+    if args.scale_out and "cargohold" not in names:
+        log("--scale-out compares with the embedded Cargohold; drop --only distribution")
+        return 2
     load_before = os.getloadavg()
     if load_before[0] > 1.0:
         log(f"note: load average {load_before[0]:.1f} at start; other work skews the figures")
@@ -142,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     servers = [Server(name, work / name / "data", workers=args.workers) for name in names]
     started = time.monotonic()
     idle: dict[str, float] = {}
+    scale_out: dict[str, str] = {}
     try:
         for server in servers:
             log(f"starting {server.name} on {server.host}")
@@ -164,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         for figure in FIGURES:
             log((figure.__doc__ or figure.__name__).strip().splitlines()[0])
             figure(ctx)
+        if args.scale_out:
+            scale_out = scaleout.run(ctx, args.workers)
     except Exception:
         for server in servers:
             tail = server.log(1500)
@@ -182,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
 
     all_rows = report.rows(ctx.results, report.specs(size_label(args.size_mib), args.small_layers))
     print(report.table(all_rows))
+    scale_specs = report.scale_out_specs(size_label(args.size_mib))
+    if scale_out:
+        print()
+        print(report.scale_out_table(ctx.results, scale_specs, list(scale_out)))
     hw = machine()
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -206,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_at_start": [round(x, 2) for x in load_before],
         "cpu_steal_percent": steal,
     }
-    report.write_json(args.json, report.to_json(all_rows, meta))
+    data = report.to_json(all_rows, meta)
+    if scale_out:
+        meta["scale_out"] = scale_out
+        data["scale_out"] = report.scale_out_json(ctx.results, scale_specs, list(scale_out))
+    report.write_json(args.json, data)
     log(f"wrote {args.json}")
     if len(servers) == 2:
         versions = " vs ".join(s.version for s in servers)

@@ -186,3 +186,55 @@ def to_json(all_rows: list[Row], meta: dict[str, Any]) -> dict[str, Any]:
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+# --scale-out: the same figures on PostgreSQL + S3, beside the embedded default.
+EMBEDDED = "embedded (SQLite + filesystem)"
+
+
+def scale_out_specs(size_label: str) -> list[Spec]:
+    keys = ("push_big", "pull_big", "manifest_rps", "blob_get")
+    return [s for s in specs(size_label, 0) if s.key in keys]
+
+
+def scale_out_table(results: Results, all_specs: list[Spec], names: list[str]) -> str:
+    """Figure | embedded | each scale-out deployment (its ÷ embedded in brackets)."""
+    head = ["Figure", EMBEDDED, *names]
+    body = []
+    for spec in all_specs:
+        per = results.get(spec.key, {})
+        base = per.get(CARGO)
+        cells = [spec.label, fmt_value(base)]
+        for name in names:
+            m = per.get(name)
+            cell = fmt_value(m)
+            if m is not None and base is not None and base.value > 0:
+                cell += f" [{m.value / base.value:.2f}x]"
+            cells.append(cell)
+        body.append(cells)
+    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(head), sep, *(line(b) for b in body)])
+
+
+def scale_out_json(results: Results, all_specs: list[Spec], names: list[str]) -> dict[str, Any]:
+    """Per figure: the embedded Cargohold and each deployment, with deployment ÷ embedded."""
+    out: dict[str, Any] = {}
+    for spec in all_specs:
+        per = results.get(spec.key, {})
+        base = per.get(CARGO)
+        entry: dict[str, Any] = {"label": spec.label, "higher_is_better": spec.higher_is_better}
+        entry["embedded"] = None if base is None else asdict(base)
+        for name in names:
+            m = per.get(name)
+            entry[name] = None if m is None else asdict(m)
+            ratio = None
+            if m is not None and base is not None and base.value > 0:
+                ratio = m.value / base.value
+            entry[f"{name}_vs_embedded"] = ratio
+        out[spec.key] = entry
+    return out

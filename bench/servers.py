@@ -154,11 +154,16 @@ class Server:
     workers: int | None = None
     auth: str = "none"  # cargohold only: "none", or "token" (accounts; /v2/ answers 401)
     extra_env: dict[str, str] = field(default_factory=dict)
+    program: str = ""  # what runs ("cargohold", "distribution"); default: ``name``
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     sampler: RssSampler | None = None
     log_path: Path | None = None
     version: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.program or self.name
 
     @property
     def host(self) -> str:
@@ -171,7 +176,7 @@ class Server:
     def env(self) -> dict[str, str]:
         """The environment of the server (and, for Cargohold, of its CLI)."""
         env = dict(os.environ)
-        if self.name == "cargohold":
+        if self.kind == "cargohold":
             src = REPO_ROOT / "src"
             if (src / "cargohold").is_dir():
                 # Benchmark the working tree, whether or not the package is installed.
@@ -182,7 +187,7 @@ class Server:
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         env = self.env()
-        if self.name == "cargohold":
+        if self.kind == "cargohold":
             cmd = [
                 sys.executable, "-m", "cargohold", "serve",
                 "--host", "127.0.0.1", "--port", str(self.port),
@@ -191,7 +196,7 @@ class Server:
             if self.workers is not None:
                 cmd += ["--workers", str(self.workers)]
             return cmd, env
-        if self.name == "distribution":
+        if self.kind == "distribution":
             config = self.data_dir.parent / f"{self.name}-config.yml"
             config.write_text(distribution_config(self.data_dir, self.port))
             return [DISTRIBUTION_BIN, "serve", str(config)], env
@@ -201,7 +206,7 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd, env = self.command()
         self.log_path = self.data_dir.parent / f"{self.name}.log"
-        self.version = server_version(self.name, env)
+        self.version = server_version(self.kind, env)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
