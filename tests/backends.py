@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import io
 import json
 import os
 import random
@@ -242,6 +243,72 @@ def empty_database(url: str) -> None:
 
     tables = [table.name for table in reversed(metadata.sorted_tables)]
     run(_admin(url, *(f"DELETE FROM {name}" for name in tables)))
+
+
+@dataclass(frozen=True)
+class DatabaseSnapshot:
+    """Every row of a database's tables (binary COPY) and where its sequences stand."""
+
+    rows: dict[str, bytes]
+    sequences: dict[str, int | None]
+
+
+def snapshot_database(url: str) -> DatabaseSnapshot:
+    """Take a snapshot of a database that `restore_database` puts back in a few ms: a
+    prebuilt world is restored before each test, far cheaper than a database per test."""
+    from cargohold.metadata.schema import metadata
+
+    async def take() -> DatabaseSnapshot:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            rows = {}
+            for table in metadata.sorted_tables:
+                out = io.BytesIO()
+                count = await conn.fetchval(f"SELECT count(*) FROM {table.name}")
+                if count:
+                    await conn.copy_from_table(table.name, output=out, format="binary")
+                rows[table.name] = out.getvalue()
+            sequences = {
+                f"{record['schemaname']}.{record['sequencename']}": record["last_value"]
+                for record in await conn.fetch(
+                    "SELECT schemaname, sequencename, last_value FROM pg_sequences"
+                )
+            }
+        finally:
+            await conn.close()
+        return DatabaseSnapshot(rows, sequences)
+
+    return run(take())
+
+
+def restore_database(url: str, snapshot: DatabaseSnapshot) -> None:
+    """Empty the tables (children before parents) and put the snapshot's rows and sequence
+    positions back, in one transaction."""
+    from cargohold.metadata.schema import metadata
+
+    async def restore() -> None:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            async with conn.transaction():
+                tables = metadata.sorted_tables
+                await conn.execute(
+                    ";".join(f"DELETE FROM {table.name}" for table in reversed(tables))
+                )
+                for table in tables:
+                    if rows := snapshot.rows[table.name]:
+                        await conn.copy_to_table(
+                            table.name, source=io.BytesIO(rows), format="binary"
+                        )
+                positions = ", ".join(  # a never used sequence starts again at 1
+                    f"setval('{name}', {value or 1}, {'true' if value else 'false'})"
+                    for name, value in snapshot.sequences.items()
+                )
+                if positions:
+                    await conn.execute(f"SELECT {positions}")
+        finally:
+            await conn.close()
+
+    run(restore())
 
 
 def scale_out_environment(server: PostgresServer, store: SeaweedFS, label: str) -> dict[str, str]:

@@ -418,11 +418,12 @@ class TokenServer:
     registry: Registry
     data_dir: Path
     world: World
+    env: Mapping[str, str] | None = None  # the server's: its database and store
 
     def cli(self, *args: str, input: bytes | None = None, check: bool = True) -> Proc:
-        """`python -m cargohold ARGS --data-dir DATA`."""
+        """`python -m cargohold ARGS --data-dir DATA`, in the server's environment."""
         cmd = [sys.executable, "-m", "cargohold", *args, "--data-dir", str(self.data_dir)]
-        return run(cmd, timeout=60, input=input, check=check)
+        return run(cmd, timeout=60, input=input, check=check, env=self.env)
 
 
 def log_tail(path: Path, offset: int = 0, lines: int = 120) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cargohold.config import Settings
 from tests.backends import scale_out_environment, test_backend
 from tests.functional.auth import world as auth_world
 
@@ -186,13 +187,24 @@ def token_server(
 ) -> Iterator[TokenServer]:
     """A cargohold with `--auth token`, one per test module, started on the fixture world of
     the functional auth tests (tests/functional/auth/world.py); tests add their own users,
-    workspaces and tokens with the CLI while it runs.
+    workspaces and tokens with the CLI while it runs. With CARGOHOLD_TEST_BACKEND=postgres-s3
+    it gets a PostgreSQL database (migrated with `cargohold db upgrade`) and a SeaweedFS prefix
+    of its own, as the `registry` server does, and the CLI runs in that environment too.
 
     Tests here fail logins on purpose, all from 127.0.0.1, so the login limit is raised;
     the limiter has tests of its own (tests/functional/auth/test_login_rate_limit.py)."""
     workdir = tmp_path_factory.mktemp("server-token")
     data_dir = workdir / "data"
-    world = auth_world.build(data_dir)
+    base_env = dict(os.environ)
+    place: dict[str, str] = {}  # postgres-s3: a database and a store prefix of its own
+    if test_backend() == "postgres-s3":
+        pg, store = (request.getfixturevalue(f) for f in ("postgres_server", "seaweedfs_server"))
+        label = f"token_{request.module.__name__.rsplit('.', 1)[-1]}"
+        base_env = scale_out_environment(pg, store, label)
+        fields = {f"CARGOHOLD_{name.upper()}": name for name in Settings.model_fields}
+        place = {fields[key]: value for key, value in base_env.items() if key in fields}
+    world = auth_world.build(Settings(data_dir=data_dir, auth="token", **place))
+    env = {**base_env, "CARGOHOLD_LOGIN_MAX_FAILURES": "1000"}
     log_path = workdir / "server.log"
     port = _free_port()
     cmd = [
@@ -200,7 +212,6 @@ def token_server(
         "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
         "--auth", "token",
     ]  # fmt: skip
-    env = {**os.environ, "CARGOHOLD_LOGIN_MAX_FAILURES": "1000"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
@@ -211,7 +222,8 @@ def token_server(
     try:
         _wait_ready(reg, cmd, ready=401)
         request.config.stash[TOKEN_SERVER_KEY] = reg
-        yield TokenServer(registry=reg, data_dir=data_dir, world=world)
+        cli_env = base_env if place else None
+        yield TokenServer(registry=reg, data_dir=data_dir, world=world, env=cli_env)
     finally:
         if TOKEN_SERVER_KEY in request.config.stash:
             del request.config.stash[TOKEN_SERVER_KEY]

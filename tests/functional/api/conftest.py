@@ -7,9 +7,7 @@ token, `api.headers("reader", "read:package")` of a narrower one.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -21,14 +19,12 @@ from tests.functional.registry import fail_on_server_error
 
 
 @pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest, migrated_database: Path) -> Settings:
+def settings(request: pytest.FixtureRequest, fresh_settings: Callable[..., Settings]) -> Settings:
+    """Token auth, on the backend of this run (CARGOHOLD_TEST_BACKEND)."""
     overrides = {}
     for marker in reversed(list(request.node.iter_markers("settings"))):
         overrides.update(marker.kwargs)
-    settings = Settings(data_dir=tmp_path / "data", **{"auth": "token", **overrides})
-    settings.sqlite_path.parent.mkdir(parents=True)
-    shutil.copyfile(migrated_database, settings.sqlite_path)
-    return settings
+    return fresh_settings(**{"auth": "token", **overrides})
 
 
 @pytest.fixture
@@ -43,4 +39,4 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
         api = Api(client, app.state.context, transport)
         await build_world(api)
         yield api
-    await app.state.context.db.close()
+    await app.state.context.close()

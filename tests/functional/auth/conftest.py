@@ -3,38 +3,73 @@
 The world (see world.py) is built once per run; each test copies its data directory,
 so tests may push, delete, revoke and rate-limit freely. `@pytest.mark.settings(...)`
 still overrides settings for one test.
+
+With CARGOHOLD_TEST_BACKEND=postgres-s3 the world is built into a PostgreSQL database of
+its own, whose rows are put back before each test (tests/backends.py: `restore_database`),
+and into one key prefix of SeaweedFS that the tests share: blobs are stored by digest and
+never deleted from the store, so what one test pushes cannot change what another sees.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cargohold.config import Settings
+from tests.backends import (
+    DatabaseSnapshot,
+    SeaweedFS,
+    migrated_postgres,
+    restore_database,
+    snapshot_database,
+    test_backend,
+)
 from tests.functional.auth import world as world_module
 from tests.functional.auth.world import World
 
 
+@dataclass(frozen=True)
+class WorldTemplate:
+    data_dir: Path
+    world: World
+    settings: dict[str, Any] = field(default_factory=dict)  # database and store (postgres-s3)
+    snapshot: DatabaseSnapshot | None = None
+
+
 @pytest.fixture(scope="session")
-def world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
+def world_template(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> WorldTemplate:
     data_dir = tmp_path_factory.mktemp("auth-world") / "data"
-    return data_dir, world_module.build(data_dir)
+    if test_backend() != "postgres-s3":
+        world = world_module.build(Settings(data_dir=data_dir, auth="token"))
+        return WorldTemplate(data_dir, world)
+    url = migrated_postgres(request.getfixturevalue("postgres_server"), "auth_world")
+    store: SeaweedFS = request.getfixturevalue("seaweedfs_server")
+    place = {"database_url": url, **store.settings(prefix=f"auth-{secrets.token_hex(6)}/")}
+    world = world_module.build(Settings(data_dir=data_dir, auth="token", **place))
+    return WorldTemplate(data_dir, world, place, snapshot_database(url))
 
 
 @pytest.fixture(scope="session")
-def world(world_template: tuple[Path, World]) -> World:
-    return world_template[1]
+def world(world_template: WorldTemplate) -> World:
+    return world_template.world
 
 
 @pytest.fixture
 def settings(
-    tmp_path: Path, request: pytest.FixtureRequest, world_template: tuple[Path, World]
+    tmp_path: Path, request: pytest.FixtureRequest, world_template: WorldTemplate
 ) -> Settings:
     overrides = {}
     for marker in reversed(list(request.node.iter_markers("settings"))):
         overrides.update(marker.kwargs)
     data_dir = tmp_path / "data"
-    shutil.copytree(world_template[0], data_dir)
-    return Settings(data_dir=data_dir, **{"auth": "token", **overrides})
+    shutil.copytree(world_template.data_dir, data_dir)
+    if world_template.snapshot is not None:
+        restore_database(world_template.settings["database_url"], world_template.snapshot)
+    return Settings(data_dir=data_dir, **{"auth": "token", **world_template.settings, **overrides})

@@ -19,7 +19,8 @@ robots `robot` (access token of acme/web) and `robot_ws` (of workspace acme)
 have one of each too. `expired` and `revoked` are admin@'s admin tokens that no
 longer hold. `read@` also has a password.
 
-The world is built once per run into a data directory that each test copies.
+The world is built once per run; each test starts from a copy of it (its data directory,
+and on PostgreSQL its rows, put back before each test).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import asyncio
 import base64
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
@@ -223,11 +223,12 @@ async def populate(ctx: Context, client: httpx.AsyncClient) -> World:
     return World(credentials, contents)
 
 
-def build(data_dir: Path) -> World:
-    """Build the world into an empty data directory (token auth) and close it again."""
+def build(settings: Settings) -> World:
+    """Build the world into the empty data directory, database and store of `settings`
+    (token auth) and close them again."""
 
     async def main() -> World:
-        app = create_app(Settings(data_dir=data_dir, auth="token"))
+        app = create_app(settings)
         ctx: Context = app.state.context
         transport = httpx.ASGITransport(app=app)
         try:
@@ -236,7 +237,7 @@ def build(data_dir: Path) -> World:
             ) as client:
                 return await populate(ctx, client)
         finally:
-            await ctx.db.close()
+            await ctx.close()
 
     return asyncio.run(main())
 

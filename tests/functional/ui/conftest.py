@@ -99,7 +99,7 @@ async def ui(settings: Settings) -> AsyncIterator[Ui]:
         api = Api(client, app.state.context, transport)
         await build_world(api)
         yield Ui(api)
-    await app.state.context.db.close()
+    await app.state.context.close()
 
 
 async def set_password(ui: Ui, who: str, password: str = PASSWORD) -> None:
