@@ -57,7 +57,13 @@ def test_backend() -> str:
 
 
 def free_port() -> int:
-    """A free port below the kernel's ephemeral range (see tests/interop/conftest.py)."""
+    """A free port below the kernel's ephemeral range.
+
+    The server may listen with SO_REUSEPORT (granian does), so a second server given the same
+    port would start fine and silently share our connections. Tools that pick ports with
+    bind(0) only ever get ephemeral ports, so a port below that range avoids them; a plain
+    bind (no SO_REUSEPORT) proves nobody has it right now.
+    """
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):

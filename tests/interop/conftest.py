@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +24,7 @@ import httpx
 import pytest
 
 from cargohold.config import Settings
-from tests.backends import scale_out_environment, test_backend
+from tests.backends import free_port, scale_out_environment, test_backend
 from tests.functional.auth import world as auth_world
 
 from ._support import (
@@ -60,31 +58,6 @@ def pytest_report_header(config: pytest.Config) -> str:
         f"interop server under test: {kind} (set {SERVER_ENV}=cargohold|distribution),"
         f" on {test_backend()}"
     )
-
-
-def _free_port() -> int:
-    """A free port below the kernel's ephemeral range.
-
-    The server may listen with SO_REUSEPORT (granian does), so a second server given the same
-    port would start fine and silently share our connections. Tools that pick ports with
-    bind(0) only ever get ephemeral ports, so a port below that range avoids them; a plain
-    bind (no SO_REUSEPORT) proves nobody has it right now.
-    """
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    candidates = random.sample(range(20000, low), k=50) if low > 21000 else []
-    for port in candidates:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server_command(kind: str, port: int, workdir: Path) -> list[str]:
@@ -135,7 +108,7 @@ def registry(
         raise pytest.UsageError(f"{SERVER_ENV}={kind!r}; expected one of {SERVER_KINDS}")
     workdir = tmp_path_factory.mktemp(f"server-{kind}")
     log_path = workdir / "server.log"
-    port = _free_port()
+    port = free_port()
     cmd = _server_command(kind, port, workdir)
     env = None  # CARGOHOLD_TEST_BACKEND=postgres-s3: PostgreSQL and SeaweedFS (tests/backends.py)
     if kind == "cargohold" and test_backend() == "postgres-s3":
@@ -206,7 +179,7 @@ def token_server(
     world = auth_world.build(Settings(data_dir=data_dir, auth="token", **place))
     env = {**base_env, "CARGOHOLD_LOGIN_MAX_FAILURES": "1000"}
     log_path = workdir / "server.log"
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable, "-m", "cargohold", "serve",
         "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),

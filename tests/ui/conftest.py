@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.backends import free_port
 from tests.interop._support import ContainersConfig, Proc, StorageTool, log_tail, run
 
 CHROMIUM = "/usr/bin/chromium"
@@ -46,17 +46,11 @@ class Server:
         return run(cmd, timeout=60, input=input)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("ui-server")
     data_dir = workdir / "data"
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "server.log"
     cmd = [
         sys.executable, "-m", "cargohold", "serve", "--host", "127.0.0.1", "--port", str(port),
