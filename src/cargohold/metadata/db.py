@@ -23,6 +23,11 @@ class IntegrityError(Exception):
 
 
 class Queries(Protocol):
+    # " FOR UPDATE" / " FOR SHARE" where the database locks rows (PostgreSQL); empty where a
+    # write transaction already excludes every other writer (SQLite's BEGIN IMMEDIATE).
+    for_update: str
+    for_share: str
+
     async def fetchone(self, sql: str, params: Params | None = None) -> Row | None: ...
 
     async def fetchall(self, sql: str, params: Params | None = None) -> Sequence[Row]: ...
@@ -41,6 +46,9 @@ class Database(Queries, Protocol):
 
 
 class SQLiteDatabase:
+    for_update = ""
+    for_share = ""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

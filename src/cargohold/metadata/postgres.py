@@ -110,6 +110,9 @@ async def _reset(conn: asyncpg.Connection[Any]) -> None:
 class _Connection:
     """Statements on one connection; inside a transaction, each write runs under a savepoint."""
 
+    for_update = " FOR UPDATE"
+    for_share = " FOR SHARE"
+
     def __init__(self, db: PostgresDatabase, conn: Conn) -> None:
         self._db = db
         self._conn = conn
@@ -139,6 +142,9 @@ class _Connection:
 
 
 class PostgresDatabase:
+    for_update = " FOR UPDATE"
+    for_share = " FOR SHARE"
+
     def __init__(
         self,
         url: str,

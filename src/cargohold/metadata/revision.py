@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def behind(found: str | None) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -75,6 +76,9 @@ manifests = Table(
     Column("subject_digest", String(150)),
     Column("annotations", Text),
     Column("created_at", Double, nullable=False),
+    # Set once an index in the package names this manifest: from then on it lives only as
+    # long as something reachable names it (revision 0004).
+    Column("is_child", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("package_id", "digest"),
     Index("ix_manifests_subject", "package_id", "subject_digest"),
 )
@@ -136,6 +140,7 @@ workspaces = Table(
     Column("name", String(200), nullable=False),
     Column("create_on_push", Boolean, nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("quota_bytes", BigInteger),  # revision 0004; None: no quota
 )
 
 workspace_members = Table(
@@ -237,4 +242,45 @@ login_failures = Table(
     Column("failures", Integer, nullable=False),
     Column("first_at", Double, nullable=False),
     Column("blocked_until", Double, nullable=False),
+)
+
+# Lifecycle (revision 0004): retention, tag protection, garbage collection.
+
+retention_policies = Table(
+    "retention_policies",
+    metadata,
+    Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True),
+    Column("keep_newest", Integer),
+    Column("keep_pattern", String(500)),
+    Column("untagged_days", Integer),
+    Column("tag_days", Integer),
+    Column("updated_at", Double, nullable=False),
+    Column("updated_by", String(320)),
+)
+
+tag_protections = Table(
+    "tag_protections",
+    metadata,
+    Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True),
+    Column("pattern", String(128), primary_key=True),
+    Column("created_at", Double, nullable=False),
+    Column("created_by", String(320)),
+)
+
+# A blob whose row garbage collection removed and whose bytes it is deleting: an upload of
+# the same digest waits for the row to go before it publishes the bytes again.
+blob_tombstones = Table(
+    "blob_tombstones",
+    metadata,
+    Column("digest", String(150), primary_key=True),
+    Column("since", Double, nullable=False),
+)
+
+# Leases: background work that one node at a time does (garbage collection).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Double, nullable=False),
 )

@@ -76,9 +76,11 @@ def read_blob(
 
 
 async def link_blob(db: Queries, *, package_id: int, digest: str, now: float) -> None:
+    """Link a blob into a package, or renew the link: garbage collection leaves a link
+    younger than its grace period alone, so a push that is still going keeps its layers."""
     await db.execute(
         "INSERT INTO package_blobs (package_id, digest, created_at) VALUES (:p, :d, :now)"
-        " ON CONFLICT DO NOTHING",
+        " ON CONFLICT (package_id, digest) DO UPDATE SET created_at = excluded.created_at",
         {"p": package_id, "d": digest, "now": now},
     )
 

@@ -138,6 +138,9 @@ async def put_manifest(
     now = ctx.now()
     async with ctx.db.transaction() as tx:
         package_id = await ensure_package(tx, name, now)
+        # Shared with other pushes, exclusive of garbage collection and retention: what
+        # the references check finds stays until this manifest names it.
+        await tx.fetchone(f"SELECT id FROM packages WHERE id = :p{tx.for_share}", {"p": package_id})
         await _check_references(tx, package_id, manifest)
         manifest_id = await _insert(tx, package_id, digest, manifest, payload, now)
         if isinstance(ref, str):
@@ -193,6 +196,12 @@ async def _insert(
             "INSERT INTO manifest_references (manifest_id, digest, kind) VALUES (:m, :d, :k)"
             " ON CONFLICT DO NOTHING",
             {"m": manifest_id, "d": ref_digest, "k": kind},
+        )
+    for child in {str(d.digest) for d in manifest.children}:
+        await tx.execute(
+            "UPDATE manifests SET is_child = :t WHERE package_id = :p AND digest = :d"
+            " AND NOT is_child",
+            {"t": True, "p": package_id, "d": child},
         )
     return manifest_id
 

@@ -214,6 +214,17 @@ async def finish_upload(
                 f" not {digest}; the upload was discarded",
                 detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
             )
+        if await _link_known(ctx, upload, digest):
+            try:
+                await ctx.storage.size(blob_key(digest))
+            except ObjectNotFound:  # the bytes were lost: these put them back
+                await ctx.storage.publish_upload(
+                    upload_key(upload.id), upload.state, blob_key(digest)
+                )
+            else:
+                await ctx.storage.abort_upload(upload_key(upload.id), upload.state)
+            return
+        await _wait_for_collection(ctx, digest)
         await ctx.storage.publish_upload(upload_key(upload.id), upload.state, blob_key(digest))
         now = ctx.now()
         async with ctx.db.transaction() as tx:
@@ -225,6 +236,35 @@ async def finish_upload(
             package_id = await ensure_package(tx, upload.name, now)
             await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
             await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
+
+
+async def _link_known(ctx: Context, upload: Upload, digest: Digest) -> bool:
+    """Link a blob the registry already holds, ending the session; False when it holds none.
+    Once linked, garbage collection cannot take the blob (the link row refers to it)."""
+    now = ctx.now()
+    async with ctx.db.transaction() as tx:
+        if await tx.fetchone("SELECT 1 FROM blobs WHERE digest = :d", {"d": str(digest)}) is None:
+            return False
+        package_id = await ensure_package(tx, upload.name, now)
+        await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
+        await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
+    ctx.hashes.drop(upload.id)
+    return True
+
+
+# How long a tombstone may stand before an upload treats the collector that set it as gone.
+TOMBSTONE_TIMEOUT = 120.0
+
+
+async def _wait_for_collection(ctx: Context, digest: Digest) -> None:
+    """Wait while garbage collection deletes these bytes, so they are published after it."""
+    while True:
+        row = await ctx.db.fetchone(
+            "SELECT since FROM blob_tombstones WHERE digest = :d", {"d": str(digest)}
+        )
+        if row is None or row["since"] < ctx.now() - TOMBSTONE_TIMEOUT:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def upload_blob(ctx: Context, *, name: str, digest: Digest, chunk: Chunk) -> None:
