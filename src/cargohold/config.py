@@ -60,6 +60,21 @@ class Settings(BaseSettings):
     upload_idle_expiry: int = Field(default=24 * 3600, ge=1, description="Seconds.")
     upload_sweep_interval: int = Field(default=600, ge=1, description="Seconds.")
     page_size_max: int = Field(default=1000, ge=1)
+    # Lifecycle: garbage collection (and the retention policies it applies first).
+    gc_enabled: bool = Field(default=True, description="Collect garbage in the background.")
+    gc_interval: int = Field(
+        default=6 * 3600, ge=1, description="Seconds between background collections."
+    )
+    gc_grace: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="Seconds an unreferenced manifest, link or blob is kept before it goes.",
+    )
+    gc_delete_untagged: bool = Field(
+        default=False,
+        description="Also collect untagged images (by default they stay until deleted or a"
+        " retention rule removes them).",
+    )
     trust_proxy_headers: bool = Field(
         default=False,
         description="Take scheme, host and client address from X-Forwarded-Proto/-Host/-For.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -109,3 +110,24 @@ async def test_list_finds_published_objects_by_prefix(backend: Backend) -> None:
     await backend.start_upload("uploads/pending")
     keys = sorted([key async for key in backend.list("blobs/")])
     assert keys == ["blobs/sha256/aa/one", "blobs/sha256/bb/two"]
+
+
+async def test_modified_is_when_the_object_was_published(backend: Backend) -> None:
+    before = time.time()
+    await publish(backend, "blobs/when", b"w")
+    assert before - 2 <= await backend.modified("blobs/when") <= time.time() + 2
+    with pytest.raises(ObjectNotFound):
+        await backend.modified("blobs/never")
+
+
+async def test_list_uploads_finds_started_uploads_with_their_time(backend: Backend) -> None:
+    before = time.time()
+    await backend.start_upload("uploads/first")
+    state = await backend.start_upload("uploads/second")
+    await backend.append_upload("uploads/second", state, 0, stream(b"data"))
+    await publish(backend, "blobs/done", b"d")
+    found = dict([item async for item in backend.list_uploads()])
+    assert sorted(found) == ["uploads/first", "uploads/second"]
+    assert all(before - 2 <= when <= time.time() + 2 for when in found.values())
+    await backend.abort_upload("uploads/first", "")
+    assert [key async for key, _ in backend.list_uploads()] == ["uploads/second"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cargohold.cli import accounts, db, serve, tokens
+from cargohold.cli import accounts, db, gc, serve, tokens
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cargohold container registry.")
 app.command(name="serve")(serve.serve)
@@ -15,3 +15,4 @@ app.add_typer(accounts.projects, name="project")
 app.add_typer(accounts.repos, name="repo")
 app.add_typer(accounts.package_commands, name="package")
 app.add_typer(tokens.app, name="token")
+app.command(name="gc")(gc.collect)

@@ -48,6 +48,16 @@ class Backend(Protocol):
         """Every key that starts with `prefix`, in no particular order."""
         ...
 
+    async def modified(self, key: str) -> float:
+        """When the object was last written (seconds since the epoch); ObjectNotFound when
+        absent. Publishing over an object counts as writing it."""
+        ...
+
+    def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        """Every upload in the store (the key it was started with) and when it was last
+        written, so garbage collection can find uploads whose session is gone."""
+        ...
+
     async def start_upload(self, key: str) -> str:
         """Create an empty temporary object; returns its state."""
         ...

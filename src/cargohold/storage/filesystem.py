@@ -66,6 +66,21 @@ class FilesystemBackend:
                 if key.startswith(prefix) and not key.endswith(".upload"):
                     yield key
 
+    async def modified(self, key: str) -> float:
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    async def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        for directory, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.endswith(".upload"):
+                    path = os.path.join(directory, name)
+                    with contextlib.suppress(FileNotFoundError):
+                        when = os.stat(path).st_mtime
+                        yield os.path.relpath(path, self.root)[: -len(".upload")], when
+
     async def start_upload(self, key: str) -> str:
         path = self._upload_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +127,7 @@ class FilesystemBackend:
                 finally:
                     os.close(fd)
             os.replace(source, target)
+            os.utime(target)  # published now, however long ago the last chunk arrived
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 

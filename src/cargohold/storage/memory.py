@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.uploads: dict[str, bytearray] = {}
+        self.times: dict[str, float] = {}  # when each object or upload was last written
 
     async def size(self, key: str) -> int:
         try:
@@ -44,8 +46,18 @@ class MemoryBackend:
             if key.startswith(prefix):
                 yield key
 
+    async def modified(self, key: str) -> float:
+        if key not in self.objects:
+            raise ObjectNotFound(key)
+        return self.times[key]
+
+    async def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        for key in list(self.uploads):
+            yield key, self.times[key]
+
     async def start_upload(self, key: str) -> str:
         self.uploads[key] = bytearray()
+        self.times[key] = time.time()
         return ""
 
     async def append_upload(
@@ -56,6 +68,7 @@ class MemoryBackend:
         except KeyError:
             raise ObjectNotFound(key) from None
         del buffer[offset:]
+        self.times[key] = time.time()
         try:
             async for chunk in chunks:
                 buffer += chunk
@@ -75,6 +88,7 @@ class MemoryBackend:
     async def publish_upload(self, key: str, state: str, dest: str) -> None:
         try:
             self.objects[dest] = bytes(self.uploads.pop(key))
+            self.times[dest] = time.time()
         except KeyError:
             raise ObjectNotFound(key) from None
 

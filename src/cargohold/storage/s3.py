@@ -318,7 +318,25 @@ class S3Backend:
             if UPLOAD_SUFFIX not in relative:
                 yield relative
 
+    async def modified(self, key: str) -> float:
+        s3 = await self._s3()
+        head = await self._call(s3.head_object(Bucket=self.bucket, Key=self._key(key)), key)
+        return head["LastModified"].timestamp()
+
+    async def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        newest: dict[str, float] = {}
+        async for full_key, when in self._list_stat(self.prefix):
+            relative, found, _part = full_key[len(self.prefix) :].partition(UPLOAD_SUFFIX)
+            if found:
+                newest[relative] = max(when, newest.get(relative, 0.0))
+        for key, when in newest.items():
+            yield key, when
+
     async def _list(self, full_prefix: str) -> AsyncIterator[str]:
+        async for key, _when in self._list_stat(full_prefix):
+            yield key
+
+    async def _list_stat(self, full_prefix: str) -> AsyncIterator[tuple[str, float]]:
         s3 = await self._s3()
         token: str | None = None
         while True:
@@ -331,7 +349,7 @@ class S3Backend:
                 request = s3.list_objects_v2(Bucket=self.bucket, Prefix=full_prefix)
             page = await self._call(request, full_prefix)
             for item in page.get("Contents", []):
-                yield item["Key"]
+                yield item["Key"], item["LastModified"].timestamp()
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return

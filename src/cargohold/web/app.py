@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -12,7 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cargohold.config import Settings, load_settings
-from cargohold.services import uploads
+from cargohold.services import gc, uploads
 from cargohold.services.context import Context, open_context
 from cargohold.web import health, token
 from cargohold.web.api.app import create_api
@@ -60,16 +61,42 @@ async def _sweep_uploads(ctx: Context) -> None:
             log.exception("sweeping expired uploads failed")
 
 
+async def _collect_garbage(ctx: Context) -> None:
+    """Every `gc_interval` (with some jitter, so nodes do not all try at once) one node of
+    the cluster, whichever takes the lease, collects garbage."""
+    while True:
+        interval = ctx.settings.gc_interval
+        await asyncio.sleep(interval + random.uniform(0, interval / 10))
+        try:
+            report = await gc.collect(ctx)
+            log.info(
+                "garbage collection: %d manifests, %d blobs, %d leftovers; %d bytes freed in"
+                " %.1f s",
+                report.manifests,
+                report.blobs,
+                report.orphans + report.uploads,
+                report.freed_bytes,
+                report.seconds,
+            )
+        except gc.Busy as exc:
+            log.debug("%s", exc)
+        except Exception:
+            log.exception("garbage collection failed")
+
+
 def create_app(settings: Settings, context: Context | None = None) -> Starlette:
     ctx = context or open_context(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(_sweep_uploads(ctx))
+        tasks = [asyncio.create_task(_sweep_uploads(ctx))]
+        if ctx.settings.gc_enabled:
+            tasks.append(asyncio.create_task(_collect_garbage(ctx)))
         try:
             yield
         finally:
-            sweeper.cancel()
+            for task in tasks:
+                task.cancel()
             await ctx.close()
 
     app = Starlette(
