@@ -17,6 +17,7 @@ from cargohold.services import gc, leases
 from cargohold.services.context import Context
 from cargohold.services.reachability import lock_package
 from cargohold.storage.paths import blob_key
+from cargohold.web import app as web_app
 from tests.functional.registry import (
     Registry,
     descriptor,
@@ -414,3 +415,21 @@ def _reopen(ctx: Context) -> Any:
     from cargohold.services.context import _open_database
 
     return _open_database(ctx.settings)
+
+
+@pytest.mark.settings(gc_interval=1)
+async def test_the_server_collects_in_the_background_every_interval(registry: Registry) -> None:
+    image = image_manifest([random_blob()])
+    await registry.push_image(NAME, "v1", image)
+    await registry.client.delete(f"/v2/{NAME}/manifests/{image.digest}")
+    with later(registry.context, 25 * HOUR):
+        collector = asyncio.create_task(web_app._collect_garbage(registry.context))
+        try:
+            for _ in range(100):
+                if not registry.stored_files("blobs/"):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            collector.cancel()
+    assert registry.stored_files("blobs/") == []
+    assert await registry.rows("leases") == []
