@@ -433,3 +433,25 @@ async def test_the_server_collects_in_the_background_every_interval(registry: Re
             collector.cancel()
     assert registry.stored_files("blobs/") == []
     assert await registry.rows("leases") == []
+
+
+async def test_a_collection_applies_retention_policies_first_and_frees_their_bytes(
+    registry: Registry,
+) -> None:
+    images = [image_manifest([random_blob(1000 + n)]) for n in range(5)]
+    for number, image in enumerate(images):
+        await registry.push_image(NAME, f"t{number}", image)
+    package = (await registry.rows("packages"))[0]["id"]
+    await registry.context.db.execute(
+        "INSERT INTO retention_policies (package_id, keep_newest, untagged_days, updated_at)"
+        " VALUES (:p, 2, 1, 0)",
+        {"p": package},
+    )
+    with later(registry.context, 2 * 86400):  # the images are two days old: untagged ones go
+        report = await collect(registry)
+
+    assert (report.retention_tags, report.retention_manifests) == (3, 3)
+    assert report.blob_bytes == 1000 + 1001 + 1002
+    tags = (await registry.client.get(f"/v2/{NAME}/tags/list")).json()["tags"]
+    assert tags == ["t3", "t4"]
+    await assert_every_tag_pulls(registry)

@@ -80,6 +80,8 @@ def summary(report: gc.GcReport) -> Table:
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_column("bytes", justify="right")
+    table.add_row("tags removed by retention policies", str(report.retention_tags), "")
+    table.add_row("images removed by retention policies", str(report.retention_manifests), "")
     table.add_row("manifests no tag reaches", str(report.manifests), "")
     table.add_row("links to blobs nothing names", str(report.links), "")
     table.add_row("blobs no package links", str(report.blobs), human_size(report.blob_bytes))

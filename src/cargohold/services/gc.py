@@ -2,6 +2,8 @@
 
 A run works in phases, each in short transactions, none held across object-store I/O:
 
+0. the packages' retention policies (services/retention.py) delete the tags and images
+   they name;
 1. manifests and links, one package at a time under the package's lock (pushes wait for
    the few milliseconds it takes): manifests no root reaches (tags, and untagged images
    unless `gc_delete_untagged`; then index children and referrers) are deleted, then the
@@ -26,7 +28,7 @@ from typing import Any, Protocol
 
 from cargohold.metadata.db import IntegrityError, Queries
 from cargohold.oci.digest import Digest
-from cargohold.services import leases, uploads
+from cargohold.services import leases, retention, uploads
 from cargohold.services.context import Context
 from cargohold.services.reachability import load_graph, lock_package
 from cargohold.storage.base import ObjectNotFound
@@ -42,6 +44,8 @@ _BATCH = 500
 class GcReport:
     dry_run: bool
     grace: float
+    retention_tags: int = 0  # deleted (or that would be) by retention policies
+    retention_manifests: int = 0
     manifests: int = 0
     links: int = 0
     blobs: int = 0
@@ -107,6 +111,16 @@ class _Run:
             lease = await leases.current(self.ctx.db, LEASE, now=self.ctx.now())
             raise Busy(lease.holder if lease else "unknown", lease.expires_at if lease else 0)
         self.renewed = time.monotonic()
+
+    # -- phase 0: retention policies
+
+    async def retention(self) -> None:
+        self.progress.start("retention", None)
+        await self.keep_lease()
+        applied = await retention.apply_policies(self.ctx, dry_run=self.report.dry_run)
+        self.progress.advance(applied.packages)
+        self.report.retention_tags += applied.tags_deleted
+        self.report.retention_manifests += applied.manifests_deleted
 
     # -- phase 1: manifests and links, per package
 
@@ -335,6 +349,7 @@ async def collect(
         raise Busy(lease.holder if lease else "unknown", lease.expires_at if lease else 0)
     run = _Run(ctx, report, progress or _Silent(), holder)
     try:
+        await run.retention()
         await run.packages()
         await run.blobs()
         await run.orphans()
