@@ -12,7 +12,7 @@ from cargohold.authz.roles import Role
 from cargohold.cli.common import run
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.metadata.db import Queries
-from cargohold.services import accounts, packages
+from cargohold.services import accounts, packages, usage
 from cargohold.services.context import Context
 from cargohold.services.errors import Invalid
 
@@ -97,6 +97,35 @@ def workspace_member(
         user = await accounts.find_user(tx, email)
         workspace_id = await accounts.find_workspace(tx, slug)
         await accounts.set_member(tx, workspace_id=workspace_id, user=user, owner=owner)
+
+    run(config, data_dir, use_case)
+
+
+@workspaces.command("quota")
+def workspace_quota(
+    slug: str,
+    size: Annotated[str, typer.Argument(metavar="SIZE|none", help="e.g. 10GiB, 500MB, none.")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Set a workspace's storage quota (none removes it): pushes that would go over it are
+    refused. kB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB of 1024."""
+    try:
+        quota_bytes = usage.parse_size(size)
+    except Invalid as exc:
+        raise typer.BadParameter(exc.message, param_hint="SIZE") from None
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        quota = await usage.set_quota(tx, workspace=slug, quota_bytes=quota_bytes)
+        used = usage.format_bytes(quota.bytes)
+        if quota.quota_bytes is None:
+            typer.echo(f"workspace {slug} has no quota now; it uses {used}", err=True)
+        else:
+            typer.echo(
+                f"workspace {slug} may hold {usage.format_bytes(quota.quota_bytes)};"
+                f" it uses {used} ({quota.percent}%)",
+                err=True,
+            )
 
     run(config, data_dir, use_case)
 

@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cargohold.metadata.db import Queries
+from cargohold.metadata.db import IntegrityError, Queries
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUnknown
 from cargohold.services.context import Context
 from cargohold.services.packages import ensure_package, find_package
+from cargohold.services.usage import check_quota
 from cargohold.storage.base import ObjectNotFound
 from cargohold.storage.paths import blob_key
 
@@ -119,11 +120,16 @@ async def mount_blob(
     for candidate in candidates:
         if not await may_pull(candidate):
             continue
-        if await ctx.db.fetchone(_LINKED_BLOB, {"name": candidate, "digest": str(digest)}):
+        found = await ctx.db.fetchone(_LINKED_BLOB, {"name": candidate, "digest": str(digest)})
+        if found:
             break
     else:
         return False
-    async with ctx.db.transaction() as tx:
-        package_id = await ensure_package(tx, name, ctx.now())
-        await link_blob(tx, package_id=package_id, digest=str(digest), now=ctx.now())
+    await check_quota(ctx.db, name=name, digest=str(digest), size=int(found["size"]))
+    try:
+        async with ctx.db.transaction() as tx:
+            package_id = await ensure_package(tx, name, ctx.now())
+            await link_blob(tx, package_id=package_id, digest=str(digest), now=ctx.now())
+    except IntegrityError:  # garbage collection took the blob since: the client uploads it
+        return False
     return True

@@ -27,20 +27,16 @@ from cargohold.services.access import (
 from cargohold.services.errors import Invalid, NotFound
 from cargohold.services.packages import scope_conditions
 from cargohold.services.repositories import RepositoryInfo
+from cargohold.services.usage import PACKAGE_BYTES
 from cargohold.storage.base import Backend, ObjectNotFound
 from cargohold.storage.paths import blob_key
 
 SORTS = ("name", "pushed", "size")
 MAX_CONFIG = 1024 * 1024  # an image config bigger than this is not shown
 
-# Storage of a package: each distinct blob its manifests reference, once, plus the
-# manifests themselves.
-_SIZE = """(
-  COALESCE((SELECT SUM(b.size) FROM blobs b WHERE b.digest IN (
-    SELECT mr.digest FROM manifest_references mr JOIN manifests m2 ON m2.id = mr.manifest_id
-    WHERE m2.package_id = p.id AND mr.kind = 'blob')), 0)
-  + COALESCE((SELECT SUM(m3.size) FROM manifests m3 WHERE m3.package_id = p.id), 0)
-)"""
+# Storage of a package: each blob it links, once, plus its manifests; what the workspace's
+# quota counts (services/usage.py).
+_SIZE = PACKAGE_BYTES
 _PUSHED = """COALESCE((SELECT MAX(x.at) FROM (
   SELECT t.updated_at AS at FROM tags t WHERE t.package_id = p.id
   UNION ALL SELECT m4.created_at AS at FROM manifests m4 WHERE m4.package_id = p.id) x), 0)"""

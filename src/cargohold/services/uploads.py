@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from weakref import WeakValueDictionary
 
+from cargohold.metadata.db import IntegrityError
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
+    Denied,
     DigestInvalid,
     SizeInvalid,
 )
@@ -26,6 +28,7 @@ from cargohold.services.blobs import link_blob
 from cargohold.services.context import Context
 from cargohold.services.hashing import HashState
 from cargohold.services.packages import ensure_package
+from cargohold.services.usage import check_quota, check_room
 from cargohold.storage.base import ObjectNotFound
 from cargohold.storage.paths import blob_key, upload_key
 
@@ -61,6 +64,7 @@ def _lock(upload_id: str) -> asyncio.Lock:
 async def start_upload(ctx: Context, *, name: str) -> Upload:
     """Open a session; the package itself appears only once a blob is published into it."""
     validate_name(name)
+    await check_room(ctx.db, name=name)
     upload_id = secrets.token_hex(24)
     state = await ctx.storage.start_upload(upload_key(upload_id))
     now = ctx.now()
@@ -214,6 +218,11 @@ async def finish_upload(
                 f" not {digest}; the upload was discarded",
                 detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
             )
+        try:
+            await check_quota(ctx.db, name=upload.name, digest=str(digest), size=upload.size)
+        except Denied:
+            await _discard(ctx, upload.id, upload.state)
+            raise
         if await _link_known(ctx, upload, digest):
             try:
                 await ctx.storage.size(blob_key(digest))
@@ -242,12 +251,16 @@ async def _link_known(ctx: Context, upload: Upload, digest: Digest) -> bool:
     """Link a blob the registry already holds, ending the session; False when it holds none.
     Once linked, garbage collection cannot take the blob (the link row refers to it)."""
     now = ctx.now()
-    async with ctx.db.transaction() as tx:
-        if await tx.fetchone("SELECT 1 FROM blobs WHERE digest = :d", {"d": str(digest)}) is None:
-            return False
-        package_id = await ensure_package(tx, upload.name, now)
-        await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
-        await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
+    try:
+        async with ctx.db.transaction() as tx:
+            found = await tx.fetchone("SELECT 1 FROM blobs WHERE digest = :d", {"d": str(digest)})
+            if found is None:
+                return False
+            package_id = await ensure_package(tx, upload.name, now)
+            await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
+            await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
+    except IntegrityError:  # the collector took the row meanwhile: publish ours after it
+        return False
     ctx.hashes.drop(upload.id)
     return True
 

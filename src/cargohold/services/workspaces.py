@@ -23,6 +23,7 @@ class Workspace:
     create_on_push: bool
     created_at: float
     owner: bool  # whether the person asking is an owner
+    quota_bytes: int | None = None  # the storage quota (services/usage.py); None: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +46,20 @@ class Grant:
     role: Role
 
 
-_WORKSPACE = "SELECT w.id, w.slug, w.name, w.create_on_push, w.created_at FROM workspaces w"
+_WORKSPACE = (
+    "SELECT w.id, w.slug, w.name, w.create_on_push, w.created_at, w.quota_bytes FROM workspaces w"
+)
 
 
 def _workspace(row: Row, owner: bool) -> Workspace:
+    quota = row["quota_bytes"]
     return Workspace(
-        row["slug"], row["name"], bool(row["create_on_push"]), row["created_at"], owner
+        row["slug"],
+        row["name"],
+        bool(row["create_on_push"]),
+        row["created_at"],
+        owner,
+        None if quota is None else int(quota),
     )
 
 
@@ -65,7 +74,8 @@ async def list_workspaces(db: Queries, principal: Principal) -> list[Workspace]:
         rows = await db.fetchall(f"{_WORKSPACE} ORDER BY w.slug")
         return [_workspace(row, True) for row in rows]
     rows = await db.fetchall(
-        "SELECT w.id, w.slug, w.name, w.create_on_push, w.created_at, wm.is_owner"
+        "SELECT w.id, w.slug, w.name, w.create_on_push, w.created_at, w.quota_bytes,"
+        " wm.is_owner"
         " FROM workspaces w JOIN workspace_members wm ON wm.workspace_id = w.id"
         " WHERE wm.user_id = :u ORDER BY w.slug",
         {"u": user.id},

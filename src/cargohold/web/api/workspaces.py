@@ -22,6 +22,9 @@ class WorkspaceOut(BaseModel):
     create_on_push: bool
     created_at: datetime
     owner: bool = Field(description="Whether you own the workspace.")
+    quota_bytes: int | None = Field(
+        description="The storage quota (set by site admins); null: none. See `/usage`."
+    )
 
     @classmethod
     def of(cls, workspace: Workspace) -> WorkspaceOut:
@@ -31,6 +34,7 @@ class WorkspaceOut(BaseModel):
             create_on_push=workspace.create_on_push,
             created_at=timestamp(workspace.created_at),
             owner=workspace.owner,
+            quota_bytes=workspace.quota_bytes,
         )
 
 

@@ -16,7 +16,7 @@ from starlette.types import Scope
 
 from cargohold.services.context import Context
 from cargohold.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from cargohold.web.ui import members, packages, session, tokens, workspaces
+from cargohold.web.ui import members, packages, session, tokens, usage, workspaces
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
 
@@ -95,6 +95,7 @@ def create_ui(context: Context) -> Starlette:
         Route(ws, workspaces.packages, methods=_GET),
         Route(ws + "/projects/{project}", workspaces.packages, methods=_GET),
         Route(ws + "/repos/{repository}", workspaces.packages, methods=_GET),
+        Route(ws + "/usage", usage.usage_page, methods=_GET),
         Route(ws + "/members", members.members_page, methods=_GET),
         Route(ws + "/members", members.change, methods=["POST"]),
         Route(ws + "/tokens", tokens.tokens_page, methods=_GET),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.services import browse, repositories, workspaces
+from cargohold.services import browse, repositories, usage, workspaces
 from cargohold.services.errors import Invalid, NotFound
 from cargohold.web.ui.page import begin
 
@@ -19,7 +19,8 @@ async def home(request: Request) -> Response:
         return page.redirect("/sign-in")
     async with page.transaction() as tx:
         found = await workspaces.list_workspaces(tx, page.principal)
-    return page.render("home.html", workspaces=found)
+        quotas = await usage.quota_levels(tx, page.principal)
+    return page.render("home.html", workspaces=found, quotas=quotas)
 
 
 async def packages(request: Request) -> Response:
