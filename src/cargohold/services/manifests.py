@@ -20,9 +20,10 @@ from cargohold.oci.errors import (
 )
 from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
 from cargohold.oci.names import validate_tag
+from cargohold.services import protection
 from cargohold.services.access import Principal, require_package
 from cargohold.services.context import Context
-from cargohold.services.errors import NotFound
+from cargohold.services.errors import Forbidden, NotFound
 from cargohold.services.packages import ensure_package, find_package
 
 
@@ -123,7 +124,10 @@ async def put_manifest(
     payload: bytes,
     content_type: str | None,
     pushed_by: str | None = None,
+    may_override: protection.MayOverride | None = None,
 ) -> PutResult:
+    """Store a manifest, and point a tag at it. Moving a protected tag to another
+    manifest needs `may_override()` to say the caller is a package admin."""
     if len(payload) > ctx.settings.max_manifest_size:
         raise manifest_too_large(ctx)
     ref = parse_reference(reference)
@@ -144,6 +148,14 @@ async def put_manifest(
         await _check_references(tx, package_id, manifest)
         manifest_id = await _insert(tx, package_id, digest, manifest, payload, now)
         if isinstance(ref, str):
+            await protection.guard_tag(
+                tx,
+                package_id=package_id,
+                name=name,
+                tag=ref,
+                may_override=may_override,
+                moving_to=manifest_id,
+            )
             await tx.execute(
                 "INSERT INTO tags (package_id, name, manifest_id, updated_at, pushed_by)"
                 " VALUES (:p, :tag, :m, :now, :by) ON CONFLICT (package_id, name)"
@@ -206,12 +218,22 @@ async def _insert(
     return manifest_id
 
 
-async def delete_manifest(ctx: Context, *, name: str, reference: str) -> None:
-    """By tag: remove just the tag. By digest: the manifest and every tag naming it."""
+async def delete_manifest(
+    ctx: Context,
+    *,
+    name: str,
+    reference: str,
+    may_override: protection.MayOverride | None = None,
+) -> None:
+    """By tag: remove just the tag (a protected one only when `may_override()`). By
+    digest: the manifest and every tag naming it."""
     ref = parse_reference(reference)
     async with ctx.db.transaction() as tx:
         package_id = await find_package(tx, name)
         if isinstance(ref, str):
+            await protection.guard_tag(
+                tx, package_id=package_id, name=name, tag=ref, may_override=may_override
+            )
             removed = await tx.execute(
                 "DELETE FROM tags WHERE package_id = :p AND name = :ref",
                 {"p": package_id, "ref": ref},
@@ -307,7 +329,13 @@ async def browse_tags(
 
 
 async def remove_tag(db: Queries, principal: Principal, *, name: str, tag: str) -> None:
-    await require_package(db, principal, name, Role.WRITE)
+    """Delete a tag (write); a protected tag only as a package admin."""
+    role = await require_package(db, principal, name, Role.WRITE)
+    if role < Role.ADMIN:
+        package_id = await find_package(db, name)
+        rule = await protection.protecting_rule(db, package_id=package_id, tag=tag)
+        if rule is not None:
+            raise Forbidden(protection.refusal(name, tag, rule))
     removed = await db.execute(
         "DELETE FROM tags WHERE name = :tag"
         " AND package_id = (SELECT id FROM packages WHERE name = :name)",

@@ -8,12 +8,24 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cargohold.services.context import Context
-from cargohold.web.api import packages, problems, projects, repositories, tags, tokens, workspaces
+from cargohold.web.api import (
+    packages,
+    problems,
+    projects,
+    protection,
+    repositories,
+    retention,
+    tags,
+    tokens,
+    usage,
+    workspaces,
+)
 
 _DESCRIPTION = """Manage workspaces, members, projects, repositories, grants, packages,
-tags and tokens. Authenticate with `Authorization: Bearer <API token>` (or Basic with
-your email and an API token). Errors are RFC 9457 problem JSON
-(`application/problem+json`). The rules are in docs/api-management.md."""
+tags, retention policies, tag protection, storage quotas and tokens, and read storage
+usage. Authenticate with `Authorization: Bearer <API token>` (or Basic with your email
+and an API token). Errors are RFC 9457 problem JSON (`application/problem+json`). The
+rules are in docs/api-management.md, docs/retention.md and docs/usage.md."""
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -33,8 +45,19 @@ def create_api(context: Context) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     api.state.context = context
-    # Tags before packages: `/packages/{name:path}` would otherwise take `.../-/tags`.
-    for module in (workspaces, projects, repositories, tags, packages, tokens):
+    # Sub-resources before packages: `/packages/{name:path}` would otherwise take
+    # `.../-/tags`, `.../-/retention`, `.../-/protection` and `.../-/usage`.
+    for module in (
+        workspaces,
+        projects,
+        repositories,
+        tags,
+        retention,
+        protection,
+        usage,
+        packages,
+        tokens,
+    ):
         api.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

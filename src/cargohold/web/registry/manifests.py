@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.authz.roles import Action
 from cargohold.oci import mediatypes
 from cargohold.oci.errors import ManifestUnknown
 from cargohold.services import manifests
@@ -22,6 +25,19 @@ def _accepted(request: Request) -> set[str] | None:
             listed.add(media_type)
     wanted = listed & mediatypes.MANIFESTS
     return wanted or None
+
+
+def _may_override(request: Request, name: str) -> Callable[[], Awaitable[bool]]:
+    """Whether the caller may move or delete a protected tag: asked only when a rule
+    applies. The role counts, not the token's actions: docker asks for pull,push when
+    pushing, never for delete."""
+    caller = request.state.caller
+
+    async def check() -> bool:
+        role = await caller.role(name)
+        return bool(role >= Action.DELETE_IMAGE.required)
+
+    return check
 
 
 async def get_manifest(request: Request, name: str, reference: str) -> Response:
@@ -56,6 +72,7 @@ async def put_manifest(request: Request, name: str, reference: str) -> Response:
         payload=bytes(body),
         content_type=request.headers.get("content-type"),
         pushed_by=request.state.caller.actor,
+        may_override=_may_override(request, name),
     )
     headers = {
         "Location": f"/v2/{name}/manifests/{result.digest}",
@@ -68,5 +85,10 @@ async def put_manifest(request: Request, name: str, reference: str) -> Response:
 
 
 async def delete_manifest(request: Request, name: str, reference: str) -> Response:
-    await manifests.delete_manifest(context(request), name=name, reference=reference)
+    await manifests.delete_manifest(
+        context(request),
+        name=name,
+        reference=reference,
+        may_override=_may_override(request, name),
+    )
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -9,7 +9,7 @@ from cargohold.authz.roles import Role
 from cargohold.services import browse, packages
 from cargohold.services.access import require_person
 from cargohold.services.errors import Conflict, Invalid, NotFound
-from cargohold.web.ui import tags
+from cargohold.web.ui import settings, tags
 from cargohold.web.ui.page import Page, begin
 
 TAG_PAGE = 50
@@ -57,7 +57,8 @@ async def create_package(request: Request) -> Response:
 
 async def package_routes(request: Request) -> Response:
     """`/p/NAME`, and `/p/NAME/-/tags/TAG`, `/p/NAME/-/manifests/DIGEST` (each with
-    `/delete`): a name may contain `/`, never a `-` component."""
+    `/delete`), `/p/NAME/-/settings` (and `/delete`): a name may contain `/`, never a `-`
+    component."""
     path = request.path_params["rest"]
     name, sep, rest = path.partition("/-/")
     page = await begin(request)
@@ -71,6 +72,8 @@ async def package_routes(request: Request) -> Response:
         if deleting and parts[2] != "delete":
             raise NotFound("no such page")
         return await tags.dispatch(page, name, parts[0], parts[1], deleting)
+    if parts[0] == "settings":
+        return await settings.dispatch(page, name, parts)
     raise NotFound("no such page")
 
 
