@@ -248,3 +248,22 @@ def package_create(
         typer.echo(f"created package {name}, linked to {repository.full_name}", err=True)
 
     run(config, data_dir, use_case)
+
+
+@package_commands.command("delete")
+def package_delete(
+    name: Annotated[str, typer.Argument(metavar="WORKSPACE/NAME")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Delete a package with its tags and images; its layers go with the next garbage
+    collection (`cargohold gc`), unless other packages use them."""
+    if not yes:
+        typer.confirm(f"delete package {name} with every tag and image?", abort=True)
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        await packages.delete_package(tx, name)
+        typer.echo(f"deleted package {name}; its layers go with the next garbage collection")
+
+    run(config, data_dir, use_case)

@@ -255,4 +255,11 @@ async def remove_package(db: Queries, principal: Principal, name: str) -> None:
     """Delete a package with its tags, manifests and links (the database cascades);
     the bytes stay until garbage collection. Needs admin on the package."""
     await require_package(db, principal, name, Role.ADMIN)
-    await db.execute("DELETE FROM packages WHERE name = :name", {"name": name})
+    await delete_package(db, name)
+
+
+async def delete_package(db: Queries, name: str) -> None:
+    """Delete a package with its tags, manifests, links and settings (the operator's
+    use case: no role is checked); the bytes stay until garbage collection."""
+    if not await db.execute("DELETE FROM packages WHERE name = :name", {"name": name}):
+        raise NotFound(f"no package {name[:255]!r}")

@@ -124,3 +124,13 @@ def test_revoked_tokens_stop_working_at_once(data_dir: Path) -> None:
     cli(data_dir, "token", "revoke", token_id)
     with pytest.raises(logins.LoginFailed):
         role_of(data_dir, "bob@example.com", token, "acme/web")
+
+
+def test_package_delete_removes_the_package_after_confirmation(data_dir: Path) -> None:
+    cli(data_dir, "package", "create", "acme/gone", "--repo", "web")
+    refused = runner.invoke(app, ["package", "delete", "acme/gone", "--data-dir", str(data_dir)],
+                            input="n\n")  # fmt: skip
+    assert refused.exit_code == 1
+    out = cli(data_dir, "package", "delete", "acme/gone", "--yes")
+    assert "next garbage collection" in out
+    assert "no package" in fails(data_dir, "package", "delete", "acme/gone", "--yes")
