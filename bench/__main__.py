@@ -16,13 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import auth, chart, report, scaleout
+from bench import auth, chart, gc, report, scaleout
 from bench import figures as fig
 from bench.figures import Context
-from bench.servers import REPO_ROOT, SERVER_NAMES, Server, cargohold_available
+from bench.servers import REPO_ROOT, SERVER_NAMES, Server, cargohold_available, server_version
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_JSON = BENCH_DIR / "results" / "latest.json"
+DEFAULT_GC_JSON = BENCH_DIR / "results" / "gc-latest.json"
 DEFAULT_SVG = REPO_ROOT / "docs" / "benchmarks.svg"
 
 FIGURES: list[Callable[[Context], None]] = [
@@ -46,7 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, help="pass --workers N to cargohold serve")
     p.add_argument("--small-layers", type=int, default=200, help="layers in figure 3")
     p.add_argument("--seed", type=int, help="data seed (default: random, new digests each run)")
-    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    p.add_argument(
+        "--json",
+        type=Path,
+        help=f"where to write results (default {DEFAULT_JSON.relative_to(REPO_ROOT)},"
+        f" with --gc {DEFAULT_GC_JSON.relative_to(REPO_ROOT)})",
+    )
     p.add_argument(
         "--svg", type=Path, default=DEFAULT_SVG, help="chart to write (only when both run)"
     )
@@ -60,6 +66,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also run figures 1, 2, 4, 5 on PostgreSQL + S3 (SeaweedFS): one node, and two"
         " nodes behind nginx (needs PostgreSQL on 127.0.0.1:5432, weed, nginx)",
+    )
+    p.add_argument(
+        "--gc",
+        action="store_true",
+        help="instead of the default figures, garbage collection: the same garbage collected"
+        " by both (Cargohold online, distribution offline), and Cargohold's manifest GETs"
+        " while it collects (see bench/gc.py)",
+    )
+    p.add_argument("--gc-rounds", type=int, default=3, help="--gc: rounds of part 1 (median)")
+    p.add_argument("--gc-images", type=int, default=200, help="--gc: images pushed in part 1")
+    p.add_argument(
+        "--gc-larger-images", type=int, default=800, help="--gc: images pushed in part 2"
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return p.parse_args(argv)
@@ -139,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     if "cargohold" in names and not cargohold_available():
         log("`python -m cargohold serve --help` fails here; try --only distribution")
         return 2
+    if args.gc:
+        if args.scale_out:
+            log("--gc and --scale-out are separate runs")
+            return 2
+        return run_gc(args, names, argv)
     if args.scale_out and "cargohold" not in names:
         log("--scale-out compares with the embedded Cargohold; drop --only distribution")
         return 2
@@ -226,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     if scale_out:
         meta["scale_out"] = scale_out
         data["scale_out"] = report.scale_out_json(ctx.results, scale_specs, list(scale_out))
-    report.write_json(args.json, data)
-    log(f"wrote {args.json}")
+    out = args.json or DEFAULT_JSON
+    report.write_json(out, data)
+    log(f"wrote {out}")
     if len(servers) == 2:
         versions = " vs ".join(s.version for s in servers)
         svg = chart.render(
@@ -238,6 +262,63 @@ def main(argv: list[str] | None = None) -> int:
         args.svg.parent.mkdir(parents=True, exist_ok=True)
         args.svg.write_text(svg)
         log(f"wrote {args.svg}")
+    log(f"done in {elapsed:.0f} s")
+    return 0
+
+
+def run_gc(args: argparse.Namespace, names: list[str], argv: list[str] | None) -> int:
+    """python -m bench --gc (bench/gc.py)."""
+    load_before = os.getloadavg()
+    if load_before[0] > 1.0:
+        log(f"note: load average {load_before[0]:.1f} at start; other work skews the figures")
+    cpu_before = cpu_times()
+    seed = args.seed if args.seed is not None else secrets.randbelow(1 << 31)
+    work = Path(tempfile.mkdtemp(prefix="cargohold-bench-gc-"))
+    started = time.monotonic()
+    ctx = gc.GcContext(
+        names=names,
+        work=work,
+        rounds=args.gc_rounds,
+        images=args.gc_images,
+        larger_images=args.gc_larger_images,
+        duration=args.duration,
+        workers=args.workers,
+        seed=seed,
+        log=log,
+    )
+    try:
+        results = gc.run(ctx)
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    print(gc.table(results))
+    env = Server("cargohold", work).env()
+    meta: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command_line(argv if argv is not None else sys.argv[1:]),
+        "servers": {name: server_version(name, env) for name in names},
+        "cargohold_tree": _tool_version(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]
+        ),
+        "machine": machine(),
+        "options": {
+            "rounds": args.gc_rounds,
+            "images": args.gc_images,
+            "larger_images": args.gc_larger_images,
+            "duration_s": args.duration,
+            "seed": seed,
+            "cargohold_workers": args.workers,
+        },
+        "elapsed_s": round(elapsed, 1),
+        "loadavg_at_start": [round(x, 2) for x in load_before],
+        "cpu_steal_percent": steal_percent(cpu_before, cpu_times()),
+    }
+    out = args.json or DEFAULT_GC_JSON
+    report.write_json(out, {"meta": meta, **results})
+    log(f"wrote {out}")
     log(f"done in {elapsed:.0f} s")
     return 0
 

@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -86,6 +87,12 @@ def get(
     headers = {**(auth or {}), **({"Accept": accept} if accept else {})}
     status, _, body = _request("GET", url, headers=headers)
     return status, body
+
+
+def delete(url: str, auth: dict[str, str] | None = None) -> int:
+    """DELETE ``url``; the status."""
+    status, _, _ = _request("DELETE", url, headers=auth)
+    return status
 
 
 @dataclass
@@ -176,27 +183,24 @@ class WrkResult:
         return self.bytes / (1 << 20) / self.seconds
 
 
-def wrk(
-    url: str,
-    *,
-    connections: int,
-    duration: float,
-    threads: int = 2,
-    headers: dict[str, str] | None = None,
-    timeout: float = 10.0,
-) -> WrkResult:
+def _wrk_command(
+    url: str, script: str, connections: int, duration: float, threads: int, timeout: float
+) -> list[str]:
+    return [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s",
+        f"--timeout={timeout:g}s", "-s", script, url,
+    ]  # fmt: skip
+
+
+def _wrk_script(headers: dict[str, str] | None) -> str:
     lines = [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in (headers or {}).items()]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as script:
-        script.write(_WRK_LUA % {"headers": "\n".join(lines)})
-        script.flush()
-        cmd = [
-            "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s",
-            f"--timeout={timeout:g}s", "-s", script.name, url,
-        ]  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    match = re.search(r"^BENCHJSON (\{.*\})$", out.stdout, re.MULTILINE)
-    if out.returncode != 0 or match is None:
-        raise BenchError(f"wrk {url}: rc={out.returncode} {out.stdout!r} {out.stderr!r}")
+    return _WRK_LUA % {"headers": "\n".join(lines)}
+
+
+def _wrk_result(url: str, returncode: int, stdout: str, stderr: str) -> WrkResult:
+    match = re.search(r"^BENCHJSON (\{.*\})$", stdout, re.MULTILINE)
+    if returncode != 0 or match is None:
+        raise BenchError(f"wrk {url}: rc={returncode} {stdout!r} {stderr!r}")
     data = json.loads(match.group(1))
     return WrkResult(
         requests=data["requests"],
@@ -207,3 +211,70 @@ def wrk(
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
     )
+
+
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    duration: float,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> WrkResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as script:
+        script.write(_wrk_script(headers))
+        script.flush()
+        cmd = _wrk_command(url, script.name, connections, duration, threads, timeout)
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return _wrk_result(url, out.returncode, out.stdout, out.stderr)
+
+
+@dataclass
+class WrkRun:
+    """A wrk run in the background, ended by :meth:`stop` (SIGINT: wrk stops its
+    connections and reports over the time it actually ran)."""
+
+    url: str
+    proc: subprocess.Popen[str]
+    script: Path
+
+    def stop(self) -> WrkResult:
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+            stdout, stderr = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            stdout, stderr = self.proc.communicate()
+        finally:
+            self.script.unlink(missing_ok=True)
+        return _wrk_result(self.url, self.proc.returncode, stdout, stderr)
+
+    def kill(self) -> None:
+        """End it without a result (on the way out of a failed run)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+        self.script.unlink(missing_ok=True)
+
+
+def start_wrk(
+    url: str,
+    *,
+    connections: int,
+    max_duration: float,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> WrkRun:
+    """Start wrk for at most ``max_duration`` seconds; :meth:`WrkRun.stop` ends it sooner."""
+    with tempfile.NamedTemporaryFile(
+        "w", suffix=".lua", prefix="bench-wrk-", delete=False
+    ) as script:
+        script.write(_wrk_script(headers))
+    cmd = _wrk_command(url, script.name, connections, max_duration, threads, timeout)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
+    return WrkRun(url, proc, Path(script.name))

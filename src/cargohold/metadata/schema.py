@@ -61,6 +61,7 @@ package_blobs = Table(
     Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True),
     Column("digest", String(150), ForeignKey("blobs.digest"), primary_key=True),
     Column("created_at", Double, nullable=False),
+    Index("ix_package_blobs_digest", "digest"),  # who links a blob (revision 0004)
 )
 
 manifests = Table(

@@ -28,6 +28,7 @@ def upgrade() -> None:
         " ON i.id = r.manifest_id WHERE r.kind = 'manifest' AND r.digest = manifests.digest"
         " AND i.package_id = manifests.package_id)"
     )
+    op.create_index("ix_package_blobs_digest", "package_blobs", ["digest"], unique=False)
     op.create_table(
         "retention_policies",
         sa.Column("package_id", sa.Integer(), nullable=False),
@@ -79,6 +80,7 @@ def downgrade() -> None:
     op.drop_table("blob_tombstones")
     op.drop_table("tag_protections")
     op.drop_table("retention_policies")
+    op.drop_index("ix_package_blobs_digest", table_name="package_blobs")
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
         batch_op.drop_column("quota_bytes")
     with op.batch_alter_table("manifests", schema=None) as batch_op:
