@@ -455,3 +455,50 @@ async def test_a_collection_applies_retention_policies_first_and_frees_their_byt
     tags = (await registry.client.get(f"/v2/{NAME}/tags/list")).json()["tags"]
     assert tags == ["t3", "t4"]
     await assert_every_tag_pulls(registry)
+
+
+async def test_an_upload_publishing_stray_bytes_being_deleted_is_refused_cleanly(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The narrowest interleaving: the upload publishes just after the collector checked
+    that the stray bytes were old and just before it deletes them."""
+    data = random_blob()
+    digest = digest_of(data)
+    key = blob_key(Digest.parse(digest))
+    storage = registry.context.storage
+    state = await storage.start_upload("uploads/crashed")
+    _, state = await storage.append_upload("uploads/crashed", state, 0, _once(data))
+    await storage.publish_upload("uploads/crashed", state, key)  # no row: a crash's leftover
+    real_publish, real_delete = storage.publish_upload, storage.delete
+    reached_delete, published = asyncio.Event(), asyncio.Event()
+    collections: list[asyncio.Future[gc.GcReport]] = []
+
+    async def publish(upload: str, upload_state: str, dest: str) -> None:
+        if dest == key:
+            collections.append(asyncio.ensure_future(collect(registry)))
+            await reached_delete.wait()
+        await real_publish(upload, upload_state, dest)
+        published.set()
+
+    async def delete(target: str) -> None:
+        if target == key:
+            reached_delete.set()
+            await published.wait()
+        await real_delete(target)
+
+    monkeypatch.setattr(storage, "publish_upload", publish)
+    monkeypatch.setattr(storage, "delete", delete)
+    with later(registry.context, 2 * gc.LEFTOVER_MIN_AGE):
+        response = await registry.client.post(
+            f"/v2/{NAME}/blobs/uploads/", params={"digest": digest}, content=data
+        )
+        report = await collections[0]
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    assert "upload the blob again" in response.json()["errors"][0]["message"]
+    assert report.orphans == 1
+    assert await registry.rows("blobs") == []
+    assert await registry.rows("uploads") == []
+    assert await registry.push_blob(NAME, data) == digest
+    assert (await registry.client.get(f"/v2/{NAME}/blobs/{digest}")).content == data

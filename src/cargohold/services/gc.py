@@ -287,20 +287,41 @@ class _Run:
                 await self._orphan(key, digest)
 
     async def _orphan(self, key: str, digest: str) -> None:
-        try:
-            if await self.ctx.storage.modified(key) >= self.leftover_cutoff:
-                return
-            size = await self.ctx.storage.size(key)
-        except ObjectNotFound:
+        if not await self._old_leftover(key):
             return
-        if not self.report.dry_run:
-            async with self.ctx.db.transaction() as tx:
-                if await tx.fetchone("SELECT 1 FROM blobs WHERE digest = :d", {"d": digest}):
-                    return
-                await self._tombstone(tx, digest)
-            await self._delete_bytes(digest)
+        if self.report.dry_run:
+            self.report.orphans += 1
+            self.report.orphan_bytes += await self._size(key)
+            return
+        async with self.ctx.db.transaction() as tx:
+            if await tx.fetchone("SELECT 1 FROM blobs WHERE digest = :d", {"d": digest}):
+                return
+            await self._tombstone(tx, digest)
+        try:
+            # Again under the tombstone: an upload that published these bytes meanwhile made
+            # them new (and checks, once the tombstone is gone, that they survived).
+            if not await self._old_leftover(key):
+                return
+            size = await self._size(key)
+            await self.ctx.storage.delete(key)
+        finally:
+            await self.ctx.db.execute(
+                "DELETE FROM blob_tombstones WHERE digest = :d", {"d": digest}
+            )
         self.report.orphans += 1
         self.report.orphan_bytes += size
+
+    async def _old_leftover(self, key: str) -> bool:
+        try:
+            return await self.ctx.storage.modified(key) < self.leftover_cutoff
+        except ObjectNotFound:
+            return False
+
+    async def _size(self, key: str) -> int:
+        try:
+            return await self.ctx.storage.size(key)
+        except ObjectNotFound:
+            return 0
 
     async def uploads(self) -> None:
         self.progress.start("uploads", None)

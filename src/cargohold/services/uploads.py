@@ -235,6 +235,8 @@ async def finish_upload(
             return
         await _wait_for_collection(ctx, digest)
         await ctx.storage.publish_upload(upload_key(upload.id), upload.state, blob_key(digest))
+        if await _wait_for_collection(ctx, digest):
+            await _check_survived(ctx, upload, digest)
         now = ctx.now()
         async with ctx.db.transaction() as tx:
             await tx.execute(
@@ -269,15 +271,31 @@ async def _link_known(ctx: Context, upload: Upload, digest: Digest) -> bool:
 TOMBSTONE_TIMEOUT = 120.0
 
 
-async def _wait_for_collection(ctx: Context, digest: Digest) -> None:
-    """Wait while garbage collection deletes these bytes, so they are published after it."""
+async def _wait_for_collection(ctx: Context, digest: Digest) -> bool:
+    """Wait while garbage collection deletes bytes of this digest; True if it was."""
+    waited = False
     while True:
         row = await ctx.db.fetchone(
             "SELECT since FROM blob_tombstones WHERE digest = :d", {"d": str(digest)}
         )
         if row is None or row["since"] < ctx.now() - TOMBSTONE_TIMEOUT:
-            return
+            return waited
+        waited = True
         await asyncio.sleep(0.05)
+
+
+async def _check_survived(ctx: Context, upload: Upload, digest: Digest) -> None:
+    """A collector began deleting stray bytes of this digest while these were published
+    (it checks their age after its tombstone stands, so it kept them or took them whole):
+    refuse the upload, before any row names the bytes, if they are gone."""
+    try:
+        await ctx.storage.size(blob_key(digest))
+    except ObjectNotFound:
+        await _discard(ctx, upload.id, upload.state)
+        raise BlobUploadInvalid(
+            f"garbage collection removed the bytes of {digest} while they were being stored;"
+            " upload the blob again"
+        ) from None
 
 
 async def upload_blob(ctx: Context, *, name: str, digest: Digest, chunk: Chunk) -> None:
