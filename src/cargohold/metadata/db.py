@@ -18,6 +18,13 @@ Row = Mapping[str, Any]
 Params = Mapping[str, Any]
 
 
+def in_list(column: str, values: Sequence[Any], prefix: str = "v") -> tuple[str, dict[str, Any]]:
+    """`column IN (:v0, :v1, ...)` and its parameters, for a non-empty list of values."""
+    names = [f"{prefix}{i}" for i in range(len(values))]
+    marks = ", ".join(f":{name}" for name in names)
+    return f"{column} IN ({marks})", dict(zip(names, values, strict=True))
+
+
 class IntegrityError(Exception):
     """A uniqueness or foreign-key rule refused the write."""
 

@@ -22,11 +22,10 @@ One node at a time collects: the run holds the `gc` lease and renews it as it go
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cargohold.metadata.db import IntegrityError, Queries
+from cargohold.metadata.db import IntegrityError, Queries, in_list
 from cargohold.oci.digest import Digest
 from cargohold.services import leases, retention, uploads
 from cargohold.services.context import Context
@@ -82,13 +81,6 @@ class Busy(Exception):
         super().__init__(f"garbage collection is already running ({holder})")
         self.holder = holder
         self.until = until
-
-
-def _in(column: str, values: Sequence[Any], prefix: str = "v") -> tuple[str, dict[str, Any]]:
-    names = [f"{prefix}{i}" for i in range(len(values))]
-    return f"{column} IN ({', '.join(':' + n for n in names)})", dict(
-        zip(names, values, strict=True)
-    )
 
 
 class _Run:
@@ -169,10 +161,10 @@ class _Run:
                 self.unlinked[digest] = self.unlinked.get(digest, 0) + 1
             return
         for start in range(0, len(doomed), _BATCH):
-            where, params = _in("id", doomed[start : start + _BATCH])
+            where, params = in_list("id", doomed[start : start + _BATCH])
             await tx.execute(f"DELETE FROM manifests WHERE {where}", params)
         for start in range(0, len(stale), _BATCH):
-            where, params = _in("digest", stale[start : start + _BATCH])
+            where, params = in_list("digest", stale[start : start + _BATCH])
             # created_at again: an upload or mount that renewed the link meanwhile keeps it
             self.report.links += await tx.execute(
                 f"DELETE FROM package_blobs WHERE package_id = :p AND created_at < :cutoff"
@@ -207,7 +199,7 @@ class _Run:
         found: list[Any] = []
         digests = sorted(self.unlinked)
         for start in range(0, len(digests), _BATCH):
-            where, params = _in("b.digest", digests[start : start + _BATCH])
+            where, params = in_list("b.digest", digests[start : start + _BATCH])
             found += [
                 row
                 for row in await self.ctx.db.fetchall(
@@ -273,7 +265,7 @@ class _Run:
         if not batch:
             return
         await self.keep_lease()
-        where, params = _in("digest", [digest for _key, digest in batch])
+        where, params = in_list("digest", [digest for _key, digest in batch])
         known = {
             row["digest"]
             for table in ("blobs", "blob_tombstones")

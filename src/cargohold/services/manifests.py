@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cargohold.authz.roles import Role
-from cargohold.metadata.db import Queries
+from cargohold.metadata.db import Queries, in_list
 from cargohold.oci.digest import Digest, is_digest
 from cargohold.oci.errors import (
     DigestInvalid,
@@ -78,19 +78,16 @@ async def _missing(
     if not descriptors:
         return [], {}
     digests = sorted({str(d.digest) for d in descriptors})
-    placeholders = ", ".join(f":d{i}" for i in range(len(digests)))
-    params: dict[str, Any] = {f"d{i}": d for i, d in enumerate(digests)}
-    params["p"] = package_id
     if table == "blobs":
+        where, params = in_list("pb.digest", digests, "d")
         sql = (
             "SELECT pb.digest, b.size FROM package_blobs pb JOIN blobs b ON b.digest = pb.digest"
-            f" WHERE pb.package_id = :p AND pb.digest IN ({placeholders})"
+            f" WHERE pb.package_id = :p AND {where}"
         )
     else:
-        sql = (
-            "SELECT digest, size FROM manifests"
-            f" WHERE package_id = :p AND digest IN ({placeholders})"
-        )
+        where, params = in_list("digest", digests, "d")
+        sql = f"SELECT digest, size FROM manifests WHERE package_id = :p AND {where}"
+    params["p"] = package_id
     found = {row["digest"]: int(row["size"]) for row in await tx.fetchall(sql, params)}
     return [d for d in descriptors if str(d.digest) not in found], found
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cargohold.authz.roles import Role
-from cargohold.metadata.db import Queries
+from cargohold.metadata.db import Queries, in_list
 from cargohold.services import patterns, protection, reachability
 from cargohold.services.access import Principal, require_package
 from cargohold.services.context import Context
@@ -133,12 +133,9 @@ async def _delete_in(
     tx: Queries, table: str, column: str, package_id: int, values: Sequence[object]
 ) -> None:
     for start in range(0, len(values), 500):
-        chunk = values[start : start + 500]
-        params: dict[str, object] = {f"v{i}": value for i, value in enumerate(chunk)}
-        marks = ", ".join(f":v{i}" for i in range(len(chunk)))
+        where, params = in_list(column, values[start : start + 500])
         await tx.execute(
-            f"DELETE FROM {table} WHERE package_id = :p AND {column} IN ({marks})",
-            {**params, "p": package_id},
+            f"DELETE FROM {table} WHERE package_id = :p AND {where}", {**params, "p": package_id}
         )
 
 
