@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cargohold.oci.digest import Digest
-from cargohold.services import gc, leases
+from cargohold.services import gc, gc_history, leases
 from cargohold.services.context import Context
 from cargohold.services.reachability import lock_package
 from cargohold.storage.paths import blob_key
@@ -502,3 +502,43 @@ async def test_an_upload_publishing_stray_bytes_being_deleted_is_refused_cleanly
     assert await registry.rows("uploads") == []
     assert await registry.push_blob(NAME, data) == digest
     assert (await registry.client.get(f"/v2/{NAME}/blobs/{digest}")).content == data
+
+
+async def test_each_collection_is_recorded_with_what_it_freed(registry: Registry) -> None:
+    image = image_manifest([random_blob(4000)])
+    await registry.push_image(NAME, "v1", image)
+    await registry.client.delete(f"/v2/{NAME}/manifests/{image.digest}")
+    report = await collect(registry)
+
+    [run] = await gc_history.recent(registry.context.db)
+
+    assert run.outcome == "done" and run.error is None
+    assert run.report["freed_bytes"] == report.freed_bytes > 4000
+    assert run.report["blobs"] == 2
+
+
+async def test_a_failed_collection_is_recorded_with_its_error(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await registry.push_blob(NAME, random_blob())
+    await registry.client.get("/v2/")
+
+    async def unavailable(key: str) -> None:
+        raise OSError("the store is read-only")
+
+    monkeypatch.setattr(registry.context.storage, "delete", unavailable)
+    digest = (await registry.rows("blobs"))[0]["digest"]
+    await registry.client.delete(f"/v2/{NAME}/blobs/{digest}")
+    with pytest.raises(OSError):
+        await collect(registry)
+
+    [run] = await gc_history.recent(registry.context.db)
+    assert (run.outcome, run.error) == ("failed", "the store is read-only")
+    assert await registry.rows("leases") == []
+
+
+async def test_only_the_newest_hundred_runs_are_kept(registry: Registry) -> None:
+    for _ in range(gc_history.KEPT + 3):
+        await gc_history.started(registry.context.db, holder="h", now=0)
+    runs = await registry.rows("gc_runs")
+    assert len(runs) == gc_history.KEPT

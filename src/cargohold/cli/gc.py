@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -19,8 +20,8 @@ from rich.progress import (
 from rich.table import Table
 
 from cargohold.cli.options import ConfigOption, DataDirOption
-from cargohold.config import load_settings
-from cargohold.services import gc
+from cargohold.config import Settings, load_settings
+from cargohold.services import gc, gc_history
 from cargohold.services.context import open_context
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -93,6 +94,32 @@ def summary(report: gc.GcReport) -> Table:
     return table
 
 
+async def _recent(settings: Settings) -> list[gc_history.GcRun]:
+    ctx = open_context(settings)
+    try:
+        return await gc_history.recent(ctx.db)
+    finally:
+        await ctx.close()
+
+
+def _history(runs: list[gc_history.GcRun]) -> Table:
+    table = Table(title="Recent garbage collections")
+    for column in ("started (UTC)", "took", "outcome", "freed", "blobs", "manifests", "by"):
+        table.add_column(column)
+    for run in runs:
+        took = "" if run.finished_at is None else f"{run.finished_at - run.started_at:.1f} s"
+        table.add_row(
+            datetime.fromtimestamp(run.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            took,
+            run.outcome if run.error is None else f"failed: {run.error}",
+            human_size(int(run.report.get("freed_bytes", 0))),
+            str(run.report.get("blobs", "")),
+            str(run.report.get("manifests", "")),
+            run.holder,
+        )
+    return table
+
+
 def collect(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
@@ -108,10 +135,16 @@ def collect(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    history: Annotated[
+        bool, typer.Option("--history", help="Show the last collections instead; collect nothing.")
+    ] = False,
 ) -> None:
     """Delete manifests no tag reaches, blobs no package links and abandoned uploads, while
     the registry keeps serving (one collector at a time across every node)."""
     settings = load_settings(config, data_dir=data_dir)
+    if history:
+        Console().print(_history(asyncio.run(_recent(settings))))
+        return
     seconds = None if grace is None else parse_duration(grace)
     console = Console(stderr=True)
 

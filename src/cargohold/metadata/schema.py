@@ -285,3 +285,16 @@ leases = Table(
     Column("holder", String(200), nullable=False),
     Column("expires_at", Double, nullable=False),
 )
+
+# What each garbage collection did (the newest hundred are kept).
+gc_runs = Table(
+    "gc_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("holder", String(200), nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("finished_at", Double),
+    Column("outcome", String(16), nullable=False),  # running, done, failed
+    Column("report", Text),  # JSON: the counts and bytes
+    Column("error", Text),
+)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from cargohold.metadata.db import IntegrityError, Queries, in_list
 from cargohold.oci.digest import Digest
-from cargohold.services import leases, retention, uploads
+from cargohold.services import gc_history, leases, retention, uploads
 from cargohold.services.context import Context
 from cargohold.services.reachability import load_graph, lock_package
 from cargohold.storage.base import ObjectNotFound
@@ -58,6 +58,11 @@ class GcReport:
     @property
     def freed_bytes(self) -> int:
         return self.blob_bytes + self.orphan_bytes
+
+    def figures(self) -> dict[str, Any]:
+        """The counts and bytes, as recorded in the run history and the API."""
+        found = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {**found, "freed_bytes": self.freed_bytes}
 
 
 class Progress(Protocol):
@@ -361,14 +366,21 @@ async def collect(
         lease = await leases.current(ctx.db, LEASE, now=ctx.now())
         raise Busy(lease.holder if lease else "unknown", lease.expires_at if lease else 0)
     run = _Run(ctx, report, progress or _Silent(), holder)
+    run_id = None if dry_run else await gc_history.started(ctx.db, holder=holder, now=ctx.now())
     try:
         await run.retention()
         await run.packages()
         await run.blobs()
         await run.orphans()
         await run.uploads()
+    except Exception as exc:
+        if run_id is not None:
+            await gc_history.finished(ctx.db, run_id, now=ctx.now(), error=str(exc) or repr(exc))
+        raise
     finally:
         if not dry_run:
             await leases.release(ctx.db, LEASE, holder)
     report.seconds = time.monotonic() - started
+    if run_id is not None:
+        await gc_history.finished(ctx.db, run_id, now=ctx.now(), report=report.figures())
     return report

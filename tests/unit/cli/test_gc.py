@@ -95,3 +95,13 @@ def test_a_bad_grace_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["gc", "--grace", "soon", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a duration" in result.output
+
+
+def test_history_lists_the_last_collections(tmp_path: Path) -> None:
+    runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path)])
+    _orphan(tmp_path, b"z" * 4096)
+    runner.invoke(app, ["gc", "--grace", "0", "--quiet", "--data-dir", str(tmp_path)])
+    result = runner.invoke(app, ["gc", "--history", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Recent garbage collections" in result.stdout
+    assert "done" in result.stdout and "4.0 KiB" in result.stdout

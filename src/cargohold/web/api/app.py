@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 
 from cargohold.services.context import Context
 from cargohold.web.api import (
+    gc,
     packages,
     problems,
     projects,
@@ -57,6 +58,7 @@ def create_api(context: Context) -> FastAPI:
         usage,
         packages,
         tokens,
+        gc,
     ):
         api.include_router(module.router)
 

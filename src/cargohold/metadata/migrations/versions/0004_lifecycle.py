@@ -1,4 +1,5 @@
-"""Lifecycle: retention policies, tag protection, quotas, and what garbage collection needs.
+"""Lifecycle: retention policies, tag protection, quotas, and what garbage collection needs
+(tombstones, leases, the runs it made, which manifests are children, links by digest).
 
 Revision ID: 0004
 Revises: 0003
@@ -67,6 +68,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_blob_tombstones")),
     )
     op.create_table(
+        "gc_runs",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("holder", sa.String(length=200), nullable=False),
+        sa.Column("started_at", sa.Double(), nullable=False),
+        sa.Column("finished_at", sa.Double(), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("report", sa.Text(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_gc_runs")),
+    )
+    op.create_table(
         "leases",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=False),
@@ -77,6 +89,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("leases")
+    op.drop_table("gc_runs")
     op.drop_table("blob_tombstones")
     op.drop_table("tag_protections")
     op.drop_table("retention_policies")

@@ -1,0 +1,50 @@
+"""/gc/runs: what each garbage collection did (site admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from cargohold.services import gc_history
+from cargohold.services.gc_history import GcRun
+from cargohold.web.api.deps import CurrentPrincipal, DbTx
+from cargohold.web.api.models import timestamp
+from cargohold.web.api.problems import responses
+
+router = APIRouter(tags=["garbage collection"], responses=responses(401, 403, 422))
+
+
+class GcRunOut(BaseModel):
+    id: int
+    holder: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    figures: dict[str, Any]
+    error: str | None
+
+    @classmethod
+    def of(cls, run: GcRun) -> GcRunOut:
+        return cls(
+            id=run.id,
+            holder=run.holder,
+            started_at=timestamp(run.started_at),
+            finished_at=None if run.finished_at is None else timestamp(run.finished_at),
+            outcome=run.outcome,
+            figures=run.report,
+            error=run.error,
+        )
+
+
+@router.get("/gc/runs")
+async def list_gc_runs(
+    tx: DbTx,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[GcRunOut]:
+    """The newest garbage collections, newest first: who ran them, when, what they deleted
+    and freed (`figures`), or why they failed. Site admins only."""
+    return [GcRunOut.of(run) for run in await gc_history.list_runs(tx, principal, limit=limit)]

@@ -1,0 +1,33 @@
+"""/api/v1/gc/runs: what each garbage collection did, for site admins."""
+
+from __future__ import annotations
+
+from cargohold.services import gc
+from tests.functional.api.people import Api, assert_problem
+
+
+async def test_site_admins_see_the_newest_collections_first(api: Api) -> None:
+    await gc.collect(api.context, grace=0)
+    await gc.collect(api.context, grace=0)
+    await gc.collect(api.context, dry_run=True)  # a dry run is no run
+
+    response = await api.get("/gc/runs", "site_admin")
+
+    assert response.status_code == 200, response.text
+    runs = response.json()
+    assert [run["outcome"] for run in runs] == ["done", "done"]
+    assert runs[0]["id"] > runs[1]["id"]
+    assert runs[0]["figures"]["freed_bytes"] == 0
+    assert runs[0]["finished_at"] >= runs[0]["started_at"]
+
+
+async def test_only_site_admins_see_collections(api: Api) -> None:
+    for who in ("owner", "member"):
+        problem = assert_problem(await api.get("/gc/runs", who), 403)
+        assert "site admins" in problem["detail"]
+    assert (await api.get("/gc/runs")).status_code == 401
+
+
+async def test_the_limit_is_bounded(api: Api) -> None:
+    assert_problem(await api.get("/gc/runs", "site_admin", params={"limit": 0}), 422)
+    assert_problem(await api.get("/gc/runs", "site_admin", params={"limit": 101}), 422)
