@@ -203,3 +203,26 @@ async def test_names_outside_any_workspace_with_a_quota_are_not_limited(
 ) -> None:
     await set_quota(registry, 0)
     await registry.push_blob(name, random_blob(5000))
+
+
+async def test_the_quota_is_checked_again_where_the_blob_is_linked(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pushes may both pass the early check; the second to link is still refused."""
+    from cargohold.services import uploads
+
+    await set_quota(registry, 10_000)
+    monkeypatch.setattr(uploads, "check_quota", _passes)  # as if both checked at once
+    await registry.push_blob(NAME, random_blob(6000))
+    data = random_blob(5000)
+    response = await registry.client.post(
+        f"/v2/{NAME}/blobs/uploads/", params={"digest": digest_of(data)}, content=data
+    )
+    assert "would exceed its storage quota" in assert_denied(response)
+    assert await used(registry) == 6000
+    assert await registry.rows("uploads") == []
+    assert digest_of(data) not in [row["digest"] for row in await registry.rows("blobs")]
+
+
+async def _passes(*args: object, **kwargs: object) -> None:
+    return None

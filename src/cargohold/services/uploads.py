@@ -28,7 +28,7 @@ from cargohold.services.blobs import link_blob
 from cargohold.services.context import Context
 from cargohold.services.hashing import HashState
 from cargohold.services.packages import ensure_package
-from cargohold.services.usage import check_quota, check_room
+from cargohold.services.usage import check_quota, check_room, hold_quota
 from cargohold.storage.base import ObjectNotFound
 from cargohold.storage.paths import blob_key, upload_key
 
@@ -223,7 +223,12 @@ async def finish_upload(
         except Denied:
             await _discard(ctx, upload.id, upload.state)
             raise
-        if await _link_known(ctx, upload, digest):
+        try:
+            known = await _link_known(ctx, upload, digest)
+        except Denied:
+            await _discard(ctx, upload.id, upload.state)
+            raise
+        if known:
             try:
                 await ctx.storage.size(blob_key(digest))
             except ObjectNotFound:  # the bytes were lost: these put them back
@@ -238,15 +243,20 @@ async def finish_upload(
         if await _wait_for_collection(ctx, digest):
             await _check_survived(ctx, upload, digest)
         now = ctx.now()
-        async with ctx.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO blobs (digest, size, created_at) VALUES (:d, :size, :now)"
-                " ON CONFLICT DO NOTHING",
-                {"d": str(digest), "size": upload.size, "now": now},
-            )
-            package_id = await ensure_package(tx, upload.name, now)
-            await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
-            await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
+        try:
+            async with ctx.db.transaction() as tx:
+                await hold_quota(tx, name=upload.name, digest=str(digest), size=upload.size)
+                await tx.execute(
+                    "INSERT INTO blobs (digest, size, created_at) VALUES (:d, :size, :now)"
+                    " ON CONFLICT DO NOTHING",
+                    {"d": str(digest), "size": upload.size, "now": now},
+                )
+                package_id = await ensure_package(tx, upload.name, now)
+                await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
+                await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
+        except Denied:  # another push took the room meanwhile; the bytes are garbage now
+            await _discard(ctx, upload.id, upload.state)
+            raise
 
 
 async def _link_known(ctx: Context, upload: Upload, digest: Digest) -> bool:
@@ -258,6 +268,7 @@ async def _link_known(ctx: Context, upload: Upload, digest: Digest) -> bool:
             found = await tx.fetchone("SELECT 1 FROM blobs WHERE digest = :d", {"d": str(digest)})
             if found is None:
                 return False
+            await hold_quota(tx, name=upload.name, digest=str(digest), size=upload.size)
             package_id = await ensure_package(tx, upload.name, now)
             await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
             await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})

@@ -190,6 +190,17 @@ async def check_quota(db: Queries, *, name: str, digest: str, size: int) -> None
         )
 
 
+async def hold_quota(tx: Queries, *, name: str, digest: str, size: int) -> None:
+    """In the transaction that links a blob: when the workspace has a quota, lock its row
+    and check again, so pushes finishing at the same moment cannot pass it together (they
+    queue on the row; workspaces without a quota pay one read and no lock)."""
+    slug = workspace_of(name)
+    if slug is None or await _quota(tx, slug) is None:
+        return
+    await tx.fetchone(f"SELECT id FROM workspaces WHERE slug = :s{tx.for_update}", {"s": slug})
+    await check_quota(tx, name=name, digest=digest, size=size)
+
+
 # What people read: the management API, the UI and the CLI.
 
 
