@@ -44,6 +44,12 @@ async def protecting_rule(
     return rule
 
 
+async def protected_among(db: Queries, name: str, tags: Sequence[str]) -> set[str]:
+    """Which of these tags of package `name` only a package admin may move or delete."""
+    rules = await patterns_of(db, await find_package(db, name))
+    return {tag for tag in tags if patterns.first_match(rules, tag)} if rules else set()
+
+
 def refusal(name: str, tag: str, rule: str) -> str:
     return (
         f"tag {tag!r} is protected by the rule {rule!r} of package {name}: only a package admin"

@@ -217,6 +217,19 @@ async def test_a_writer_may_not_delete_a_protected_tag_in_the_ui(ui: Ui) -> None
     assert "v1" in await tags_left(ui)
 
 
+async def test_writers_see_no_delete_link_on_a_protected_tag(ui: Ui) -> None:
+    await ui.api.push(NAME, "v1")
+    await ui.api.push(NAME, "dev")
+    await (await ui.as_("admin")).post(SETTINGS, {"action": "protection", "patterns": "v*"})
+    writer, admin = await ui.as_("writer"), await ui.as_("admin")
+    listing = (await writer.get(f"/p/{NAME}")).text
+    assert f"/p/{NAME}/-/tags/dev/delete" in listing
+    assert f"/p/{NAME}/-/tags/v1/delete" not in listing
+    assert f"/p/{NAME}/-/tags/v1/delete" not in (await writer.get(f"/p/{NAME}/-/tags/v1")).text
+    assert f"/p/{NAME}/-/tags/v1/delete" in (await admin.get(f"/p/{NAME}")).text
+    assert f"/p/{NAME}/-/tags/v1/delete" in (await admin.get(f"/p/{NAME}/-/tags/v1")).text
+
+
 async def test_deleting_the_package_after_a_confirmation(ui: Ui) -> None:
     await ui.api.push(NAME, "v1")
     admin = await ui.as_("admin")

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.authz.roles import Role
-from cargohold.services import browse, packages
+from cargohold.services import browse, packages, protection
 from cargohold.services.access import require_person
 from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.web.ui import settings, tags
@@ -84,12 +84,14 @@ async def _package(page: Page, name: str) -> Response:
         details = await browse.package_details(
             tx, page.principal, name, limit=TAG_PAGE, after=after
         )
+        protected = await protection.protected_among(tx, name, [t.name for t in details.tags])
     return page.render(
         "package.html",
         package=info,
         details=details,
         can_write=details.role >= Role.WRITE,
         can_admin=details.role >= Role.ADMIN,
+        protected=protected,
         deleted=page.request.query_params.get("deleted", "")[:200],
         after=after,
     )

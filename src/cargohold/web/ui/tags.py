@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from cargohold.authz.roles import Role
 from cargohold.oci.digest import is_digest
-from cargohold.services import browse, manifests
+from cargohold.services import browse, manifests, protection
 from cargohold.services.access import require_package
 from cargohold.services.errors import NotFound
 from cargohold.web.ui.page import Page
@@ -30,14 +30,18 @@ async def dispatch(page: Page, name: str, kind: str, ref: str, deleting: bool) -
 async def _show(page: Page, name: str, kind: str, ref: str) -> Response:
     async with page.transaction() as tx:
         details = await browse.manifest_details(tx, page.principal, name, ref)
+        tag = ref if kind == "tags" else None
+        protected = tag is not None and bool(await protection.protected_among(tx, name, [tag]))
     await browse.read_config(page.ctx.storage, details)  # outside the transaction
     return page.render(
         "manifest.html",
         name=name,
-        tag=ref if kind == "tags" else None,
+        tag=tag,
         details=details,
         can_write=details.role >= Role.WRITE,
         can_admin=details.role >= Role.ADMIN,
+        may_delete_tag=tag is not None
+        and (details.role >= Role.ADMIN or (details.role >= Role.WRITE and not protected)),
     )
 
 
