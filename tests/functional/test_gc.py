@@ -272,7 +272,7 @@ async def test_upload_data_without_a_session_goes(registry: Registry) -> None:
     with later(registry.context, 2 * gc.LEFTOVER_MIN_AGE):
         report = await collect(registry)
     assert report.uploads == 1
-    assert [key async for key, _ in registry.context.storage.list_uploads()] == [
+    assert [key async for key, _ in registry.context.storage.list_uploads("uploads/")] == [
         "uploads/" + live.rsplit("/", 1)[1]
     ]
 
@@ -284,7 +284,7 @@ async def test_expired_upload_sessions_go_with_their_data(registry: Registry) ->
         report = await collect(registry)
     assert report.uploads == 1
     assert await registry.rows("uploads") == []
-    assert [key async for key in registry.context.storage.list_uploads()] == []
+    assert [key async for key in registry.context.storage.list_uploads("uploads/")] == []
 
 
 async def _once(data: bytes) -> Any:

@@ -126,8 +126,10 @@ async def test_list_uploads_finds_started_uploads_with_their_time(backend: Backe
     state = await backend.start_upload("uploads/second")
     await backend.append_upload("uploads/second", state, 0, stream(b"data"))
     await publish(backend, "blobs/done", b"d")
-    found = dict([item async for item in backend.list_uploads()])
+    await backend.start_upload("elsewhere/third")
+    found = dict([item async for item in backend.list_uploads("uploads/")])
     assert sorted(found) == ["uploads/first", "uploads/second"]
     assert all(before - 2 <= when <= time.time() + 2 for when in found.values())
     await backend.abort_upload("uploads/first", "")
-    assert [key async for key, _ in backend.list_uploads()] == ["uploads/second"]
+    assert [key async for key, _ in backend.list_uploads("uploads/")] == ["uploads/second"]
+    assert [key async for key, _ in backend.list_uploads("elsewhere/")] == ["elsewhere/third"]

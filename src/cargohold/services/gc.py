@@ -332,7 +332,7 @@ class _Run:
         else:
             self.report.uploads += await uploads.sweep_expired_uploads(ctx)
         sessions = {row["id"] for row in await ctx.db.fetchall("SELECT id FROM uploads")}
-        async for key, when in ctx.storage.list_uploads():
+        async for key, when in ctx.storage.list_uploads(UPLOADS_PREFIX):
             self.progress.advance()
             upload_id = key[len(UPLOADS_PREFIX) :] if key.startswith(UPLOADS_PREFIX) else None
             if upload_id is None or upload_id in sessions or when >= self.leftover_cutoff:

@@ -53,9 +53,10 @@ class Backend(Protocol):
         absent. Publishing over an object counts as writing it."""
         ...
 
-    def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
-        """Every upload in the store (the key it was started with) and when it was last
-        written, so garbage collection can find uploads whose session is gone."""
+    def list_uploads(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
+        """Every upload whose key starts with `prefix` (the key it was started with) and
+        when it was last written, so garbage collection can find uploads whose session is
+        gone."""
         ...
 
     async def start_upload(self, key: str) -> str:

@@ -72,14 +72,15 @@ class FilesystemBackend:
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 
-    async def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
-        for directory, _dirs, files in os.walk(self.root):
+    async def list_uploads(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
+        top = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        for directory, _dirs, files in os.walk(top):
             for name in files:
-                if name.endswith(".upload"):
-                    path = os.path.join(directory, name)
+                key = os.path.relpath(os.path.join(directory, name), self.root)
+                if name.endswith(".upload") and key.startswith(prefix):
                     with contextlib.suppress(FileNotFoundError):
-                        when = os.stat(path).st_mtime
-                        yield os.path.relpath(path, self.root)[: -len(".upload")], when
+                        when = os.stat(os.path.join(directory, name)).st_mtime
+                        yield key[: -len(".upload")], when
 
     async def start_upload(self, key: str) -> str:
         path = self._upload_path(key)

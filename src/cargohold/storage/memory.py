@@ -51,9 +51,10 @@ class MemoryBackend:
             raise ObjectNotFound(key)
         return self.times[key]
 
-    async def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
+    async def list_uploads(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
         for key in list(self.uploads):
-            yield key, self.times[key]
+            if key.startswith(prefix):
+                yield key, self.times[key]
 
     async def start_upload(self, key: str) -> str:
         self.uploads[key] = bytearray()

@@ -323,9 +323,9 @@ class S3Backend:
         head = await self._call(s3.head_object(Bucket=self.bucket, Key=self._key(key)), key)
         return head["LastModified"].timestamp()
 
-    async def list_uploads(self) -> AsyncIterator[tuple[str, float]]:
+    async def list_uploads(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
         newest: dict[str, float] = {}
-        async for full_key, when in self._list_stat(self.prefix):
+        async for full_key, when in self._list_stat(self.prefix + prefix):
             relative, found, _part = full_key[len(self.prefix) :].partition(UPLOAD_SUFFIX)
             if found:
                 newest[relative] = max(when, newest.get(relative, 0.0))
