@@ -23,6 +23,7 @@ from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.config import Settings, load_settings
 from cargohold.services import gc, gc_history
 from cargohold.services.context import open_context
+from cargohold.services.usage import format_bytes
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+)([smhdw]?)")
@@ -45,15 +46,6 @@ def parse_duration(text: str) -> int:
             f"{text!r} is not a duration; write e.g. 24h, 30m, 7d or a number of seconds"
         )
     return total
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 class _Bar:
@@ -85,12 +77,12 @@ def summary(report: gc.GcReport) -> Table:
     table.add_row("images removed by retention policies", str(report.retention_manifests), "")
     table.add_row("manifests no tag reaches", str(report.manifests), "")
     table.add_row("links to blobs nothing names", str(report.links), "")
-    table.add_row("blobs no package links", str(report.blobs), human_size(report.blob_bytes))
+    table.add_row("blobs no package links", str(report.blobs), format_bytes(report.blob_bytes))
     table.add_row(
-        "stored objects without a row", str(report.orphans), human_size(report.orphan_bytes)
+        "stored objects without a row", str(report.orphans), format_bytes(report.orphan_bytes)
     )
     table.add_row("abandoned uploads", str(report.uploads), "")
-    table.add_row(f"total {verb}", "", human_size(report.freed_bytes))
+    table.add_row(f"total {verb}", "", format_bytes(report.freed_bytes))
     return table
 
 
@@ -112,7 +104,7 @@ def _history(runs: list[gc_history.GcRun]) -> Table:
             datetime.fromtimestamp(run.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
             took,
             run.outcome if run.error is None else f"failed: {run.error}",
-            human_size(int(run.report.get("freed_bytes", 0))),
+            format_bytes(int(run.report.get("freed_bytes", 0))),
             str(run.report.get("blobs", "")),
             str(run.report.get("manifests", "")),
             run.holder,

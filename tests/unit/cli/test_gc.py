@@ -10,12 +10,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cargohold.cli.gc import human_size, parse_duration
+from cargohold.cli.gc import parse_duration
 from cargohold.cli.main import app
 from cargohold.config import Settings
 from cargohold.oci.digest import Digest
 from cargohold.services import gc, leases
 from cargohold.services.context import open_context
+from cargohold.services.usage import format_bytes
 from cargohold.storage.paths import blob_key
 
 runner = CliRunner()
@@ -41,7 +42,7 @@ def test_anything_else_is_refused_with_examples(text: str) -> None:
     [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (5 * 1024**3 // 2, "2.5 GiB")],
 )
 def test_sizes_are_shown_in_binary_units(size: int, text: str) -> None:
-    assert human_size(size) == text
+    assert format_bytes(size) == text
 
 
 def _orphan(data_dir: Path, data: bytes) -> Path:
