@@ -88,6 +88,13 @@ class Busy(Exception):
         self.until = until
 
 
+async def _take_lease(ctx: Context, holder: str) -> None:
+    """Take or renew the collection lease for `holder`; Busy while another holds it."""
+    if not await leases.acquire(ctx.db, LEASE, holder, ttl=LEASE_TTL, now=ctx.now()):
+        lease = await leases.current(ctx.db, LEASE, now=ctx.now())
+        raise Busy(lease.holder if lease else "unknown", lease.expires_at if lease else 0)
+
+
 class _Run:
     def __init__(self, ctx: Context, report: GcReport, progress: Progress, holder: str) -> None:
         self.ctx = ctx
@@ -102,11 +109,7 @@ class _Run:
     async def keep_lease(self) -> None:
         if self.report.dry_run or time.monotonic() - self.renewed < LEASE_TTL / 3:
             return
-        if not await leases.acquire(
-            self.ctx.db, LEASE, self.holder, ttl=LEASE_TTL, now=self.ctx.now()
-        ):
-            lease = await leases.current(self.ctx.db, LEASE, now=self.ctx.now())
-            raise Busy(lease.holder if lease else "unknown", lease.expires_at if lease else 0)
+        await _take_lease(self.ctx, self.holder)
         self.renewed = time.monotonic()
 
     # -- phase 0: retention policies
@@ -248,9 +251,10 @@ class _Run:
         try:
             await self.ctx.storage.delete(blob_key(Digest.parse(digest)))
         finally:
-            await self.ctx.db.execute(
-                "DELETE FROM blob_tombstones WHERE digest = :d", {"d": digest}
-            )
+            await self._drop_tombstone(digest)
+
+    async def _drop_tombstone(self, digest: str) -> None:
+        await self.ctx.db.execute("DELETE FROM blob_tombstones WHERE digest = :d", {"d": digest})
 
     # -- phase 3: bytes without rows, upload data without sessions
 
@@ -302,9 +306,7 @@ class _Run:
             size = await self._size(key)
             await self.ctx.storage.delete(key)
         finally:
-            await self.ctx.db.execute(
-                "DELETE FROM blob_tombstones WHERE digest = :d", {"d": digest}
-            )
+            await self._drop_tombstone(digest)
         self.report.orphans += 1
         self.report.orphan_bytes += size
 
@@ -331,12 +333,11 @@ class _Run:
             self.report.uploads += int(row["n"]) if row else 0
         else:
             self.report.uploads += await uploads.sweep_expired_uploads(ctx)
-        sessions = {row["id"] for row in await ctx.db.fetchall("SELECT id FROM uploads")}
         async for key, when in ctx.storage.list_uploads(UPLOADS_PREFIX):
             self.progress.advance()
-            upload_id = key[len(UPLOADS_PREFIX) :] if key.startswith(UPLOADS_PREFIX) else None
-            if upload_id is None or upload_id in sessions or when >= self.leftover_cutoff:
+            if when >= self.leftover_cutoff:
                 continue
+            upload_id = key[len(UPLOADS_PREFIX) :]
             if await ctx.db.fetchone("SELECT 1 FROM uploads WHERE id = :id", {"id": upload_id}):
                 continue
             if not self.report.dry_run:
@@ -360,11 +361,8 @@ async def collect(
     started = time.monotonic()
     report = GcReport(dry_run=dry_run, grace=ctx.settings.gc_grace if grace is None else grace)
     holder = holder or leases.new_holder()
-    if not dry_run and not await leases.acquire(
-        ctx.db, LEASE, holder, ttl=LEASE_TTL, now=ctx.now()
-    ):
-        lease = await leases.current(ctx.db, LEASE, now=ctx.now())
-        raise Busy(lease.holder if lease else "unknown", lease.expires_at if lease else 0)
+    if not dry_run:
+        await _take_lease(ctx, holder)
     run = _Run(ctx, report, progress or _Silent(), holder)
     run_id = None if dry_run else await gc_history.started(ctx.db, holder=holder, now=ctx.now())
     try:
