@@ -59,10 +59,12 @@ async def get_policy(db: Queries, principal: Principal, name: str) -> SavedPolic
     return saved
 
 
-async def _plan_for(tx: Queries, package_id: int, policy: Policy, now: float) -> Plan:
+async def _plan_for(
+    tx: Queries, package_id: int, policy: Policy, now: float
+) -> tuple[PackageGraph, Plan]:
     graph = await reachability.load_graph(tx, package_id)
     protected = await protection.patterns_of(tx, package_id)
-    return plan(graph, policy, protected=protected, now=now)
+    return graph, plan(graph, policy, protected=protected, now=now)
 
 
 async def preview(
@@ -70,7 +72,8 @@ async def preview(
 ) -> Plan:
     """What `policy` would delete from the package now, deleting nothing (admin)."""
     await require_package(db, principal, name, Role.ADMIN)
-    return await _plan_for(db, await find_package(db, name), policy, now)
+    _graph, planned = await _plan_for(db, await find_package(db, name), policy, now)
+    return planned
 
 
 async def set_policy(
@@ -86,7 +89,7 @@ async def set_policy(
     would delete every tag of a package that has tags needs `confirm_delete_all_tags`."""
     await require_package(tx, principal, name, Role.ADMIN)
     package_id = await find_package(tx, name)
-    planned = await _plan_for(tx, package_id, policy, now)
+    _graph, planned = await _plan_for(tx, package_id, policy, now)
     if planned.deletes_every_tag and not confirm_delete_all_tags:
         raise Conflict(
             f"this policy would delete every tag of {name} ({len(planned.tags)} now);"
@@ -149,9 +152,7 @@ async def _apply(
     saved = await _saved(tx, package_id, name)
     if saved is None:
         return None
-    graph = await reachability.load_graph(tx, package_id)
-    protected = await protection.patterns_of(tx, package_id)
-    planned = plan(graph, saved.policy, protected=protected, now=now)
+    graph, planned = await _plan_for(tx, package_id, saved.policy, now)
     if not dry_run:
         await _execute(tx, package_id, graph, planned)
     return planned
