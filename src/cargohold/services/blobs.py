@@ -11,7 +11,7 @@ from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUnknown
 from cargohold.services.context import Context
 from cargohold.services.packages import ensure_package, find_package
-from cargohold.services.usage import check_quota, hold_quota
+from cargohold.services.usage import hold_quota
 from cargohold.storage.base import ObjectNotFound
 from cargohold.storage.paths import blob_key
 
@@ -125,7 +125,6 @@ async def mount_blob(
             break
     else:
         return False
-    await check_quota(ctx.db, name=name, digest=str(digest), size=int(found["size"]))
     try:
         async with ctx.db.transaction() as tx:
             await hold_quota(tx, name=name, digest=str(digest), size=int(found["size"]))

@@ -219,44 +219,38 @@ async def finish_upload(
                 detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
             )
         try:
-            await check_quota(ctx.db, name=upload.name, digest=str(digest), size=upload.size)
-        except Denied:
+            await _store(ctx, upload, digest)
+        except Denied:  # over the quota: nothing is linked; bytes already stored are garbage
             await _discard(ctx, upload.id, upload.state)
             raise
+
+
+async def _store(ctx: Context, upload: Upload, digest: Digest) -> None:
+    """Link the verified upload's blob: the one already held, or these bytes published."""
+    await check_quota(ctx.db, name=upload.name, digest=str(digest), size=upload.size)
+    if await _link_known(ctx, upload, digest):
         try:
-            known = await _link_known(ctx, upload, digest)
-        except Denied:
-            await _discard(ctx, upload.id, upload.state)
-            raise
-        if known:
-            try:
-                await ctx.storage.size(blob_key(digest))
-            except ObjectNotFound:  # the bytes were lost: these put them back
-                await ctx.storage.publish_upload(
-                    upload_key(upload.id), upload.state, blob_key(digest)
-                )
-            else:
-                await ctx.storage.abort_upload(upload_key(upload.id), upload.state)
-            return
-        await _wait_for_collection(ctx, digest)
-        await ctx.storage.publish_upload(upload_key(upload.id), upload.state, blob_key(digest))
-        if await _wait_for_collection(ctx, digest):
-            await _check_survived(ctx, upload, digest)
-        now = ctx.now()
-        try:
-            async with ctx.db.transaction() as tx:
-                await hold_quota(tx, name=upload.name, digest=str(digest), size=upload.size)
-                await tx.execute(
-                    "INSERT INTO blobs (digest, size, created_at) VALUES (:d, :size, :now)"
-                    " ON CONFLICT DO NOTHING",
-                    {"d": str(digest), "size": upload.size, "now": now},
-                )
-                package_id = await ensure_package(tx, upload.name, now)
-                await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
-                await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
-        except Denied:  # another push took the room meanwhile; the bytes are garbage now
-            await _discard(ctx, upload.id, upload.state)
-            raise
+            await ctx.storage.size(blob_key(digest))
+        except ObjectNotFound:  # the bytes were lost: these put them back
+            await ctx.storage.publish_upload(upload_key(upload.id), upload.state, blob_key(digest))
+        else:
+            await ctx.storage.abort_upload(upload_key(upload.id), upload.state)
+        return
+    await _wait_for_collection(ctx, digest)
+    await ctx.storage.publish_upload(upload_key(upload.id), upload.state, blob_key(digest))
+    if await _wait_for_collection(ctx, digest):
+        await _check_survived(ctx, upload, digest)
+    now = ctx.now()
+    async with ctx.db.transaction() as tx:
+        await hold_quota(tx, name=upload.name, digest=str(digest), size=upload.size)
+        await tx.execute(
+            "INSERT INTO blobs (digest, size, created_at) VALUES (:d, :size, :now)"
+            " ON CONFLICT DO NOTHING",
+            {"d": str(digest), "size": upload.size, "now": now},
+        )
+        package_id = await ensure_package(tx, upload.name, now)
+        await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
+        await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
 
 
 async def _link_known(ctx: Context, upload: Upload, digest: Digest) -> bool:
