@@ -67,12 +67,19 @@ def fresh_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[.
     return make
 
 
-@pytest.fixture
-def settings(request: pytest.FixtureRequest, fresh_settings: Callable[..., Settings]) -> Settings:
-    overrides = {}
+def marked_settings(
+    request: pytest.FixtureRequest, fresh_settings: Callable[..., Settings], **defaults: Any
+) -> Settings:
+    """Fresh settings: `defaults`, then the test's `settings` markers (the nearest wins)."""
+    overrides = dict(defaults)
     for marker in reversed(list(request.node.iter_markers("settings"))):
         overrides.update(marker.kwargs)
-    return fresh_settings(**{"auth": "none", **overrides})
+    return fresh_settings(**overrides)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, fresh_settings: Callable[..., Settings]) -> Settings:
+    return marked_settings(request, fresh_settings, auth="none")
 
 
 @pytest.fixture

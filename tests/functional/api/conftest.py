@@ -9,34 +9,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 
 from cargohold.config import Settings
-from cargohold.web.app import create_app
-from tests.functional.api.people import Api, build_world
-from tests.functional.registry import fail_on_server_error
+from tests.functional.api.people import Api, world
+from tests.functional.conftest import marked_settings
 
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, fresh_settings: Callable[..., Settings]) -> Settings:
     """Token auth, on the backend of this run (CARGOHOLD_TEST_BACKEND)."""
-    overrides = {}
-    for marker in reversed(list(request.node.iter_markers("settings"))):
-        overrides.update(marker.kwargs)
-    return fresh_settings(**{"auth": "token", **overrides})
+    return marked_settings(request, fresh_settings, auth="token")
 
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://registry.test",
-        event_hooks={"response": [fail_on_server_error]},
-    ) as client:
-        api = Api(client, app.state.context, transport)
-        await build_world(api)
-        yield api
-    await app.state.context.close()
+    async with world(settings) as built:
+        yield built

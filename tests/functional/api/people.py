@@ -20,15 +20,19 @@ People, by what they are to `acme/web`: `member` (a plain member of acme, no gra
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from cargohold.authz.roles import Role
+from cargohold.config import Settings
 from cargohold.services import accounts, packages, tokens
 from cargohold.services.context import Context
-from tests.functional.registry import Registry, image_manifest, random_blob
+from cargohold.web.app import create_app
+from tests.functional.registry import Registry, fail_on_server_error, image_manifest, random_blob
 
 PEOPLE = ("member", "reader", "writer", "admin", "owner", "other", "outsider", "site_admin")
 PROBLEM_JSON = "application/problem+json"
@@ -179,3 +183,19 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 def names(response: httpx.Response) -> list[str]:
     assert response.status_code == 200, response.text
     return [item["name"] for item in response.json()["items"]]
+
+
+@asynccontextmanager
+async def world(settings: Settings) -> AsyncIterator[Api]:
+    """The app in-process on `settings`, with the world above built through the services."""
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://registry.test",
+        event_hooks={"response": [fail_on_server_error]},
+    ) as client:
+        api = Api(client, app.state.context, transport)
+        await build_world(api)
+        yield api
+    await app.state.context.close()

@@ -15,13 +15,12 @@ import pytest
 
 from cargohold.config import Settings
 from cargohold.services import accounts
-from cargohold.web.app import create_app
 from cargohold.web.ui import sessions
-from tests.functional.api.people import Api, build_world, email
+from tests.functional.api.people import Api, email, world
+from tests.functional.conftest import marked_settings
 from tests.functional.registry import (
     Registry,
     digest_of,
-    fail_on_server_error,
     image_manifest,
     index_manifest,
     random_blob,
@@ -81,25 +80,13 @@ class Ui:
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, fresh_settings: Callable[..., Settings]) -> Settings:
     """Token auth, on the backend of this run (CARGOHOLD_TEST_BACKEND)."""
-    overrides = {}
-    for marker in reversed(list(request.node.iter_markers("settings"))):
-        overrides.update(marker.kwargs)
-    return fresh_settings(**{"auth": "token", **overrides})
+    return marked_settings(request, fresh_settings, auth="token")
 
 
 @pytest.fixture
 async def ui(settings: Settings) -> AsyncIterator[Ui]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://registry.test",
-        event_hooks={"response": [fail_on_server_error]},
-    ) as client:
-        api = Api(client, app.state.context, transport)
-        await build_world(api)
+    async with world(settings) as api:
         yield Ui(api)
-    await app.state.context.close()
 
 
 async def set_password(ui: Ui, who: str, password: str = PASSWORD) -> None:
