@@ -8,6 +8,8 @@ text is returned once, by the create use cases, and never stored.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from cargohold.authz.roles import Role
 from cargohold.config import Settings
 from cargohold.metadata.db import Queries
@@ -73,21 +75,32 @@ async def revoke_personal_token(
     await tokens.revoke_token(db, token_id, now=now)
 
 
-async def _repository_id(db: Queries, principal: Principal, full_name: str) -> int:
-    require_person(principal, change=True)
-    repository, _ = await require_repository(db, principal, full_name, Role.ADMIN)
-    return repository.id
+Holder = Literal["repository", "workspace"]
 
 
-async def list_repository_tokens(db: Queries, principal: Principal, full_name: str) -> list[Token]:
-    repository_id = await _repository_id(db, principal, full_name)
-    return await tokens.list_tokens(db, repository_id=repository_id)
+async def _holder(db: Queries, principal: Principal, kind: Holder, name: str) -> dict[str, int]:
+    """The column that names an access token's holder, once the principal may manage its
+    tokens: admin of the repository `WORKSPACE/REPO`, or owner of the workspace `SLUG`."""
+    if kind == "repository":
+        require_person(principal, change=True)
+        repository, _ = await require_repository(db, principal, name, Role.ADMIN)
+        return {"repository_id": repository.id}
+    found = await require_workspace(db, principal, name, owner=True, change=True)
+    return {"workspace_id": found.workspace_id}
 
 
-async def create_repository_token(
+async def list_access_tokens(
+    db: Queries, principal: Principal, kind: Holder, name: str
+) -> list[Token]:
+    """The access tokens of a repository or workspace."""
+    return await tokens.list_tokens(db, **await _holder(db, principal, kind, name))
+
+
+async def create_access_token(
     db: Queries,
     principal: Principal,
-    full_name: str,
+    kind: Holder,
+    holder: str,
     *,
     name: str,
     scopes: list[str],
@@ -95,61 +108,22 @@ async def create_repository_token(
     settings: Settings,
     now: float,
 ) -> tuple[Token, str]:
-    repository_id = await _repository_id(db, principal, full_name)
+    """An access token acting, as a robot, on a repository's or workspace's packages."""
+    owner = await _holder(db, principal, kind, holder)  # who may, before what is asked
     return await tokens.create_token(
         db,
-        kind="repository",
+        kind=kind,
         name=name,
         scopes=scopes,
         expires_at=_expiry(settings, expires_in, now),
         now=now,
-        repository_id=repository_id,
+        **owner,
     )
 
 
-async def revoke_repository_token(
-    db: Queries, principal: Principal, full_name: str, token_id: str, *, now: float
+async def revoke_access_token(
+    db: Queries, principal: Principal, kind: Holder, holder: str, token_id: str, *, now: float
 ) -> None:
-    repository_id = await _repository_id(db, principal, full_name)
-    _owned(await tokens.list_tokens(db, repository_id=repository_id), token_id)
-    await tokens.revoke_token(db, token_id, now=now)
-
-
-async def _workspace_id(db: Queries, principal: Principal, slug: str) -> int:
-    return (await require_workspace(db, principal, slug, owner=True, change=True)).workspace_id
-
-
-async def list_workspace_tokens(db: Queries, principal: Principal, slug: str) -> list[Token]:
-    workspace_id = await _workspace_id(db, principal, slug)
-    return await tokens.list_tokens(db, workspace_id=workspace_id)
-
-
-async def create_workspace_token(
-    db: Queries,
-    principal: Principal,
-    slug: str,
-    *,
-    name: str,
-    scopes: list[str],
-    expires_in: str | None,
-    settings: Settings,
-    now: float,
-) -> tuple[Token, str]:
-    workspace_id = await _workspace_id(db, principal, slug)
-    return await tokens.create_token(
-        db,
-        kind="workspace",
-        name=name,
-        scopes=scopes,
-        expires_at=_expiry(settings, expires_in, now),
-        now=now,
-        workspace_id=workspace_id,
-    )
-
-
-async def revoke_workspace_token(
-    db: Queries, principal: Principal, slug: str, token_id: str, *, now: float
-) -> None:
-    workspace_id = await _workspace_id(db, principal, slug)
-    _owned(await tokens.list_tokens(db, workspace_id=workspace_id), token_id)
+    owned = await tokens.list_tokens(db, **await _holder(db, principal, kind, holder))
+    _owned(owned, token_id)
     await tokens.revoke_token(db, token_id, now=now)

@@ -133,7 +133,7 @@ async def list_workspace_tokens(
     workspace: str, tx: DbTx, principal: CurrentPrincipal
 ) -> Items[TokenOut]:
     """The workspace's access tokens (owners)."""
-    found = await api_tokens.list_workspace_tokens(tx, principal, workspace)
+    found = await api_tokens.list_access_tokens(tx, principal, "workspace", workspace)
     return Items(items=[TokenOut.of(t) for t in found])
 
 
@@ -142,9 +142,10 @@ async def create_workspace_token(
     workspace: str, body: TokenIn, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> CreatedTokenOut:
     """An access token acting on every package of the workspace (owners)."""
-    made = await api_tokens.create_workspace_token(
+    made = await api_tokens.create_access_token(
         tx,
         principal,
+        "workspace",
         workspace,
         name=body.name,
         scopes=list(body.scopes),
@@ -161,7 +162,9 @@ async def create_workspace_token(
 async def revoke_workspace_token(
     workspace: str, token_id: str, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> None:
-    await api_tokens.revoke_workspace_token(tx, principal, workspace, token_id, now=ctx.now())
+    await api_tokens.revoke_access_token(
+        tx, principal, "workspace", workspace, token_id, now=ctx.now()
+    )
 
 
 @router.get(_REPOSITORY)
@@ -169,7 +172,9 @@ async def list_repository_tokens(
     workspace: str, repository: str, tx: DbTx, principal: CurrentPrincipal
 ) -> Items[TokenOut]:
     """The repository's access tokens (repository admins)."""
-    found = await api_tokens.list_repository_tokens(tx, principal, f"{workspace}/{repository}")
+    found = await api_tokens.list_access_tokens(
+        tx, principal, "repository", f"{workspace}/{repository}"
+    )
     return Items(items=[TokenOut.of(t) for t in found])
 
 
@@ -183,9 +188,10 @@ async def create_repository_token(
     principal: CurrentPrincipal,
 ) -> CreatedTokenOut:
     """An access token acting on the repository's packages (repository admins)."""
-    made = await api_tokens.create_repository_token(
+    made = await api_tokens.create_access_token(
         tx,
         principal,
+        "repository",
         f"{workspace}/{repository}",
         name=body.name,
         scopes=list(body.scopes),
@@ -207,6 +213,6 @@ async def revoke_repository_token(
     ctx: CurrentContext,
     principal: CurrentPrincipal,
 ) -> None:
-    await api_tokens.revoke_repository_token(
-        tx, principal, f"{workspace}/{repository}", token_id, now=ctx.now()
+    await api_tokens.revoke_access_token(
+        tx, principal, "repository", f"{workspace}/{repository}", token_id, now=ctx.now()
     )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +19,10 @@ from cargohold.web.ui.page import Page, begin
 EXPIRIES = ("7d", "30d", "90d", "1y")
 
 
-def _owner(request: Request) -> tuple[str, str | None]:
+Kind = Literal["personal", "repository", "workspace"]
+
+
+def _owner(request: Request) -> tuple[Kind, str | None]:
     """Whose tokens: ("personal", None), ("workspace", WS) or ("repository", WS/REPO)."""
     params = request.path_params
     if "repository" in params:
@@ -29,13 +32,10 @@ def _owner(request: Request) -> tuple[str, str | None]:
     return "personal", None
 
 
-async def _list(tx: Queries, page: Page, kind: str, target: str | None) -> list[Token]:
-    if kind == "repository":
+async def _list(tx: Queries, page: Page, kind: Kind, target: str | None) -> list[Token]:
+    if kind != "personal":
         assert target is not None
-        return await api_tokens.list_repository_tokens(tx, page.principal, target)
-    if kind == "workspace":
-        assert target is not None
-        return await api_tokens.list_workspace_tokens(tx, page.principal, target)
+        return await api_tokens.list_access_tokens(tx, page.principal, kind, target)
     return await api_tokens.list_personal_tokens(tx, page.principal)
 
 
@@ -88,15 +88,10 @@ async def create_token(request: Request) -> Response:
         try:
             if not name:
                 raise Invalid(page.gettext("Give the token a name."))
-            if kind == "repository":
+            if kind != "personal":
                 assert target is not None
-                created = await api_tokens.create_repository_token(
-                    tx, page.principal, target, **values
-                )
-            elif kind == "workspace":
-                assert target is not None
-                created = await api_tokens.create_workspace_token(
-                    tx, page.principal, target, **values
+                created = await api_tokens.create_access_token(
+                    tx, page.principal, kind, target, **values
                 )
             else:
                 created = await api_tokens.create_personal_token(tx, page.principal, **values)
@@ -118,12 +113,11 @@ async def revoke_token(request: Request) -> Response:
     token_id = request.path_params["token"]
     now = page.ctx.now()
     async with page.transaction() as tx:
-        if kind == "repository":
+        if kind != "personal":
             assert target is not None
-            await api_tokens.revoke_repository_token(tx, page.principal, target, token_id, now=now)
-        elif kind == "workspace":
-            assert target is not None
-            await api_tokens.revoke_workspace_token(tx, page.principal, target, token_id, now=now)
+            await api_tokens.revoke_access_token(
+                tx, page.principal, kind, target, token_id, now=now
+            )
         else:
             await api_tokens.revoke_personal_token(tx, page.principal, token_id, now=now)
     return page.redirect(request.url.path.rsplit("/", 2)[0])
