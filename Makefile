@@ -1,18 +1,29 @@
-PYTHON ?= python3
+# Everything runs from the project's virtual environment .venv, installed from uv.lock with
+# the pinned uv (scripts/uv); nothing is installed into the machine's Python.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
 
-.PHONY: run install test check bench
+.PHONY: run install venv-test test check bench lock
 
 run: install  ## install and start the registry on 127.0.0.1:5000
-	$(PYTHON) -m cargohold serve
+	@echo "cargohold is installed in $(VENV)/bin. In a second terminal, from this directory:"
+	@echo "  . $(VENV)/bin/activate    # puts the cargohold command on PATH"
+	$(VENV)/bin/cargohold serve
 
-install:
-	$(PYTHON) -m pip install -q -e .
+install:  ## the registry and what it needs, as uv.lock has them, into .venv
+	scripts/uv sync --frozen --inexact
+
+venv-test:  ## and the test tools (ruff, mypy, pytest, ...), without Debian packages
+	scripts/uv sync --frozen --extra test
 
 test:  ## install what the tests need, then run every check and test
 	scripts/test
 
-check:
+check: venv-test  ## ruff, mypy and the import layers only
 	scripts/test --no-install --checks-only
 
-bench:
-	$(PYTHON) -m bench
+bench: venv-test
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTHON) -m bench
+
+lock:  ## after a change to the dependencies in pyproject.toml: resolve them again into uv.lock
+	scripts/uv lock
