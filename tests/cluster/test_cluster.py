@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cargohold.config import Settings
 from cargohold.services.context import open_context
-from cargohold.services.uploads import sweep_expired_uploads
+from cargohold.services.registry.uploads import sweep_expired_uploads
 from tests.cluster.conftest import Cluster
 
 MiB = 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cargohold.services import manifests
+from cargohold.services.registry import manifests
 from tests.functional.registry import Registry, error_code, random_blob
 
 API_VERSION = "registry/2.0"

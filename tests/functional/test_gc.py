@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from cargohold.oci.digest import Digest
-from cargohold.services import gc, gc_history, leases
 from cargohold.services.context import Context
-from cargohold.services.reachability import lock_package
+from cargohold.services.lifecycle import gc, gc_history, leases
+from cargohold.services.lifecycle.reachability import lock_package
 from cargohold.storage.paths import blob_key
 from cargohold.web import app as web_app
 from tests.functional.registry import (

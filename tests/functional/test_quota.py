@@ -10,7 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cargohold.services import accounts, usage
+from cargohold.services.accounts import directory
+from cargohold.services.registry import quotas
 from tests.functional.registry import Registry, digest_of, error_code, image_manifest, random_blob
 
 NAME = "acme/app"
@@ -20,13 +21,13 @@ async def set_quota(registry: Registry, quota: int | None, slug: str = "acme") -
     ctx = registry.context
     async with ctx.db.transaction() as tx:
         if await tx.fetchone("SELECT 1 FROM workspaces WHERE slug = :s", {"s": slug}) is None:
-            owner = await accounts.create_user(tx, email=f"{slug}@example.com", now=ctx.now())
-            await accounts.create_workspace(tx, slug=slug, owner=owner, now=ctx.now())
-        await usage.set_quota(tx, workspace=slug, quota_bytes=quota)
+            owner = await directory.create_user(tx, email=f"{slug}@example.com", now=ctx.now())
+            await directory.create_workspace(tx, slug=slug, owner=owner, now=ctx.now())
+        await quotas.set_quota(tx, workspace=slug, quota_bytes=quota)
 
 
 async def used(registry: Registry, slug: str = "acme") -> int:
-    return await usage.workspace_bytes(registry.context.db, slug)
+    return await quotas.workspace_bytes(registry.context.db, slug)
 
 
 def assert_denied(response: httpx.Response) -> str:
@@ -209,7 +210,7 @@ async def test_the_quota_is_checked_again_where_the_blob_is_linked(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two pushes may both pass the early check; the second to link is still refused."""
-    from cargohold.services import uploads
+    from cargohold.services.registry import uploads
 
     await set_quota(registry, 10_000)
     monkeypatch.setattr(uploads, "check_quota", _passes)  # as if both checked at once

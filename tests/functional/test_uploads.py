@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from cargohold.services.uploads import sweep_expired_uploads
+from cargohold.services.registry.uploads import sweep_expired_uploads
 from tests.functional.registry import (
     BAD_DIGESTS,
     UNKNOWN_DIGEST,

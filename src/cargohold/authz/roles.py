@@ -33,7 +33,7 @@ SCOPES: dict[str, Role] = {
 }
 
 
-def parse_scopes(scopes: Iterable[str]) -> frozenset[str]:
+def parse_token_scopes(scopes: Iterable[str]) -> frozenset[str]:
     """Validate token scopes; an unknown scope is an error, never ignored."""
     result = set()
     for scope in scopes:

@@ -26,7 +26,7 @@ class ResourceScope:
         return {"type": self.type, "name": self.name, "actions": sorted(self.actions)}
 
 
-def parse_scope(text: str) -> ResourceScope:
+def parse_resource_scope(text: str) -> ResourceScope:
     """Parse one scope; the name may itself contain `:` (a host with a port), so the type
     is read from the front and the actions from the back."""
     if len(text) > 1024:
@@ -46,6 +46,6 @@ def parse_scope(text: str) -> ResourceScope:
     return ResourceScope(kind.split("(")[0], name, frozenset(parts))
 
 
-def parse_scopes(values: list[str]) -> list[ResourceScope]:
+def parse_resource_scopes(values: list[str]) -> list[ResourceScope]:
     """Every scope in the given query values, each of which may hold several."""
-    return [parse_scope(item) for value in values for item in value.split(" ") if item]
+    return [parse_resource_scope(item) for value in values for item in value.split(" ") if item]

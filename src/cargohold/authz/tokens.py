@@ -26,7 +26,7 @@ class TokenInvalid(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Grant:
+class TokenAccess:
     """What a token may do with one repository."""
 
     name: str
@@ -48,7 +48,7 @@ class Grant:
 @dataclass(frozen=True, slots=True)
 class Claims:
     subject: str
-    grants: dict[str, Grant]
+    grants: dict[str, TokenAccess]
     catalog: bool
     expires_at: int
     name: str | None = None  # who the subject is, for people to read (an email, a robot)
@@ -64,7 +64,7 @@ def issue(
     issuer: str,
     service: str,
     subject: str,
-    grants: Iterable[Grant],
+    grants: Iterable[TokenAccess],
     catalog: bool,
     lifetime: int,
     now: int,
@@ -115,7 +115,7 @@ def verify(
         raise TokenInvalid("token has expired")
     if not_before > clock:
         raise TokenInvalid("token is not yet valid")
-    grants: dict[str, Grant] = {}
+    grants: dict[str, TokenAccess] = {}
     catalog = False
     access = payload.get("access", [])
     if not isinstance(access, list):
@@ -134,7 +134,7 @@ def verify(
     )
 
 
-def _grant(entry: dict[str, Any]) -> Grant:
+def _grant(entry: dict[str, Any]) -> TokenAccess:
     """A repository access entry: a string name, a list of string actions, a known role."""
     name, actions, role = entry.get("name"), entry.get("actions"), entry.get("role", "read")
     if (
@@ -145,6 +145,6 @@ def _grant(entry: dict[str, Any]) -> Grant:
     ):
         raise TokenInvalid("malformed access entry")
     try:
-        return Grant(name, frozenset(actions), Role.parse(role))
+        return TokenAccess(name, frozenset(actions), Role.parse(role))
     except ValueError:
         raise TokenInvalid("malformed access entry") from None

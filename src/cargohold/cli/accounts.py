@@ -12,9 +12,10 @@ from cargohold.authz.roles import Role
 from cargohold.cli.common import run
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.metadata.db import Queries
-from cargohold.services import accounts, packages, usage
+from cargohold.services.accounts import directory
 from cargohold.services.context import Context
 from cargohold.services.errors import Invalid
+from cargohold.services.registry import packages, quotas
 
 users = typer.Typer(no_args_is_help=True, help="People who log in.")
 workspaces = typer.Typer(no_args_is_help=True, help="Workspaces (namespaces).")
@@ -46,7 +47,7 @@ def user_create(
     password = _read_password(password_stdin)
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        user = await accounts.create_user(
+        user = await directory.create_user(
             tx, email=email, display_name=name, password=password, is_admin=admin, now=ctx.now()
         )
         typer.echo(f"created user {user.email}" + (" (site admin)" if admin else ""), err=True)
@@ -72,12 +73,12 @@ def workspace_create(
     """Create a workspace with an owner."""
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        user = await accounts.find_user(tx, owner)
-        workspace_id = await accounts.create_workspace(
+        user = await directory.find_user(tx, owner)
+        workspace_id = await directory.create_workspace(
             tx, slug=slug, owner=user, name=name, now=ctx.now()
         )
         if create_on_push:
-            await accounts.set_create_on_push(tx, workspace_id=workspace_id, enabled=True)
+            await directory.set_create_on_push(tx, workspace_id=workspace_id, enabled=True)
         typer.echo(f"created workspace {slug}, owned by {user.email}", err=True)
 
     run(config, data_dir, use_case)
@@ -94,9 +95,9 @@ def workspace_member(
     """Add a member (or owner) to a workspace."""
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        user = await accounts.find_user(tx, email)
-        workspace_id = await accounts.find_workspace(tx, slug)
-        await accounts.set_member(tx, workspace_id=workspace_id, user=user, owner=owner)
+        user = await directory.find_user(tx, email)
+        workspace_id = await directory.find_workspace(tx, slug)
+        await directory.set_member(tx, workspace_id=workspace_id, user=user, owner=owner)
 
     run(config, data_dir, use_case)
 
@@ -111,18 +112,18 @@ def workspace_quota(
     """Set a workspace's storage quota (none removes it): pushes that would go over it are
     refused. kB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB of 1024."""
     try:
-        quota_bytes = usage.parse_size(size)
+        quota_bytes = quotas.parse_size(size)
     except Invalid as exc:
         raise typer.BadParameter(exc.message, param_hint="SIZE") from None
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        quota = await usage.set_quota(tx, workspace=slug, quota_bytes=quota_bytes)
-        used = usage.format_bytes(quota.bytes)
+        quota = await quotas.set_quota(tx, workspace=slug, quota_bytes=quota_bytes)
+        used = quotas.format_bytes(quota.bytes)
         if quota.quota_bytes is None:
             typer.echo(f"workspace {slug} has no quota now; it uses {used}", err=True)
         else:
             typer.echo(
-                f"workspace {slug} may hold {usage.format_bytes(quota.quota_bytes)};"
+                f"workspace {slug} may hold {quotas.format_bytes(quota.quota_bytes)};"
                 f" it uses {used} ({quota.percent}%)",
                 err=True,
             )
@@ -141,7 +142,7 @@ def project_create(
     """Create a project in a workspace."""
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        await accounts.create_project(tx, workspace=workspace, key=key, name=name, now=ctx.now())
+        await directory.create_project(tx, workspace=workspace, key=key, name=name, now=ctx.now())
         typer.echo(f"created project {key} in {workspace}", err=True)
 
     run(config, data_dir, use_case)
@@ -159,10 +160,10 @@ def project_grant(
     """Give a user a role on every repository of a project (none removes it)."""
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        user = await accounts.find_user(tx, email)
-        workspace_id = await accounts.find_workspace(tx, workspace)
-        project_id = await accounts.find_project(tx, workspace_id=workspace_id, key=key)
-        await accounts.grant_project(tx, project_id=project_id, user=user, role=_role(role))
+        user = await directory.find_user(tx, email)
+        workspace_id = await directory.find_workspace(tx, workspace)
+        project_id = await directory.find_project(tx, workspace_id=workspace_id, key=key)
+        await directory.grant_project(tx, project_id=project_id, user=user, role=_role(role))
 
     run(config, data_dir, use_case)
 
@@ -185,7 +186,7 @@ def repo_create(
     """Create a source repository in a project."""
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        repository = await accounts.create_repository(
+        repository = await directory.create_repository(
             tx, full_name=full_name, project_key=project, public=public, now=ctx.now()
         )
         typer.echo(f"created repository {repository.full_name}", err=True)
@@ -204,9 +205,9 @@ def repo_grant(
     """Give a user a role on a repository and its packages (none removes it)."""
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        repository = await accounts.find_repository(tx, full_name)
-        user = await accounts.find_user(tx, email)
-        await accounts.grant_repository(tx, repository=repository, user=user, role=_role(role))
+        repository = await directory.find_repository(tx, full_name)
+        user = await directory.find_user(tx, email)
+        await directory.grant_repository(tx, repository=repository, user=user, role=_role(role))
         typer.echo(f"{user.email} has {role} on {repository.full_name}", err=True)
 
     run(config, data_dir, use_case)
@@ -224,8 +225,8 @@ def repo_visibility(
         raise typer.BadParameter("say public or private")
 
     async def use_case(ctx: Context, tx: Queries) -> None:
-        repository = await accounts.find_repository(tx, full_name)
-        await accounts.set_repository_visibility(
+        repository = await directory.find_repository(tx, full_name)
+        await directory.set_repository_visibility(
             tx, repository=repository, public=visibility == "public"
         )
 
@@ -243,7 +244,7 @@ def package_create(
 
     async def use_case(ctx: Context, tx: Queries) -> None:
         full_repo = repo if "/" in repo else f"{name.split('/', 1)[0]}/{repo}"
-        repository = await accounts.find_repository(tx, full_repo)
+        repository = await directory.find_repository(tx, full_repo)
         await packages.create_package(tx, name=name, repository=repository, now=ctx.now())
         typer.echo(f"created package {name}, linked to {repository.full_name}", err=True)
 

@@ -21,9 +21,9 @@ from rich.table import Table
 
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.config import Settings, load_settings
-from cargohold.services import gc, gc_history
 from cargohold.services.context import open_context
-from cargohold.services.usage import format_bytes
+from cargohold.services.lifecycle import gc, gc_history
+from cargohold.services.registry.quotas import format_bytes
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+)([smhdw]?)")

@@ -15,7 +15,7 @@ import typer
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.config import Settings, load_settings
 from cargohold.metadata import migrate
-from cargohold.services.accounts import count_users
+from cargohold.services.accounts.directory import count_users
 from cargohold.services.context import open_context
 
 

@@ -9,7 +9,7 @@ import typer
 from cargohold.cli.common import run
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.metadata.db import Queries
-from cargohold.services import accounts, tokens
+from cargohold.services.accounts import directory, tokens
 from cargohold.services.context import Context
 
 app = typer.Typer(no_args_is_help=True, help="API tokens and access tokens.")
@@ -45,7 +45,7 @@ def token_create(
     """Create a personal API token; prints only the token, so TOKEN=$(...) works."""
 
     async def use_case(ctx: Context, tx: Queries) -> str:
-        user = await accounts.find_user(tx, email)
+        user = await directory.find_user(tx, email)
         _, secret = await tokens.create_token(
             tx,
             kind="personal",
@@ -74,10 +74,10 @@ def access_token_create(
 
     async def use_case(ctx: Context, tx: Queries) -> str:
         if "/" in owner:
-            repository = await accounts.find_repository(tx, owner)
+            repository = await directory.find_repository(tx, owner)
             kind, ids = "repository", {"repository_id": repository.id}
         else:
-            kind, ids = "workspace", {"workspace_id": await accounts.find_workspace(tx, owner)}
+            kind, ids = "workspace", {"workspace_id": await directory.find_workspace(tx, owner)}
         _, secret = await tokens.create_token(
             tx,
             kind=kind,

@@ -13,8 +13,8 @@ from cargohold.authz.tokens import Claims
 from cargohold.config import Settings
 from cargohold.metadata import revision
 from cargohold.metadata.db import Database, SQLiteDatabase
+from cargohold.services.accounts.keys import load_signing_key
 from cargohold.services.hashing import HashStates
-from cargohold.services.keys import load_signing_key
 from cargohold.storage.base import Backend
 from cargohold.storage.filesystem import FilesystemBackend
 from cargohold.storage.memory import MemoryBackend

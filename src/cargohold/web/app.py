@@ -13,8 +13,9 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cargohold.config import Settings, load_settings
-from cargohold.services import gc, uploads
 from cargohold.services.context import Context, open_context
+from cargohold.services.lifecycle import gc
+from cargohold.services.registry import uploads
 from cargohold.web import health, token
 from cargohold.web.api.app import create_api
 from cargohold.web.proxy import ProxyHeaders

@@ -7,10 +7,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.authz.scopes import ScopeInvalid, parse_scopes
-from cargohold.services import logins, registry_tokens
-from cargohold.services.access import ANONYMOUS, Principal
+from cargohold.authz.scopes import ScopeInvalid, parse_resource_scopes
+from cargohold.services.accounts import logins
+from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
+from cargohold.services.registry import bearer_tokens
 from cargohold.web.registry.auth import basic_credentials
 
 
@@ -50,9 +51,7 @@ async def _login(ctx: Context, request: Request, username: str, secret: str) -> 
 async def _principal(ctx: Context, request: Request, params: dict[str, str]) -> Principal:
     grant_type = params.get("grant_type")
     if request.method == "POST" and grant_type == "refresh_token":
-        principal = await registry_tokens.principal_from_refresh(
-            ctx, params.get("refresh_token", "")
-        )
+        principal = await bearer_tokens.principal_from_refresh(ctx, params.get("refresh_token", ""))
         if principal is None:
             raise _Refused(
                 _error(401, "invalid_grant", "the refresh token is not valid; log in again")
@@ -97,7 +96,7 @@ async def token(request: Request) -> Response:
             f"this registry's service is {ctx.settings.token_service!r}, not {service[:60]!r}",
         )
     try:
-        scopes = parse_scopes(scope_values)
+        scopes = parse_resource_scopes(scope_values)
     except ScopeInvalid as exc:
         return _error(400, "invalid_scope", str(exc))
     try:
@@ -105,5 +104,5 @@ async def token(request: Request) -> Response:
     except _Refused as refused:
         return refused.response
     offline = params.get("offline_token") == "true" or params.get("access_type") == "offline"
-    issued = await registry_tokens.issue(ctx, principal, scopes, offline=offline)
+    issued = await bearer_tokens.issue(ctx, principal, scopes, offline=offline)
     return JSONResponse(issued.body(), headers={"Cache-Control": "no-store"})

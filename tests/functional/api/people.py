@@ -29,8 +29,9 @@ import httpx
 
 from cargohold.authz.roles import Role
 from cargohold.config import Settings
-from cargohold.services import accounts, packages, tokens
+from cargohold.services.accounts import directory, tokens
 from cargohold.services.context import Context
+from cargohold.services.registry import packages
 from cargohold.web.app import create_app
 from tests.functional.registry import Registry, fail_on_server_error, image_manifest, random_blob
 
@@ -54,7 +55,7 @@ class Api:
         if (who, scope) not in self.secrets:
             ctx = self.context
             async with ctx.db.transaction() as tx:
-                user = await accounts.find_user(tx, email(who))
+                user = await directory.find_user(tx, email(who))
                 _, secret = await tokens.create_token(
                     tx,
                     kind="personal",
@@ -72,12 +73,12 @@ class Api:
         ctx = self.context
         async with ctx.db.transaction() as tx:
             if "/" in owner:
-                repository = await accounts.find_repository(tx, owner)
+                repository = await directory.find_repository(tx, owner)
                 ids: dict[str, Any] = {"kind": "repository", "repository_id": repository.id}
             else:
                 ids = {
                     "kind": "workspace",
-                    "workspace_id": await accounts.find_workspace(tx, owner),
+                    "workspace_id": await directory.find_workspace(tx, owner),
                 }
             _, secret = await tokens.create_token(
                 tx, name="robot", scopes=[scope], expires_at=None, now=ctx.now(), **ids
@@ -136,27 +137,27 @@ async def build_world(api: Api) -> None:
     now = ctx.now()
     async with ctx.db.transaction() as tx:
         users = {
-            who: await accounts.create_user(
+            who: await directory.create_user(
                 tx, email=email(who), is_admin=who == "site_admin", now=now
             )
             for who in PEOPLE
         }
-        acme = await accounts.create_workspace(tx, slug="acme", owner=users["owner"], now=now)
-        await accounts.set_member(tx, workspace_id=acme, user=users["member"], owner=False)
-        plat = await accounts.create_project(tx, workspace="acme", key="PLAT", now=now)
-        await accounts.create_project(tx, workspace="acme", key="WWW", now=now)
-        web = await accounts.create_repository(
+        acme = await directory.create_workspace(tx, slug="acme", owner=users["owner"], now=now)
+        await directory.set_member(tx, workspace_id=acme, user=users["member"], owner=False)
+        plat = await directory.create_project(tx, workspace="acme", key="PLAT", now=now)
+        await directory.create_project(tx, workspace="acme", key="WWW", now=now)
+        web = await directory.create_repository(
             tx, full_name="acme/web", project_key="PLAT", now=now
         )
-        site = await accounts.create_repository(
+        site = await directory.create_repository(
             tx, full_name="acme/site", project_key="WWW", public=True, now=now
         )
-        await accounts.grant_repository(tx, repository=web, user=users["reader"], role=Role.READ)
-        await accounts.grant_project(tx, project_id=plat, user=users["writer"], role=Role.WRITE)
-        await accounts.grant_repository(tx, repository=web, user=users["admin"], role=Role.ADMIN)
-        await accounts.create_workspace(tx, slug="globex", owner=users["other"], now=now)
-        await accounts.create_project(tx, workspace="globex", key="APP", now=now)
-        app = await accounts.create_repository(
+        await directory.grant_repository(tx, repository=web, user=users["reader"], role=Role.READ)
+        await directory.grant_project(tx, project_id=plat, user=users["writer"], role=Role.WRITE)
+        await directory.grant_repository(tx, repository=web, user=users["admin"], role=Role.ADMIN)
+        await directory.create_workspace(tx, slug="globex", owner=users["other"], now=now)
+        await directory.create_project(tx, workspace="globex", key="APP", now=now)
+        app = await directory.create_repository(
             tx, full_name="globex/app", project_key="APP", now=now
         )
         for name, repository in (

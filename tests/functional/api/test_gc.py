@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cargohold.services import gc
+from cargohold.services.lifecycle import gc
 from tests.functional.api.people import Api, assert_problem
 
 

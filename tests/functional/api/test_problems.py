@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cargohold.services import workspaces
+from cargohold.services.accounts.checked import workspaces
 from tests.functional.api.people import Api, assert_problem
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cargohold.services import retention
+from cargohold.services.lifecycle import retention
 from tests.functional.api.images import Lifecycle, age, build_lifecycle, registry_as
 from tests.functional.api.people import Api, assert_problem
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cargohold.services import packages
 from cargohold.services.errors import Conflict
+from cargohold.services.registry.checked import packages
 from tests.functional.api.people import Api, assert_problem
 
 

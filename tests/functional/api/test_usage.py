@@ -21,7 +21,8 @@ import base64
 import httpx
 import pytest
 
-from cargohold.services import accounts, packages
+from cargohold.services.accounts import directory
+from cargohold.services.registry import packages
 from tests.functional.api.people import Api, assert_problem, email
 from tests.functional.registry import Image, Registry, image_manifest, random_blob
 
@@ -136,10 +137,10 @@ async def test_a_workspace_whose_slug_prefixes_another_counts_only_its_own(
 ) -> None:
     ctx = pushed.context
     async with ctx.db.transaction() as tx:
-        owner = await accounts.find_user(tx, email("owner"))
-        await accounts.create_workspace(tx, slug="acme-labs", owner=owner, now=ctx.now())
-        await accounts.create_project(tx, workspace="acme-labs", key="LAB", now=ctx.now())
-        lab = await accounts.create_repository(
+        owner = await directory.find_user(tx, email("owner"))
+        await directory.create_workspace(tx, slug="acme-labs", owner=owner, now=ctx.now())
+        await directory.create_project(tx, workspace="acme-labs", key="LAB", now=ctx.now())
+        lab = await directory.create_repository(
             tx, full_name="acme-labs/lab", project_key="LAB", now=ctx.now()
         )
         await packages.create_package(tx, name="acme-labs/lab", repository=lab, now=ctx.now())

@@ -7,7 +7,8 @@ import httpx
 import pytest
 
 from cargohold.authz.roles import Role
-from cargohold.services import accounts, packages
+from cargohold.services.accounts import directory
+from cargohold.services.registry import packages
 from tests.functional.auth.world import World, bearer, email
 from tests.functional.registry import Registry, digest_of, error_code, image_manifest, random_blob
 
@@ -15,19 +16,19 @@ NEW = "acme/api"  # the repository acme/api exists (project PLAT); the package d
 
 
 @pytest.fixture
-async def api_repository(registry: Registry) -> accounts.Repository:
+async def api_repository(registry: Registry) -> directory.Repository:
     db = registry.context.db
-    repository = await accounts.create_repository(
+    repository = await directory.create_repository(
         db, full_name=NEW, project_key="PLAT", now=registry.context.now()
     )
-    admin = await accounts.find_user(db, email("admin"))
-    await accounts.grant_repository(db, repository=repository, user=admin, role=Role.ADMIN)
+    admin = await directory.find_user(db, email("admin"))
+    await directory.grant_repository(db, repository=repository, user=admin, role=Role.ADMIN)
     return repository
 
 
 async def _enable(registry: Registry, workspace: str = "acme") -> None:
-    workspace_id = await accounts.find_workspace(registry.context.db, workspace)
-    await accounts.set_create_on_push(registry.context.db, workspace_id=workspace_id, enabled=True)
+    workspace_id = await directory.find_workspace(registry.context.db, workspace)
+    await directory.set_create_on_push(registry.context.db, workspace_id=workspace_id, enabled=True)
 
 
 async def _push(registry: Registry, headers: dict[str, str], name: str) -> httpx.Response:
@@ -80,7 +81,7 @@ async def test_off_by_default(registry: Registry, world: World) -> None:
 @pytest.mark.parametrize("via", ["jwt", "basic"])
 @pytest.mark.parametrize("who", ["admin", "owner", "site_admin"])
 async def test_an_admin_of_the_repository_creates_it(
-    registry: Registry, world: World, api_repository: accounts.Repository, who: str, via: str
+    registry: Registry, world: World, api_repository: directory.Repository, who: str, via: str
 ) -> None:
     await _enable(registry)
     if via == "jwt":
@@ -91,10 +92,10 @@ async def test_an_admin_of_the_repository_creates_it(
     assert response.status_code == 201, response.text
 
     # the package is linked to the repository and inherits its roles
-    await accounts.grant_repository(
+    await directory.grant_repository(
         registry.context.db,
         repository=api_repository,
-        user=await accounts.find_user(registry.context.db, email("read")),
+        user=await directory.find_user(registry.context.db, email("read")),
         role=Role.READ,
     )
     reader = {**world.credential("read", "read").basic, "Accept": "*/*"}
@@ -167,15 +168,15 @@ async def test_asking_to_pull_creates_nothing(registry: Registry, world: World) 
 
 @pytest.mark.parametrize("via", ["jwt", "basic"])
 async def test_an_existing_package_is_never_relinked(
-    registry: Registry, world: World, api_repository: accounts.Repository, via: str
+    registry: Registry, world: World, api_repository: directory.Repository, via: str
 ) -> None:
     """A package named acme/api but linked to acme/web stays with acme/web, whatever an
     admin of the repository acme/api pushes."""
     db = registry.context.db
-    web = await accounts.find_repository(db, "acme/web")
+    web = await directory.find_repository(db, "acme/web")
     await packages.create_package(db, name=NEW, repository=web, now=registry.context.now())
-    other = await accounts.find_user(db, email("other"))
-    await accounts.grant_repository(db, repository=api_repository, user=other, role=Role.ADMIN)
+    other = await directory.find_user(db, email("other"))
+    await directory.grant_repository(db, repository=api_repository, user=other, role=Role.ADMIN)
     await _enable(registry)
     if via == "jwt":
         headers = await _jwt(registry, world, "other", "admin", NEW)

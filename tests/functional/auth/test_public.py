@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cargohold.services import accounts
+from cargohold.services.accounts import directory
 from tests.functional.auth.world import (
     PRIVATE,
     PUBLIC,
@@ -82,8 +82,8 @@ async def test_anonymous_catalog_lists_public_packages_only(registry: Registry) 
 
 
 async def _visibility(registry: Registry, public: bool) -> None:
-    repository = await accounts.find_repository(registry.context.db, "acme/site")
-    await accounts.set_repository_visibility(
+    repository = await directory.find_repository(registry.context.db, "acme/site")
+    await directory.set_repository_visibility(
         registry.context.db, repository=repository, public=public
     )
 

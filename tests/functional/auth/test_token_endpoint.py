@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cargohold.services import tokens
+from cargohold.services.accounts import tokens
 from tests.functional.auth.world import (
     PASSWORD,
     PRIVATE,

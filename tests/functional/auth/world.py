@@ -34,8 +34,9 @@ import httpx
 
 from cargohold.authz.roles import Role
 from cargohold.config import Settings
-from cargohold.services import accounts, packages, tokens
+from cargohold.services.accounts import directory, tokens
 from cargohold.services.context import Context
+from cargohold.services.registry import packages
 from cargohold.web.app import create_app
 from tests.functional.registry import Registry, digest_of, image_manifest, random_blob
 
@@ -111,7 +112,7 @@ async def _accounts(ctx: Context) -> dict[str, Credential]:
     credentials: dict[str, Credential] = {}
     async with ctx.db.transaction() as db:
         users = {
-            who: await accounts.create_user(
+            who: await directory.create_user(
                 db,
                 email=email(who),
                 is_admin=who == "site_admin",
@@ -120,25 +121,25 @@ async def _accounts(ctx: Context) -> dict[str, Credential]:
             )
             for who in PEOPLE
         }
-        acme = await accounts.create_workspace(db, slug="acme", owner=users["owner"], now=now)
-        await accounts.set_member(db, workspace_id=acme, user=users["none"], owner=False)
-        plat = await accounts.create_project(db, workspace="acme", key="PLAT", now=now)
-        await accounts.create_project(db, workspace="acme", key="WWW", now=now)
-        web = await accounts.create_repository(db, full_name=PRIVATE, project_key="PLAT", now=now)
-        site = await accounts.create_repository(
+        acme = await directory.create_workspace(db, slug="acme", owner=users["owner"], now=now)
+        await directory.set_member(db, workspace_id=acme, user=users["none"], owner=False)
+        plat = await directory.create_project(db, workspace="acme", key="PLAT", now=now)
+        await directory.create_project(db, workspace="acme", key="WWW", now=now)
+        web = await directory.create_repository(db, full_name=PRIVATE, project_key="PLAT", now=now)
+        site = await directory.create_repository(
             db, full_name="acme/site", project_key="WWW", public=True, now=now
         )
-        await accounts.grant_repository(db, repository=web, user=users["read"], role=Role.READ)
-        await accounts.grant_project(db, project_id=plat, user=users["write"], role=Role.WRITE)
-        await accounts.grant_repository(db, repository=web, user=users["admin"], role=Role.ADMIN)
+        await directory.grant_repository(db, repository=web, user=users["read"], role=Role.READ)
+        await directory.grant_project(db, project_id=plat, user=users["write"], role=Role.WRITE)
+        await directory.grant_repository(db, repository=web, user=users["admin"], role=Role.ADMIN)
         await packages.create_package(db, name=PRIVATE, repository=web, now=now)
         await packages.create_package(db, name=PUBLIC, repository=site, now=now)
         await packages.create_package(db, name=PUBLIC_BASE, repository=site, now=now)
         for slug, owner, key in (("globex", "other", "APP"), ("initech", "vault", "SEC")):
-            await accounts.create_workspace(db, slug=slug, owner=users[owner], now=now)
-            await accounts.create_project(db, workspace=slug, key=key, now=now)
+            await directory.create_workspace(db, slug=slug, owner=users[owner], now=now)
+            await directory.create_project(db, workspace=slug, key=key, now=now)
             full_name = FOREIGN if slug == "globex" else VAULT
-            repository = await accounts.create_repository(
+            repository = await directory.create_repository(
                 db, full_name=full_name, project_key=key, now=now
             )
             await packages.create_package(db, name=full_name, repository=repository, now=now)

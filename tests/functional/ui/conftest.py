@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from cargohold.config import Settings
-from cargohold.services import accounts
-from cargohold.web.ui import sessions
+from cargohold.services.accounts import directory
+from cargohold.web.ui import session_cookie
 from tests.functional.api.people import Api, email, world
 from tests.functional.conftest import marked_settings
 from tests.functional.registry import (
@@ -32,14 +32,14 @@ PASSWORD = "correct horse battery"
 @dataclass
 class UiClient:
     client: httpx.AsyncClient
-    session: sessions.Session | None
+    session: session_cookie.Session | None
     cookie: str | None
     language: str | None = None
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         cookies = []
         if self.cookie:
-            cookies.append(f"{sessions.COOKIE}={self.cookie}")
+            cookies.append(f"{session_cookie.COOKIE}={self.cookie}")
         if self.language:
             cookies.append(f"cargohold_lang={self.language}")
         headers = {"cookie": "; ".join(cookies)} if cookies else {}
@@ -69,9 +69,9 @@ class Ui:
         ctx = self.api.context
         user_id = None
         if who is not None:
-            user_id = (await accounts.find_user(ctx.db, email(who))).id
-        session = sessions.new_session(ctx, user_id)
-        return UiClient(self.api.client, session, sessions.encode(ctx, session))
+            user_id = (await directory.find_user(ctx.db, email(who))).id
+        session = session_cookie.new_session(ctx, user_id)
+        return UiClient(self.api.client, session, session_cookie.encode(ctx, session))
 
     def anonymous(self) -> UiClient:
         return UiClient(self.api.client, None, None)
@@ -93,7 +93,7 @@ async def set_password(ui: Ui, who: str, password: str = PASSWORD) -> None:
     ctx = ui.api.context
     await ctx.db.execute(
         "UPDATE users SET password_hash = :h WHERE email = :e",
-        {"h": accounts.hash_password(password), "e": email(who)},
+        {"h": directory.hash_password(password), "e": email(who)},
     )
 
 

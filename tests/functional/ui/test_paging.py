@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cargohold.services import accounts
+from cargohold.services.accounts import directory
 from tests.functional.ui.conftest import Ui
 
 PACKAGES = 2000
@@ -58,7 +58,7 @@ def rows_read(ui: Ui) -> Iterator[list[int]]:
 async def _many_packages(ui: Ui) -> None:
     ctx = ui.api.context
     async with ctx.db.transaction() as tx:
-        repository = await accounts.find_repository(tx, "acme/web")
+        repository = await directory.find_repository(tx, "acme/web")
         for i in range(PACKAGES):
             await tx.execute(
                 "INSERT INTO packages (name, created_at) VALUES (:n, :t)",

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import re
 
-from cargohold.services import usage
+from cargohold.services.registry import quotas
 from tests.functional.ui.conftest import Ui
 from tests.functional.ui.test_japanese import english_messages, visible_text
 
 
 async def set_quota(ui: Ui, quota: int | None) -> None:
     async with ui.api.context.db.transaction() as tx:
-        await usage.set_quota(tx, workspace="acme", quota_bytes=quota)
+        await quotas.set_quota(tx, workspace="acme", quota_bytes=quota)
 
 
 async def test_usage_page_draws_a_chart_of_the_largest_packages(ui: Ui) -> None:

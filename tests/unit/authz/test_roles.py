@@ -9,7 +9,7 @@ from cargohold.authz.roles import (
     Role,
     allows,
     docker_actions,
-    parse_scopes,
+    parse_token_scopes,
     scope_ceiling,
 )
 
@@ -54,7 +54,7 @@ def test_roles_are_ordered() -> None:
     ],
 )
 def test_parse_scopes(scopes: list[str], parsed: set[str]) -> None:
-    assert parse_scopes(scopes) == frozenset(parsed)
+    assert parse_token_scopes(scopes) == frozenset(parsed)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_parse_scopes(scopes: list[str], parsed: set[str]) -> None:
 )
 def test_parse_scopes_refuses(scopes: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        parse_scopes(scopes)
+        parse_token_scopes(scopes)
 
 
 @pytest.mark.parametrize(

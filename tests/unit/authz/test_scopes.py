@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cargohold.authz.scopes import ResourceScope, ScopeInvalid, parse_scope, parse_scopes
+from cargohold.authz.scopes import (
+    ResourceScope,
+    ScopeInvalid,
+    parse_resource_scope,
+    parse_resource_scopes,
+)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +36,7 @@ from cargohold.authz.scopes import ResourceScope, ScopeInvalid, parse_scope, par
     ],
 )
 def test_parse_scope(text: str, kind: str, name: str, actions: set[str]) -> None:
-    scope = parse_scope(text)
+    scope = parse_resource_scope(text)
     assert scope == ResourceScope(kind, name, frozenset(actions))
 
 
@@ -59,11 +64,11 @@ def test_parse_scope(text: str, kind: str, name: str, actions: set[str]) -> None
 )
 def test_parse_scope_refuses(text: str) -> None:
     with pytest.raises(ScopeInvalid):
-        parse_scope(text)
+        parse_resource_scope(text)
 
 
 def test_parse_scopes_splits_on_spaces_and_skips_empty_items() -> None:
-    scopes = parse_scopes(
+    scopes = parse_resource_scopes(
         ["repository:acme/web:pull  repository:acme/api:pull,push", "", "registry:catalog:*"]
     )
     assert [str(s) for s in scopes] == [
@@ -75,7 +80,7 @@ def test_parse_scopes_splits_on_spaces_and_skips_empty_items() -> None:
 
 def test_parse_scopes_refuses_when_any_item_is_malformed() -> None:
     with pytest.raises(ScopeInvalid):
-        parse_scopes(["repository:acme/web:pull bogus"])
+        parse_resource_scopes(["repository:acme/web:pull bogus"])
 
 
 def test_scope_text_and_claim() -> None:

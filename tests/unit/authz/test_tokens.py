@@ -15,14 +15,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cargohold.authz.roles import Action, Role
-from cargohold.authz.tokens import Claims, Grant, TokenInvalid, issue, verify
+from cargohold.authz.tokens import Claims, TokenAccess, TokenInvalid, issue, verify
 
 KEY = Ed25519PrivateKey.generate()
 OTHER_KEY = Ed25519PrivateKey.generate()
 ISSUER, SERVICE = "cargohold", "cargohold"
 NOW = int(time.time())
 
-WEB = Grant("acme/web", frozenset({"pull", "push"}), Role.WRITE)
+WEB = TokenAccess("acme/web", frozenset({"pull", "push"}), Role.WRITE)
 
 
 def _issue(**overrides: Any) -> str:
@@ -85,13 +85,13 @@ def _hs256_with_public_key(payload: dict[str, Any]) -> str:
 
 
 def test_round_trip_carries_grants_and_catalog() -> None:
-    token = _issue(grants=[WEB, Grant("acme/api", frozenset(), Role.NONE)], catalog=True)
+    token = _issue(grants=[WEB, TokenAccess("acme/api", frozenset(), Role.NONE)], catalog=True)
     claims = _verify(token)
     assert claims.subject == "user:1:abc"
     assert claims.catalog is True
     assert claims.expires_at == NOW + 300
     assert claims.grants["acme/web"] == WEB
-    assert claims.grants["acme/api"] == Grant("acme/api", frozenset(), Role.NONE)
+    assert claims.grants["acme/api"] == TokenAccess("acme/api", frozenset(), Role.NONE)
 
 
 def test_issued_claims_follow_the_docker_token_spec() -> None:
@@ -221,7 +221,7 @@ def test_unknown_access_types_are_ignored() -> None:
 def test_grant_allows_needs_both_the_action_and_the_role(
     actions: set[str], role: Role, allowed: set[Action]
 ) -> None:
-    grant = Grant("acme/web", frozenset(actions), role)
+    grant = TokenAccess("acme/web", frozenset(actions), role)
     assert {action for action in Action if grant.allows(action)} == allowed
     claims = Claims("user:1", {"acme/web": grant}, False, NOW + 60)
     assert {action for action in Action if claims.allows("acme/web", action)} == allowed

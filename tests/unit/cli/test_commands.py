@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cargohold.authz.roles import Role
 from cargohold.cli.main import app
 from cargohold.config import Settings
-from cargohold.services import access, logins
+from cargohold.services.accounts import logins, principals
 from cargohold.services.context import open_context
 
 runner = CliRunner()
@@ -48,7 +48,7 @@ def role_of(data_dir: Path, email: str, token: str, package: str) -> Role:
         ctx = open_context(Settings(data_dir=data_dir))
         try:
             principal = await logins.authenticate(ctx, username=email, secret=token, address=None)
-            return (await access.package_access(ctx.db, principal, package)).role
+            return (await principals.package_access(ctx.db, principal, package)).role
         finally:
             await ctx.db.close()
 

@@ -14,9 +14,9 @@ from cargohold.cli.gc import parse_duration
 from cargohold.cli.main import app
 from cargohold.config import Settings
 from cargohold.oci.digest import Digest
-from cargohold.services import gc, leases
 from cargohold.services.context import open_context
-from cargohold.services.usage import format_bytes
+from cargohold.services.lifecycle import gc, leases
+from cargohold.services.registry.quotas import format_bytes
 from cargohold.storage.paths import blob_key
 
 runner = CliRunner()

@@ -17,8 +17,8 @@ from fastapi import Depends, Query
 from starlette.requests import Request
 
 from cargohold.metadata.db import Queries
-from cargohold.services import access, logins, tokens
-from cargohold.services.access import ANONYMOUS, Principal
+from cargohold.services.accounts import logins, principals, tokens
+from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.errors import Unauthenticated
 
@@ -53,7 +53,7 @@ async def _principal(request: Request, ctx: CurrentContext) -> Principal:
     kind, _, value = header.strip().partition(" ")
     value = value.strip()
     if kind.lower() == "bearer" and value:
-        principal = await access.principal_for_token(ctx.db, value, now=ctx.now())
+        principal = await principals.principal_for_token(ctx.db, value, now=ctx.now())
         if principal is None:
             raise Unauthenticated("the token is not valid, has expired or has been revoked")
         return principal

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from cargohold.services import gc_history
-from cargohold.services.gc_history import GcRun
+from cargohold.services.lifecycle.checked import gc_history
+from cargohold.services.lifecycle.gc_history import GcRun
 from cargohold.web.api.deps import CurrentPrincipal, DbTx
 from cargohold.web.api.models import timestamp
 from cargohold.web.api.problems import responses

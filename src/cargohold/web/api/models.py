@@ -9,7 +9,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from cargohold.authz.roles import Role
-from cargohold.services.workspaces import Grant
+from cargohold.services.accounts.directory import RoleGrant
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class GrantOut(BaseModel):
     role: RoleName
 
     @classmethod
-    def of(cls, grant: Grant) -> GrantOut:
+    def of(cls, grant: RoleGrant) -> GrantOut:
         return cls(
             email=grant.user.email, display_name=grant.user.display_name, role=label(grant.role)
         )

@@ -12,8 +12,8 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from cargohold.services import packages
-from cargohold.services.packages import PackageInfo
+from cargohold.services.registry.checked import packages
+from cargohold.services.registry.checked.packages import PackageInfo
 from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx, PageQuery, location
 from cargohold.web.api.models import Body, Items, PackageName, RoleName, label, timestamp
 from cargohold.web.api.problems import responses

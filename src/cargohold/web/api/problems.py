@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.oci.errors import RegistryError
+from cargohold.services.accounts.logins import LoginFailed, TooManyAttempts
 from cargohold.services.context import Context
 from cargohold.services.errors import (
     Conflict,
@@ -28,7 +29,6 @@ from cargohold.services.errors import (
     ServiceError,
     Unauthenticated,
 )
-from cargohold.services.logins import LoginFailed, TooManyAttempts
 
 log = logging.getLogger("cargohold.api")
 

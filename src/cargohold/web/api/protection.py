@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from cargohold.services import patterns, protection
-from cargohold.services.protection import Protection
+from cargohold.services.registry import patterns
+from cargohold.services.registry.checked import protection
+from cargohold.services.registry.checked.protection import Protection
 from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx
 from cargohold.web.api.models import Body, PackageName
 from cargohold.web.api.problems import responses

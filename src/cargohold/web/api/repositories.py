@@ -7,8 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from cargohold.services import repositories
-from cargohold.services.repositories import RepositoryInfo
+from cargohold.services.accounts.checked import repositories
+from cargohold.services.accounts.checked.repositories import RepositoryInfo
 from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx, location
 from cargohold.web.api.models import (
     Body,

@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from cargohold.services import retention, retention_plan
-from cargohold.services.retention import SavedPolicy
-from cargohold.services.retention_plan import Plan, Policy
+from cargohold.services.lifecycle import retention_plan
+from cargohold.services.lifecycle.checked import retention
+from cargohold.services.lifecycle.retention import SavedPolicy
+from cargohold.services.lifecycle.retention_plan import Plan, Policy
 from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx
 from cargohold.web.api.models import Body, PackageName, timestamp
 from cargohold.web.api.problems import responses

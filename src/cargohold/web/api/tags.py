@@ -7,8 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from cargohold.services import manifests
-from cargohold.services.manifests import TagInfo
+from cargohold.services.registry.checked import manifests
+from cargohold.services.registry.checked.manifests import TagInfo
 from cargohold.web.api.deps import CurrentPrincipal, DbTx, PageQuery
 from cargohold.web.api.models import Items, PackageName, timestamp
 from cargohold.web.api.problems import responses

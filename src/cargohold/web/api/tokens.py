@@ -9,9 +9,9 @@ from typing import Literal
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from cargohold.services import api_tokens
-from cargohold.services.access import require_person
-from cargohold.services.tokens import Token
+from cargohold.services.accounts.checked import tokens
+from cargohold.services.accounts.principals import require_person
+from cargohold.services.accounts.tokens import Token
 from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx
 from cargohold.web.api.models import Body, Items, maybe_timestamp, timestamp
 from cargohold.web.api.problems import responses
@@ -97,7 +97,7 @@ async def get_user(principal: CurrentPrincipal) -> UserOut:
 @router.get("/user/tokens")
 async def list_personal_tokens(tx: DbTx, principal: CurrentPrincipal) -> Items[TokenOut]:
     """Your API tokens, revoked and expired ones included; never their secrets."""
-    found = await api_tokens.list_personal_tokens(tx, principal)
+    found = await tokens.list_personal_tokens(tx, principal)
     return Items(items=[TokenOut.of(t) for t in found])
 
 
@@ -106,7 +106,7 @@ async def create_personal_token(
     body: TokenIn, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> CreatedTokenOut:
     """Make an API token for yourself; its secret is in this answer only."""
-    made = await api_tokens.create_personal_token(
+    made = await tokens.create_personal_token(
         tx,
         principal,
         name=body.name,
@@ -125,7 +125,7 @@ async def revoke_personal_token(
     token_id: str, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> None:
     """Revoke one of your tokens; it stops working at once."""
-    await api_tokens.revoke_personal_token(tx, principal, token_id, now=ctx.now())
+    await tokens.revoke_personal_token(tx, principal, token_id, now=ctx.now())
 
 
 @router.get(_WORKSPACE)
@@ -133,7 +133,7 @@ async def list_workspace_tokens(
     workspace: str, tx: DbTx, principal: CurrentPrincipal
 ) -> Items[TokenOut]:
     """The workspace's access tokens (owners)."""
-    found = await api_tokens.list_access_tokens(tx, principal, "workspace", workspace)
+    found = await tokens.list_access_tokens(tx, principal, "workspace", workspace)
     return Items(items=[TokenOut.of(t) for t in found])
 
 
@@ -142,7 +142,7 @@ async def create_workspace_token(
     workspace: str, body: TokenIn, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> CreatedTokenOut:
     """An access token acting on every package of the workspace (owners)."""
-    made = await api_tokens.create_access_token(
+    made = await tokens.create_access_token(
         tx,
         principal,
         "workspace",
@@ -162,9 +162,7 @@ async def create_workspace_token(
 async def revoke_workspace_token(
     workspace: str, token_id: str, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> None:
-    await api_tokens.revoke_access_token(
-        tx, principal, "workspace", workspace, token_id, now=ctx.now()
-    )
+    await tokens.revoke_access_token(tx, principal, "workspace", workspace, token_id, now=ctx.now())
 
 
 @router.get(_REPOSITORY)
@@ -172,7 +170,7 @@ async def list_repository_tokens(
     workspace: str, repository: str, tx: DbTx, principal: CurrentPrincipal
 ) -> Items[TokenOut]:
     """The repository's access tokens (repository admins)."""
-    found = await api_tokens.list_access_tokens(
+    found = await tokens.list_access_tokens(
         tx, principal, "repository", f"{workspace}/{repository}"
     )
     return Items(items=[TokenOut.of(t) for t in found])
@@ -188,7 +186,7 @@ async def create_repository_token(
     principal: CurrentPrincipal,
 ) -> CreatedTokenOut:
     """An access token acting on the repository's packages (repository admins)."""
-    made = await api_tokens.create_access_token(
+    made = await tokens.create_access_token(
         tx,
         principal,
         "repository",
@@ -213,6 +211,6 @@ async def revoke_repository_token(
     ctx: CurrentContext,
     principal: CurrentPrincipal,
 ) -> None:
-    await api_tokens.revoke_access_token(
+    await tokens.revoke_access_token(
         tx, principal, "repository", f"{workspace}/{repository}", token_id, now=ctx.now()
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from cargohold.services import usage
-from cargohold.services.usage import MAX_QUOTA, PackageUsage, Quota, RepositoryUsage
+from cargohold.services.lifecycle.checked import usage
+from cargohold.services.lifecycle.checked.usage import PackageUsage, RepositoryUsage
+from cargohold.services.registry.quotas import MAX_QUOTA, Quota
 from cargohold.web.api.deps import CurrentPrincipal, DbTx
 from cargohold.web.api.models import Body, PackageName
 from cargohold.web.api.problems import responses

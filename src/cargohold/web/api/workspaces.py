@@ -7,8 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from cargohold.services import workspaces
-from cargohold.services.workspaces import Member, Workspace
+from cargohold.services.accounts.checked import workspaces
+from cargohold.services.accounts.checked.workspaces import Member, Workspace
 from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx, location
 from cargohold.web.api.models import Body, Items, timestamp
 from cargohold.web.api.problems import responses

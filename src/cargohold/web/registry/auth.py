@@ -14,9 +14,10 @@ from starlette.requests import Request
 from cargohold.authz.roles import Action, Role
 from cargohold.authz.tokens import Claims, TokenInvalid
 from cargohold.oci.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
-from cargohold.services import access, logins, packages, registry_tokens
-from cargohold.services.access import ANONYMOUS, Principal
+from cargohold.services.accounts import logins, principals
+from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
+from cargohold.services.registry import bearer_tokens, packages
 
 _CHALLENGE_ACTIONS = {
     Action.PULL: "pull",
@@ -43,7 +44,7 @@ class Caller:
         if self.claims is not None:
             grant = self.claims.grants.get(name)
             return grant.role if grant is not None else Role.NONE
-        return (await access.package_access(self.ctx.db, self.principal, name)).role
+        return (await principals.package_access(self.ctx.db, self.principal, name)).role
 
     async def may(self, name: str, action: Action) -> bool:
         if self.open:
@@ -61,7 +62,7 @@ class Caller:
 
     async def subject(self) -> Principal:
         if self.claims is not None:
-            return await access.principal_for_subject(self.ctx.db, self.claims.subject)
+            return await principals.principal_for_subject(self.ctx.db, self.claims.subject)
         return self.principal
 
 
@@ -71,7 +72,7 @@ async def _created_on_push(caller: Caller, name: str) -> bool:
     if caller.claims is not None or not caller.credentials:
         return False
     ctx = caller.ctx
-    if (await access.package_access(ctx.db, caller.principal, name)).exists:
+    if (await principals.package_access(ctx.db, caller.principal, name)).exists:
         return False
     return await packages.create_on_push(ctx, caller.principal, name) >= Action.PUSH.required
 
@@ -115,7 +116,7 @@ async def authenticate(request: Request) -> Caller:
     value = value.strip()
     if kind.lower() == "bearer" and value:
         try:
-            return Caller(ctx, claims=registry_tokens.verify(ctx, value), credentials=True)
+            return Caller(ctx, claims=bearer_tokens.verify(ctx, value), credentials=True)
         except TokenInvalid as exc:
             raise unauthorized(
                 request,

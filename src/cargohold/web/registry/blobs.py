@@ -12,8 +12,8 @@ from starlette.types import Receive, Scope, Send
 
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import SizeInvalid
-from cargohold.services import blobs
-from cargohold.services.blobs import BlobInfo
+from cargohold.services.registry import blobs
+from cargohold.services.registry.blobs import BlobInfo
 from cargohold.web.registry.common import content_headers, context
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.services import access, packages
+from cargohold.services.accounts import principals
+from cargohold.services.registry import packages
 from cargohold.web.registry.auth import Caller, unauthorized
 from cargohold.web.registry.common import context, next_link, page_size
 
@@ -27,7 +28,7 @@ async def list_catalog(request: Request) -> Response:
                 error="insufficient_scope",
             )
         principal = await caller.subject()
-        names, more = await access.readable_packages(ctx.db, principal, limit=limit, last=last)
+        names, more = await principals.readable_packages(ctx.db, principal, limit=limit, last=last)
     headers = {}
     if more and names:
         headers["Link"] = next_link("/v2/_catalog", {"n": limit, "last": names[-1]})

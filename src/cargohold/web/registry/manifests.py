@@ -10,7 +10,7 @@ from starlette.responses import Response
 from cargohold.authz.roles import Action
 from cargohold.oci import mediatypes
 from cargohold.oci.errors import ManifestUnknown
-from cargohold.services import manifests
+from cargohold.services.registry import manifests
 from cargohold.web.registry.common import content_headers, context, is_count
 
 

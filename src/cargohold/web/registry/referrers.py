@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
-from cargohold.services import manifests
+from cargohold.services.registry import manifests
 from cargohold.web.registry.common import context, next_link, page_size
 
 

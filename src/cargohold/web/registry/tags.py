@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.services import manifests
+from cargohold.services.registry import manifests
 from cargohold.web.registry.common import context, next_link, page_size
 
 

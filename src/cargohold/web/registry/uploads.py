@@ -11,8 +11,8 @@ from cargohold.authz.roles import Action
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUploadInvalid, DigestInvalid
 from cargohold.oci.names import validate_name
-from cargohold.services import blobs, uploads
-from cargohold.services.uploads import Chunk, Upload
+from cargohold.services.registry import blobs, uploads
+from cargohold.services.registry.uploads import Chunk, Upload
 from cargohold.web.registry.auth import Caller
 from cargohold.web.registry.common import blob_location, context, is_count
 

@@ -16,7 +16,7 @@ from starlette.types import Scope
 
 from cargohold.services.context import Context
 from cargohold.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from cargohold.web.ui import members, packages, session, tokens, usage, workspaces
+from cargohold.web.ui import members, packages, signin, tokens, usage, workspaces
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
 
@@ -82,10 +82,10 @@ def create_ui(context: Context) -> Starlette:
     ws = "/w/{workspace}"
     routes = [
         Route("/", workspaces.home, methods=_GET),
-        Route("/sign-in", session.sign_in_form, methods=_GET),
-        Route("/sign-in", session.sign_in, methods=["POST"]),
-        Route("/sign-out", session.sign_out, methods=["POST"]),
-        Route("/language", session.set_language, methods=["POST"]),
+        Route("/sign-in", signin.sign_in_form, methods=_GET),
+        Route("/sign-in", signin.sign_in, methods=["POST"]),
+        Route("/sign-out", signin.sign_out, methods=["POST"]),
+        Route("/language", signin.set_language, methods=["POST"]),
         Route("/new-package", packages.new_package_form, methods=_GET),
         Route("/new-package", packages.create_package, methods=["POST"]),
         Route("/p/{rest:path}", packages.package_routes, methods=["GET", "HEAD", "POST"]),

@@ -10,7 +10,7 @@ import hmac
 
 from starlette.datastructures import FormData
 
-from cargohold.web.ui.sessions import Session
+from cargohold.web.ui.session_cookie import Session
 
 FIELD = "csrf"
 

@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
-from cargohold.services import repositories, workspaces
+from cargohold.services.accounts import directory
+from cargohold.services.accounts.checked import repositories, workspaces
 from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.web.ui.page import Page, begin
 
@@ -21,8 +22,8 @@ ROLES = ("read", "write", "admin")
 async def _load(tx: Queries, page: Page, slug: str) -> dict[str, Any]:
     workspace = await workspaces.show_workspace(tx, page.principal, slug)
     members = await workspaces.list_members(tx, page.principal, slug)
-    projects: list[tuple[workspaces.Project, list[workspaces.Grant]]] = []
-    repos: list[tuple[repositories.RepositoryInfo, list[workspaces.Grant]]] = []
+    projects: list[tuple[workspaces.Project, list[directory.RoleGrant]]] = []
+    repos: list[tuple[repositories.RepositoryInfo, list[directory.RoleGrant]]] = []
     if workspace.owner:
         for project in await workspaces.list_projects(tx, page.principal, slug):
             grants = await workspaces.list_project_grants(tx, page.principal, slug, project.key)

@@ -6,9 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.authz.roles import Role
-from cargohold.services import browse, packages, protection
-from cargohold.services.access import require_person
+from cargohold.services.accounts.checked import repositories
+from cargohold.services.accounts.principals import require_person
 from cargohold.services.errors import Conflict, Invalid, NotFound
+from cargohold.services.registry import protection
+from cargohold.services.registry.checked import browse, packages
 from cargohold.web.ui import settings, tags
 from cargohold.web.ui.page import Page, begin
 
@@ -19,7 +21,7 @@ async def new_package_form(request: Request) -> Response:
     page = await begin(request)
     require_person(page.principal)
     async with page.transaction() as tx:
-        choices = await browse.admin_repositories(tx, page.principal)
+        choices = await repositories.admin_repositories(tx, page.principal)
     chosen = request.query_params.get("repository", "")
     return page.render("package_new.html", repositories=choices, chosen=chosen, name="")
 
@@ -42,7 +44,7 @@ async def create_package(request: Request) -> Response:
             )
         except (Invalid, Conflict, NotFound) as exc:
             error = exc.message
-        choices = await browse.admin_repositories(tx, page.principal)
+        choices = await repositories.admin_repositories(tx, page.principal)
     if error is not None:
         return page.render(
             "package_new.html",

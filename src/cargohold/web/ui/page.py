@@ -17,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from cargohold.metadata.db import Queries
-from cargohold.services import accounts, browse
-from cargohold.services.access import ANONYMOUS, Principal
+from cargohold.services.accounts import directory
+from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.errors import NotFound
-from cargohold.web.ui import csrf, i18n, sessions
-from cargohold.web.ui.sessions import Session
+from cargohold.services.registry.checked import browse
+from cargohold.web.ui import csrf, i18n, session_cookie
+from cargohold.web.ui.session_cookie import Session
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSP = (
@@ -71,7 +72,7 @@ class Page:
     new_session: bool
 
     @property
-    def user(self) -> accounts.User | None:
+    def user(self) -> directory.User | None:
         return self.principal.user
 
     def gettext(self, message: str, **values: Any) -> str:
@@ -111,7 +112,7 @@ class Page:
 
     def finish(self, response: Response) -> Response:
         if self.new_session:
-            sessions.store(self.request, response, self.session)
+            session_cookie.store(self.request, response, self.session)
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -124,14 +125,14 @@ def registry_host(request: Request) -> str:
 async def begin(request: Request) -> Page:
     """The page's session (a new anonymous one for a first visit) and who is signed in."""
     ctx: Context = request.app.state.context
-    session = sessions.current(request)
+    session = session_cookie.current(request)
     fresh = session is None
     if session is None:
-        session = sessions.new_session(ctx, None)
+        session = session_cookie.new_session(ctx, None)
     principal = ANONYMOUS
     if session.user_id is not None:
         try:
-            principal = Principal(user=await accounts.get_user(ctx.db, session.user_id))
+            principal = Principal(user=await directory.get_user(ctx.db, session.user_id))
         except NotFound:
-            session, fresh = sessions.new_session(ctx, None), True
+            session, fresh = session_cookie.new_session(ctx, None), True
     return Page(request, ctx, session, principal, i18n.negotiate(request), fresh)

@@ -11,10 +11,12 @@ from starlette.responses import Response
 
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
-from cargohold.services import packages, protection, retention, retention_plan
-from cargohold.services.access import require_package
+from cargohold.services.accounts.principals import require_package
 from cargohold.services.errors import Conflict, Invalid, NotFound
-from cargohold.services.retention_plan import Policy
+from cargohold.services.lifecycle import retention_plan
+from cargohold.services.lifecycle.checked import retention
+from cargohold.services.lifecycle.retention_plan import Policy
+from cargohold.services.registry.checked import packages, protection
 from cargohold.web.ui.page import Page
 
 FIELDS = ("keep_newest", "keep_pattern", "untagged_days", "tag_days")

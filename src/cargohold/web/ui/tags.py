@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from cargohold.authz.roles import Role
 from cargohold.oci.digest import is_digest
-from cargohold.services import browse, manifests, protection
-from cargohold.services.access import require_package
+from cargohold.services.accounts.principals import require_package
 from cargohold.services.errors import NotFound
+from cargohold.services.registry import protection
+from cargohold.services.registry.checked import browse, manifests
 from cargohold.web.ui.page import Page
 
 
@@ -59,5 +60,5 @@ async def _delete(page: Page, name: str, kind: str, ref: str) -> Response:
         if kind == "tags":
             await manifests.remove_tag(tx, page.principal, name=name, tag=ref)
         else:
-            await browse.remove_image(tx, page.principal, name=name, digest=ref)
+            await manifests.remove_image(tx, page.principal, name=name, digest=ref)
     return page.redirect(f"/p/{quote(name)}?deleted={quote(ref)}")

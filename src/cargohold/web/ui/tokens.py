@@ -10,10 +10,10 @@ from starlette.responses import Response
 
 from cargohold.authz.roles import SCOPES
 from cargohold.metadata.db import Queries
-from cargohold.services import api_tokens
-from cargohold.services.access import require_person
+from cargohold.services.accounts.checked import tokens
+from cargohold.services.accounts.principals import require_person
+from cargohold.services.accounts.tokens import Token
 from cargohold.services.errors import Conflict, Invalid
-from cargohold.services.tokens import Token
 from cargohold.web.ui.page import Page, begin
 
 EXPIRIES = ("7d", "30d", "90d", "1y")
@@ -35,8 +35,8 @@ def _owner(request: Request) -> tuple[Kind, str | None]:
 async def _list(tx: Queries, page: Page, kind: Kind, target: str | None) -> list[Token]:
     if kind != "personal":
         assert target is not None
-        return await api_tokens.list_access_tokens(tx, page.principal, kind, target)
-    return await api_tokens.list_personal_tokens(tx, page.principal)
+        return await tokens.list_access_tokens(tx, page.principal, kind, target)
+    return await tokens.list_personal_tokens(tx, page.principal)
 
 
 def _render(
@@ -90,11 +90,11 @@ async def create_token(request: Request) -> Response:
                 raise Invalid(page.gettext("Give the token a name."))
             if kind != "personal":
                 assert target is not None
-                created = await api_tokens.create_access_token(
+                created = await tokens.create_access_token(
                     tx, page.principal, kind, target, **values
                 )
             else:
-                created = await api_tokens.create_personal_token(tx, page.principal, **values)
+                created = await tokens.create_personal_token(tx, page.principal, **values)
         except (Invalid, Conflict, ValueError) as exc:
             error = getattr(exc, "message", str(exc))
         found = await _list(tx, page, kind, target)
@@ -115,9 +115,7 @@ async def revoke_token(request: Request) -> Response:
     async with page.transaction() as tx:
         if kind != "personal":
             assert target is not None
-            await api_tokens.revoke_access_token(
-                tx, page.principal, kind, target, token_id, now=now
-            )
+            await tokens.revoke_access_token(tx, page.principal, kind, target, token_id, now=now)
         else:
-            await api_tokens.revoke_personal_token(tx, page.principal, token_id, now=now)
+            await tokens.revoke_personal_token(tx, page.principal, token_id, now=now)
     return page.redirect(request.url.path.rsplit("/", 2)[0])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.services import usage
+from cargohold.services.lifecycle.checked import usage
 from cargohold.web.ui.page import begin
 
 CHART_BARS = 10  # the largest this many packages (and repositories) are drawn

@@ -6,8 +6,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.services import browse, repositories, usage, workspaces
+from cargohold.services.accounts.checked import repositories, workspaces
 from cargohold.services.errors import Invalid, NotFound
+from cargohold.services.lifecycle.checked import usage
+from cargohold.services.registry.checked import browse
 from cargohold.web.ui.page import begin
 
 PAGE_SIZE = 50

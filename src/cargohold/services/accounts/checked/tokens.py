@@ -1,0 +1,129 @@
+"""API tokens and access tokens, as their owners manage them.
+
+A person manages their own API tokens; repository admins manage a repository's
+access tokens, workspace owners a workspace's. Every change needs a personal token
+with the admin:package scope, so a token never makes a broader one. The secret
+text is returned once, by the create use cases, and never stored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from cargohold.authz.roles import Role
+from cargohold.config import Settings
+from cargohold.metadata.db import Queries
+from cargohold.services.accounts import tokens
+from cargohold.services.accounts.principals import (
+    Principal,
+    require_person,
+    require_repository,
+    require_workspace,
+)
+from cargohold.services.accounts.tokens import Token
+from cargohold.services.errors import NotFound
+
+
+def _expiry(settings: Settings, text: str | None, now: float) -> float | None:
+    return tokens.token_expiry(
+        text,
+        now=now,
+        max_days=settings.token_max_days,
+        allow_never=settings.allow_tokens_without_expiry,
+    )
+
+
+def _owned(found: list[Token], token_id: str) -> Token:
+    for token in found:
+        if token.id == token_id:
+            return token
+    raise NotFound(f"no token {token_id[:20]!r} here")
+
+
+async def list_personal_tokens(db: Queries, principal: Principal) -> list[Token]:
+    user = require_person(principal)
+    return await tokens.list_tokens(db, user_id=user.id)
+
+
+async def create_personal_token(
+    db: Queries,
+    principal: Principal,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_in: str | None,
+    settings: Settings,
+    now: float,
+) -> tuple[Token, str]:
+    user = require_person(principal, change=True)
+    return await tokens.create_token(
+        db,
+        kind="personal",
+        name=name,
+        scopes=scopes,
+        expires_at=_expiry(settings, expires_in, now),
+        now=now,
+        user_id=user.id,
+    )
+
+
+async def revoke_personal_token(
+    db: Queries, principal: Principal, token_id: str, *, now: float
+) -> None:
+    user = require_person(principal, change=True)
+    _owned(await tokens.list_tokens(db, user_id=user.id), token_id)
+    await tokens.revoke_token(db, token_id, now=now)
+
+
+Holder = Literal["repository", "workspace"]
+
+
+async def _holder(db: Queries, principal: Principal, kind: Holder, name: str) -> dict[str, int]:
+    """The column that names an access token's holder, once the principal may manage its
+    tokens: admin of the repository `WORKSPACE/REPO`, or owner of the workspace `SLUG`."""
+    if kind == "repository":
+        require_person(principal, change=True)
+        repository, _ = await require_repository(db, principal, name, Role.ADMIN)
+        return {"repository_id": repository.id}
+    found = await require_workspace(db, principal, name, owner=True, change=True)
+    return {"workspace_id": found.workspace_id}
+
+
+async def list_access_tokens(
+    db: Queries, principal: Principal, kind: Holder, name: str
+) -> list[Token]:
+    """The access tokens of a repository or workspace."""
+    return await tokens.list_tokens(db, **await _holder(db, principal, kind, name))
+
+
+async def create_access_token(
+    db: Queries,
+    principal: Principal,
+    kind: Holder,
+    holder: str,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_in: str | None,
+    settings: Settings,
+    now: float,
+) -> tuple[Token, str]:
+    """An access token acting, as a robot, on a repository's or workspace's packages."""
+    owner = await _holder(db, principal, kind, holder)  # who may, before what is asked
+    return await tokens.create_token(
+        db,
+        kind=kind,
+        name=name,
+        scopes=scopes,
+        expires_at=_expiry(settings, expires_in, now),
+        now=now,
+        **owner,
+    )
+
+
+async def revoke_access_token(
+    db: Queries, principal: Principal, kind: Holder, holder: str, token_id: str, *, now: float
+) -> None:
+    owned = await tokens.list_tokens(db, **await _holder(db, principal, kind, holder))
+    _owned(owned, token_id)
+    await tokens.revoke_token(db, token_id, now=now)

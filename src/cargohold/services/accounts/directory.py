@@ -1,0 +1,317 @@
+"""People, workspaces, projects and source repositories, and the grants between them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from cargohold.authz.roles import Role
+from cargohold.metadata.db import IntegrityError, Queries, Row
+from cargohold.services.errors import Conflict, Invalid, NotFound
+
+_HASHER = PasswordHasher()
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+_REPO_SLUG = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
+
+
+_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    display_name: str
+    is_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    id: int
+    workspace_id: int
+    workspace: str
+    slug: str
+    project_id: int
+    is_public: bool
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.workspace}/{self.slug}"
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if len(email) > 320 or not _EMAIL.fullmatch(email):
+        raise Invalid(f"{email[:80]!r} is not an email address")
+    return email
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise Invalid("a password needs at least 8 characters")
+    return _HASHER.hash(password)
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _user(row: Row) -> User:
+    return User(int(row["id"]), row["email"], row["display_name"], bool(row["is_admin"]))
+
+
+async def create_user(
+    db: Queries,
+    *,
+    email: str,
+    display_name: str | None = None,
+    password: str | None = None,
+    is_admin: bool = False,
+    now: float,
+) -> User:
+    email = normalise_email(email)
+    try:
+        await db.execute(
+            "INSERT INTO users (email, display_name, password_hash, is_admin, created_at)"
+            " VALUES (:email, :name, :hash, :admin, :now)",
+            {
+                "email": email,
+                "name": display_name or email.split("@")[0],
+                "hash": hash_password(password) if password else None,
+                "admin": is_admin,
+                "now": now,
+            },
+        )
+    except IntegrityError:
+        raise Conflict(f"a user with email {email} already exists") from None
+    return await find_user(db, email)
+
+
+async def find_user(db: Queries, email: str) -> User:
+    row = await db.fetchone(
+        "SELECT id, email, display_name, is_admin FROM users WHERE email = :email",
+        {"email": email.strip().lower()},
+    )
+    if row is None:
+        raise NotFound(f"no user with email {email[:80]!r}")
+    return _user(row)
+
+
+async def get_user(db: Queries, user_id: int) -> User:
+    row = await db.fetchone(
+        "SELECT id, email, display_name, is_admin FROM users WHERE id = :id", {"id": user_id}
+    )
+    if row is None:
+        raise NotFound(f"no user with id {user_id}")
+    return _user(row)
+
+
+async def check_password(db: Queries, *, email: str, password: str) -> User | None:
+    row = await db.fetchone(
+        "SELECT id, email, display_name, is_admin, password_hash FROM users WHERE email = :e",
+        {"e": email.strip().lower()},
+    )
+    if row is None or not password_matches(row["password_hash"], password):
+        return None
+    return _user(row)
+
+
+async def count_users(db: Queries) -> int:
+    row = await db.fetchone("SELECT COUNT(*) AS n FROM users")
+    return int(row["n"]) if row else 0
+
+
+async def create_workspace(
+    db: Queries, *, slug: str, owner: User, name: str | None = None, now: float
+) -> int:
+    if not _SLUG.fullmatch(slug):
+        raise Invalid(
+            f"invalid workspace {slug[:80]!r}: use lowercase letters, digits and -, starting"
+            " with a letter or digit"
+        )
+    try:
+        await db.execute(
+            "INSERT INTO workspaces (slug, name, create_on_push, created_at)"
+            " VALUES (:slug, :name, :cop, :now)",
+            {"slug": slug, "name": name or slug, "cop": False, "now": now},
+        )
+    except IntegrityError:
+        raise Conflict(f"workspace {slug} already exists") from None
+    workspace_id = await find_workspace(db, slug)
+    await set_member(db, workspace_id=workspace_id, user=owner, owner=True)
+    return workspace_id
+
+
+async def find_workspace(db: Queries, slug: str) -> int:
+    row = await db.fetchone("SELECT id FROM workspaces WHERE slug = :s", {"s": slug})
+    if row is None:
+        raise NotFound(f"no workspace {slug[:80]!r}")
+    return int(row["id"])
+
+
+async def set_member(db: Queries, *, workspace_id: int, user: User, owner: bool) -> None:
+    await db.execute(
+        "INSERT INTO workspace_members (workspace_id, user_id, is_owner) VALUES (:w, :u, :o)"
+        " ON CONFLICT (workspace_id, user_id) DO UPDATE SET is_owner = excluded.is_owner",
+        {"w": workspace_id, "u": user.id, "o": owner},
+    )
+
+
+async def set_create_on_push(db: Queries, *, workspace_id: int, enabled: bool) -> None:
+    await db.execute(
+        "UPDATE workspaces SET create_on_push = :v WHERE id = :w",
+        {"v": enabled, "w": workspace_id},
+    )
+
+
+async def create_project(
+    db: Queries, *, workspace: str, key: str, name: str | None = None, now: float
+) -> int:
+    if not _KEY.fullmatch(key):
+        raise Invalid(f"invalid project key {key[:40]!r}: use A-Z, 0-9 and _, e.g. PLAT")
+    workspace_id = await find_workspace(db, workspace)
+    try:
+        await db.execute(
+            "INSERT INTO projects (workspace_id, key, name, created_at) VALUES (:w, :k, :n, :now)",
+            {"w": workspace_id, "k": key, "n": name or key, "now": now},
+        )
+    except IntegrityError:
+        raise Conflict(f"project {key} already exists in {workspace}") from None
+    return await find_project(db, workspace_id=workspace_id, key=key)
+
+
+async def find_project(db: Queries, *, workspace_id: int, key: str) -> int:
+    row = await db.fetchone(
+        "SELECT id FROM projects WHERE workspace_id = :w AND key = :k",
+        {"w": workspace_id, "k": key},
+    )
+    if row is None:
+        raise NotFound(f"no project {key[:40]!r} in this workspace")
+    return int(row["id"])
+
+
+def split_full_name(full_name: str) -> tuple[str, str]:
+    workspace, _, slug = full_name.partition("/")
+    if not workspace or not slug:
+        raise Invalid(f"{full_name[:100]!r} is not WORKSPACE/REPO")
+    return workspace, slug
+
+
+async def create_repository(
+    db: Queries, *, full_name: str, project_key: str, public: bool = False, now: float
+) -> Repository:
+    workspace, slug = split_full_name(full_name)
+    if not _REPO_SLUG.fullmatch(slug) or len(slug) > 128:
+        raise Invalid(f"invalid repository slug {slug[:80]!r}: use a-z, 0-9, . _ -")
+    workspace_id = await find_workspace(db, workspace)
+    project_id = await find_project(db, workspace_id=workspace_id, key=project_key)
+    try:
+        await db.execute(
+            "INSERT INTO repositories (workspace_id, project_id, slug, is_public, created_at)"
+            " VALUES (:w, :p, :s, :pub, :now)",
+            {"w": workspace_id, "p": project_id, "s": slug, "pub": public, "now": now},
+        )
+    except IntegrityError:
+        raise Conflict(f"repository {full_name} already exists") from None
+    return await find_repository(db, full_name)
+
+
+async def find_repository(db: Queries, full_name: str) -> Repository:
+    workspace, slug = split_full_name(full_name)
+    row = await db.fetchone(
+        "SELECT r.id, r.workspace_id, r.slug, r.project_id, r.is_public FROM repositories r"
+        " JOIN workspaces w ON w.id = r.workspace_id WHERE w.slug = :w AND r.slug = :s",
+        {"w": workspace, "s": slug},
+    )
+    if row is None:
+        raise NotFound(f"no repository {full_name[:100]!r}")
+    return Repository(
+        int(row["id"]),
+        int(row["workspace_id"]),
+        workspace,
+        row["slug"],
+        int(row["project_id"]),
+        bool(row["is_public"]),
+    )
+
+
+async def set_repository_visibility(db: Queries, *, repository: Repository, public: bool) -> None:
+    await db.execute(
+        "UPDATE repositories SET is_public = :p WHERE id = :id",
+        {"p": public, "id": repository.id},
+    )
+
+
+async def grant_repository(db: Queries, *, repository: Repository, user: User, role: Role) -> None:
+    await _grant(db, "repository_grants", "repository_id", repository.id, user, role)
+
+
+async def grant_project(db: Queries, *, project_id: int, user: User, role: Role) -> None:
+    await _grant(db, "project_grants", "project_id", project_id, user, role)
+
+
+async def _grant(db: Queries, table: str, column: str, target: int, user: User, role: Role) -> None:
+    if role == Role.NONE:
+        await db.execute(
+            f"DELETE FROM {table} WHERE {column} = :t AND user_id = :u",
+            {"t": target, "u": user.id},
+        )
+        return
+    await db.execute(
+        f"INSERT INTO {table} ({column}, user_id, role) VALUES (:t, :u, :r)"
+        f" ON CONFLICT ({column}, user_id) DO UPDATE SET role = excluded.role",
+        {"t": target, "u": user.id, "r": int(role)},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RoleGrant:
+    user: User
+    role: Role
+
+
+def user_of_row(row: Row) -> User:
+    return User(int(row["user_id"]), row["email"], row["display_name"], bool(row["is_admin"]))
+
+
+_GRANTS = """
+SELECT u.id AS user_id, u.email, u.display_name, u.is_admin, g.role
+FROM {table} g JOIN users u ON u.id = g.user_id
+WHERE g.{column} = :t ORDER BY u.email
+"""
+
+
+async def grants(db: Queries, table: str, column: str, target: int) -> list[RoleGrant]:
+    """The grants on a project or repository (`table` and `column` are ours, never input)."""
+    rows = await db.fetchall(_GRANTS.format(table=table, column=column), {"t": target})
+    return [RoleGrant(user_of_row(row), Role(int(row["role"]))) for row in rows]
+
+
+async def drop_grant(db: Queries, table: str, column: str, target: int, user: User) -> None:
+    """Remove a person's grant on a project or repository; NotFound when there is none."""
+    removed = await db.execute(
+        f"DELETE FROM {table} WHERE {column} = :t AND user_id = :u", {"t": target, "u": user.id}
+    )
+    if not removed:
+        raise NotFound(f"{user.email} has no grant here")
+
+
+def granted_role(role: Role) -> Role:
+    if role == Role.NONE:
+        raise Invalid("grant read, write or admin; remove a grant with DELETE")
+    return role

@@ -1,0 +1,17 @@
+"""Garbage collection history as site admins read it."""
+
+from __future__ import annotations
+
+from cargohold.metadata.db import Queries
+from cargohold.services.accounts.principals import Principal
+from cargohold.services.errors import Forbidden, Unauthenticated
+from cargohold.services.lifecycle.gc_history import GcRun, recent
+
+
+async def list_runs(db: Queries, principal: Principal, *, limit: int) -> list[GcRun]:
+    """The newest collections, for site admins."""
+    if principal.user is None:
+        raise Unauthenticated("sign in as a site admin to see garbage collection runs")
+    if not principal.user.is_admin or principal.robot:
+        raise Forbidden("only site admins may see garbage collection runs")
+    return await recent(db, limit=limit)

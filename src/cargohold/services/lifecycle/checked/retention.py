@@ -1,0 +1,95 @@
+"""Retention policies as package admins manage them: read, previewed, saved, removed and run now."""
+
+from __future__ import annotations
+
+from cargohold.authz.roles import Role
+from cargohold.metadata.db import Queries
+from cargohold.services.accounts.principals import Principal, require_package
+from cargohold.services.errors import Conflict
+from cargohold.services.lifecycle.retention import (
+    SavedPolicy,
+    apply_saved_policy,
+    no_policy,
+    plan_for,
+    saved_policy,
+)
+from cargohold.services.lifecycle.retention_plan import Plan, Policy
+from cargohold.services.registry import patterns
+from cargohold.services.registry.packages import find_package
+
+
+async def get_policy(db: Queries, principal: Principal, name: str) -> SavedPolicy:
+    """The package's saved policy (read on the package); NotFound when it has none."""
+    await require_package(db, principal, name, Role.READ)
+    saved = await saved_policy(db, await find_package(db, name), name)
+    if saved is None:
+        raise no_policy(name)
+    return saved
+
+
+async def preview(
+    db: Queries, principal: Principal, *, name: str, policy: Policy, now: float
+) -> Plan:
+    """What `policy` would delete from the package now, deleting nothing (admin)."""
+    await require_package(db, principal, name, Role.ADMIN)
+    _graph, planned = await plan_for(db, await find_package(db, name), policy, now)
+    return planned
+
+
+async def set_policy(
+    tx: Queries,
+    principal: Principal,
+    *,
+    name: str,
+    policy: Policy,
+    now: float,
+    confirm_delete_all_tags: bool = False,
+) -> tuple[SavedPolicy, Plan]:
+    """Save the package's policy (admin), with what it would delete now. A policy that
+    would delete every tag of a package that has tags needs `confirm_delete_all_tags`."""
+    await require_package(tx, principal, name, Role.ADMIN)
+    package_id = await find_package(tx, name)
+    _graph, planned = await plan_for(tx, package_id, policy, now)
+    if planned.deletes_every_tag and not confirm_delete_all_tags:
+        raise Conflict(
+            f"this policy would delete every tag of {name} ({len(planned.tags)} now);"
+            " send confirm_delete_all_tags: true to save it anyway"
+        )
+    values = {
+        "p": package_id,
+        "n": policy.keep_newest,
+        "k": patterns.join_patterns(policy.keep_pattern) or None,
+        "u": policy.untagged_days,
+        "t": policy.tag_days,
+        "now": now,
+        "by": principal.display,
+    }
+    await tx.execute(
+        "INSERT INTO retention_policies (package_id, keep_newest, keep_pattern, untagged_days,"
+        " tag_days, updated_at, updated_by) VALUES (:p, :n, :k, :u, :t, :now, :by)"
+        " ON CONFLICT (package_id) DO UPDATE SET keep_newest = excluded.keep_newest,"
+        " keep_pattern = excluded.keep_pattern, untagged_days = excluded.untagged_days,"
+        " tag_days = excluded.tag_days, updated_at = excluded.updated_at,"
+        " updated_by = excluded.updated_by",
+        values,
+    )
+    return SavedPolicy(name, policy, now, principal.display), planned
+
+
+async def remove_policy(tx: Queries, principal: Principal, name: str) -> None:
+    await require_package(tx, principal, name, Role.ADMIN)
+    removed = await tx.execute(
+        "DELETE FROM retention_policies WHERE package_id = :p",
+        {"p": await find_package(tx, name)},
+    )
+    if not removed:
+        raise no_policy(name)
+
+
+async def run_policy(tx: Queries, principal: Principal, *, name: str, now: float) -> Plan:
+    """Apply the package's saved policy now (admin); what it deleted."""
+    await require_package(tx, principal, name, Role.ADMIN)
+    planned = await apply_saved_policy(tx, await find_package(tx, name), name, now, dry_run=False)
+    if planned is None:
+        raise no_policy(name)
+    return planned

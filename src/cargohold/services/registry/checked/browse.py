@@ -1,0 +1,419 @@
+"""What the web UI reads: package lists with search, sort and keyset paging, a package's
+storage and manifests, one manifest in detail; and deleting an image version.
+
+Every use case checks the principal first, exactly like the management API: a package
+the principal may not pull is NotFound, and never appears in a list.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cargohold.authz.roles import Role
+from cargohold.metadata.db import Queries, Row
+from cargohold.oci import mediatypes as mt
+from cargohold.oci.digest import Digest, is_digest
+from cargohold.services.accounts.principals import (
+    CAN_READ,
+    Principal,
+    reader_params,
+    require_package,
+)
+from cargohold.services.errors import Invalid, NotFound
+from cargohold.services.registry.checked.packages import scope_conditions
+from cargohold.services.registry.quotas import PACKAGE_BYTES
+from cargohold.storage.base import Backend, ObjectNotFound
+from cargohold.storage.paths import blob_key
+
+SORTS = ("name", "pushed", "size")
+
+
+MAX_CONFIG = 1024 * 1024  # an image config bigger than this is not shown
+
+
+# Storage of a package: each blob it links, once, plus its manifests; what the workspace's
+# quota counts (services/usage.py).
+_SIZE = PACKAGE_BYTES
+
+
+_PUSHED = """COALESCE((SELECT MAX(x.at) FROM (
+  SELECT t.updated_at AS at FROM tags t WHERE t.package_id = p.id
+  UNION ALL SELECT m4.created_at AS at FROM manifests m4 WHERE m4.package_id = p.id) x), 0)"""
+
+
+_LIST = f"""
+SELECT * FROM (
+  SELECT p.name, r.slug AS repository, pr.key AS project, w.slug AS workspace,
+    {_PUSHED} AS pushed, {_SIZE} AS size
+  FROM packages p
+  JOIN package_links pl ON pl.package_id = p.id
+  JOIN repositories r ON r.id = pl.repository_id
+  JOIN workspaces w ON w.id = r.workspace_id
+  JOIN projects pr ON pr.id = r.project_id
+  WHERE {{where}}
+) q
+"""
+
+
+# Keyset paging for each sort: the cursor is the last row's sort value and name.
+_ORDER = {
+    "name": ("q.name > :after_name", "q.name"),
+    "pushed": (
+        "(q.pushed < :after_value OR (q.pushed = :after_value AND q.name > :after_name))",
+        "q.pushed DESC, q.name",
+    ),
+    "size": (
+        "(q.size < :after_value OR (q.size = :after_value AND q.name > :after_name))",
+        "q.size DESC, q.name",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PackageRow:
+    name: str
+    workspace: str
+    repository: str  # WORKSPACE/REPO
+    project: str
+    pushed_at: float | None
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PackagePage:
+    items: list[PackageRow]
+    next_cursor: str | None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _cursor(row: PackageRow, sort: str) -> str:
+    value = {"name": 0, "pushed": row.pushed_at or 0, "size": row.size}[sort]
+    return json.dumps([value, row.name])
+
+
+def _parse_cursor(text: str | None) -> tuple[float, str] | None:
+    if not text:
+        return None
+    try:
+        value, name = json.loads(text)
+        return float(value), str(name)
+    except (ValueError, TypeError):
+        raise Invalid("that page no longer exists; start from the first page") from None
+
+
+async def list_packages(
+    db: Queries,
+    principal: Principal,
+    *,
+    workspace: str,
+    project: str | None = None,
+    repository: str | None = None,
+    search: str = "",
+    sort: str = "name",
+    limit: int = 50,
+    cursor: str | None = None,
+) -> PackagePage:
+    """One page of the packages the principal may pull in a workspace (or one of its
+    projects or repositories), filtered by a name substring and sorted by name, last
+    push (newest first) or size (largest first). Only one page of rows is read."""
+    if sort not in SORTS:
+        raise Invalid(f"sort by one of {', '.join(SORTS)}")
+    where, params, member = await scope_conditions(db, principal, workspace, project, repository)
+    where.append(CAN_READ)
+    params.update(reader_params(principal))
+    if search.strip():
+        where.append("p.name LIKE :pattern ESCAPE '\\'")
+        params["pattern"] = f"%{_escape_like(search.strip().lower()[:200])}%"
+    after = _parse_cursor(cursor)
+    keyset, order = _ORDER[sort]
+    sql = _LIST.format(where=" AND ".join(where))
+    page_sql = sql
+    if after is not None:
+        page_sql += f" WHERE {keyset}"
+        params.update(after_value=after[0], after_name=after[1])
+    rows = await db.fetchall(f"{page_sql} ORDER BY {order} LIMIT :n", {**params, "n": limit + 1})
+    if not rows and not member and not await db.fetchall(f"{sql} LIMIT 1", params):
+        raise NotFound(f"no workspace {workspace[:80]!r}")
+    items = [
+        PackageRow(
+            name=row["name"],
+            workspace=row["workspace"],
+            repository=f"{row['workspace']}/{row['repository']}",
+            project=row["project"],
+            pushed_at=row["pushed"] or None,
+            size=int(row["size"] or 0),
+        )
+        for row in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return PackagePage(items, _cursor(items[-1], sort) if more and items else None)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRow:
+    digest: str
+    media_type: str
+    size: int
+    created_at: float
+    tags: list[str] = field(default_factory=list)
+    platforms: list[str] = field(default_factory=list)
+    artifact_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TagRow:
+    name: str
+    updated_at: float
+    manifest: ManifestRow
+    pushed_by: str | None = None
+
+
+def _platforms(media_type: str, payload: bytes) -> list[str]:
+    if media_type not in mt.INDEXES:
+        return []
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return []
+    return [
+        platform_label(child.get("platform"))
+        for child in document.get("manifests", [])
+        if isinstance(child, dict) and isinstance(child.get("platform"), dict)
+    ]
+
+
+def platform_label(platform: Any) -> str:
+    if not isinstance(platform, dict):
+        return ""
+    parts = [str(platform.get("os", "")), str(platform.get("architecture", ""))]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(part for part in parts if part)
+
+
+def _manifest(row: Row, size: int | None = None) -> ManifestRow:
+    return ManifestRow(
+        digest=row["digest"],
+        media_type=row["media_type"],
+        size=int(row["size"]) if size is None else size,
+        created_at=row["created_at"],
+        platforms=_platforms(row["media_type"], bytes(row["payload"])),
+        artifact_type=row["artifact_type"],
+    )
+
+
+# The size of an image: its manifest, config and layers; of an index, its children's too.
+_IMAGE_SIZE = """(m.size + COALESCE((SELECT SUM(b.size) FROM blobs b WHERE b.digest IN (
+  SELECT mr.digest FROM manifest_references mr WHERE mr.manifest_id = m.id AND mr.kind = 'blob'
+  UNION SELECT cr.digest FROM manifest_references ch
+    JOIN manifests c ON c.package_id = m.package_id AND c.digest = ch.digest
+    JOIN manifest_references cr ON cr.manifest_id = c.id AND cr.kind = 'blob'
+    WHERE ch.manifest_id = m.id AND ch.kind = 'manifest')), 0)
+  + COALESCE((SELECT SUM(c2.size) FROM manifest_references ch2
+    JOIN manifests c2 ON c2.package_id = m.package_id AND c2.digest = ch2.digest
+    WHERE ch2.manifest_id = m.id AND ch2.kind = 'manifest'), 0))"""
+
+
+@dataclass(frozen=True, slots=True)
+class PackageDetails:
+    tags: list[TagRow]
+    next_tag: str | None
+    untagged: list[ManifestRow]
+    storage: int
+    role: Role
+
+
+async def package_details(
+    db: Queries, principal: Principal, name: str, *, limit: int = 50, after: str | None = None
+) -> PackageDetails:
+    """One page of tags (name order, after `after`) with their manifests, the untagged
+    image versions (not a child of an index, not a referrer), and the storage the package
+    takes, each blob counted once."""
+    role = await require_package(db, principal, name, Role.READ)
+    rows = await db.fetchall(
+        "SELECT t.name AS tag, t.updated_at, t.pushed_by, m.digest, m.media_type, m.payload,"
+        " m.created_at,"
+        f" m.artifact_type, {_IMAGE_SIZE} AS size FROM packages p"
+        " JOIN tags t ON t.package_id = p.id JOIN manifests m ON m.id = t.manifest_id"
+        " WHERE p.name = :name AND t.name > :after ORDER BY t.name LIMIT :n",
+        {"name": name, "after": after or "", "n": limit + 1},
+    )
+    tags = [
+        TagRow(row["tag"], row["updated_at"], _manifest(row), row["pushed_by"])
+        for row in rows[:limit]
+    ]
+    untagged = await db.fetchall(
+        "SELECT m.digest, m.media_type, m.payload, m.created_at, m.artifact_type,"
+        f" {_IMAGE_SIZE} AS size FROM packages p JOIN manifests m ON m.package_id = p.id"
+        " WHERE p.name = :name AND m.subject_digest IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)"
+        " AND NOT EXISTS (SELECT 1 FROM manifest_references mr JOIN manifests i"
+        "   ON i.id = mr.manifest_id WHERE i.package_id = m.package_id AND mr.kind = 'manifest'"
+        "   AND mr.digest = m.digest)"
+        " ORDER BY m.created_at DESC LIMIT 50",
+        {"name": name},
+    )
+    storage = await db.fetchone(
+        f"SELECT {_SIZE} AS size FROM packages p WHERE p.name = :name", {"name": name}
+    )
+    return PackageDetails(
+        tags=tags,
+        next_tag=tags[-1].name if len(rows) > limit and tags else None,
+        untagged=[_manifest(row) for row in untagged],
+        storage=int(storage["size"] or 0) if storage else 0,
+        role=role,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    digest: str
+    media_type: str
+    size: int
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    digest: str
+    media_type: str
+    size: int
+    platform: str
+
+
+@dataclass
+class ManifestDetails:
+    name: str
+    digest: str
+    media_type: str
+    size: int
+    created_at: float
+    tags: list[str]
+    annotations: dict[str, str]
+    subject: str | None
+    artifact_type: str | None
+    children: list[Child] = field(default_factory=list)  # an index's manifests
+    config: Layer | None = None
+    layers: list[Layer] = field(default_factory=list)
+    referrers: dict[str, list[ManifestRow]] = field(default_factory=dict)
+    role: Role = Role.READ
+    image: dict[str, Any] = field(default_factory=dict)  # the parsed config, when read
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in mt.INDEXES
+
+
+def _layer(value: Any) -> Layer:
+    annotations = value.get("annotations")
+    return Layer(
+        str(value.get("digest", "")),
+        str(value.get("mediaType", "")),
+        int(value.get("size", 0)),
+        annotations if isinstance(annotations, dict) else {},
+    )
+
+
+async def manifest_details(
+    db: Queries, principal: Principal, name: str, reference: str
+) -> ManifestDetails:
+    """A manifest by tag or digest: for an index its platforms, for an image its config
+    descriptor and layers; its annotations, and its referrers grouped by artifact type.
+    The config's contents come from `read_config`, outside the transaction."""
+    role = await require_package(db, principal, name, Role.READ)
+    column = (
+        "m.digest = :ref"
+        if is_digest(reference)
+        else (
+            "m.id = (SELECT t.manifest_id FROM tags t WHERE t.package_id = p.id AND t.name = :ref)"
+        )
+    )
+    row = await db.fetchone(
+        "SELECT m.id, m.digest, m.media_type, m.payload, m.size, m.created_at,"
+        " m.subject_digest, m.artifact_type FROM packages p JOIN manifests m"
+        f" ON m.package_id = p.id WHERE p.name = :name AND {column}",
+        {"name": name, "ref": reference},
+    )
+    if row is None:
+        raise NotFound(f"no tag or manifest {reference[:150]!r} in {name}")
+    document = json.loads(bytes(row["payload"]))
+    tags = await db.fetchall(
+        "SELECT name FROM tags WHERE manifest_id = :m ORDER BY name LIMIT 100", {"m": row["id"]}
+    )
+    annotations = document.get("annotations")
+    details = ManifestDetails(
+        name=name,
+        digest=row["digest"],
+        media_type=row["media_type"],
+        size=int(row["size"]),
+        created_at=row["created_at"],
+        tags=[tag["name"] for tag in tags],
+        annotations=annotations if isinstance(annotations, dict) else {},
+        subject=row["subject_digest"],
+        artifact_type=row["artifact_type"],
+        role=role,
+    )
+    if details.is_index:
+        details.children = [
+            Child(
+                str(child.get("digest", "")),
+                str(child.get("mediaType", "")),
+                int(child.get("size", 0)),
+                platform_label(child.get("platform")),
+            )
+            for child in document.get("manifests", [])
+            if isinstance(child, dict)
+        ]
+    else:
+        if isinstance(document.get("config"), dict):
+            details.config = _layer(document["config"])
+        details.layers = [
+            _layer(layer) for layer in document.get("layers", []) if isinstance(layer, dict)
+        ]
+    referrers = await db.fetchall(
+        "SELECT digest, media_type, payload, size, created_at, artifact_type FROM manifests"
+        " WHERE package_id = (SELECT id FROM packages WHERE name = :name)"
+        " AND subject_digest = :d ORDER BY artifact_type, digest LIMIT 200",
+        {"name": name, "d": row["digest"]},
+    )
+    for referrer in referrers:
+        kind = referrer["artifact_type"] or referrer["media_type"]
+        details.referrers.setdefault(kind, []).append(_manifest(referrer))
+    return details
+
+
+async def read_config(storage: Backend, details: ManifestDetails) -> None:
+    """Read an image's config blob from the store into `details.image` (call it outside
+    the transaction, after `manifest_details` checked access). Unreadable configs are
+    left out."""
+    config = details.config
+    if config is None or not is_digest(config.digest) or config.size > MAX_CONFIG:
+        return
+    if not config.media_type.endswith("json"):
+        return
+    chunks: list[bytes] = []
+    try:
+        async for chunk in storage.read(blob_key(Digest.parse(config.digest))):
+            chunks.append(chunk)
+        parsed = json.loads(b"".join(chunks))
+    except (ObjectNotFound, ValueError):
+        return
+    if isinstance(parsed, dict):
+        details.image = parsed
+
+
+def artifact_kind(artifact_type: str) -> str:
+    """What kind of referrer an artifact type is: signature, sbom, attestation or other."""
+    lowered = artifact_type.lower()
+    if "signature" in lowered or "cosign" in lowered or "notary" in lowered:
+        return "signature"
+    if "spdx" in lowered or "cyclonedx" in lowered or "sbom" in lowered or "syft" in lowered:
+        return "sbom"
+    if "in-toto" in lowered or "attestation" in lowered or "provenance" in lowered:
+        return "attestation"
+    return "other"

@@ -1,0 +1,75 @@
+"""Tags and images as people manage them: listed and deleted, each checked against the
+principal's role on the package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cargohold.authz.roles import Role
+from cargohold.metadata.db import Queries
+from cargohold.oci.digest import is_digest
+from cargohold.services.accounts.principals import (
+    Principal,
+    require_package,
+)
+from cargohold.services.errors import Forbidden, Invalid, NotFound
+from cargohold.services.registry import protection
+from cargohold.services.registry.packages import find_package
+
+
+@dataclass(frozen=True, slots=True)
+class TagInfo:
+    name: str
+    digest: str
+    media_type: str
+    size: int
+    updated_at: float
+
+
+async def browse_tags(
+    db: Queries, principal: Principal, *, name: str, limit: int, after: str | None = None
+) -> tuple[list[TagInfo], bool]:
+    """A package's tags with the manifests they name, in name order after `after`."""
+    await require_package(db, principal, name, Role.READ)
+    rows = await db.fetchall(
+        "SELECT t.name, t.updated_at, m.digest, m.media_type, m.size FROM packages p"
+        " JOIN tags t ON t.package_id = p.id JOIN manifests m ON m.id = t.manifest_id"
+        " WHERE p.name = :name AND t.name > :after ORDER BY t.name LIMIT :n",
+        {"name": name, "after": after or "", "n": limit + 1},
+    )
+    tags = [
+        TagInfo(row["name"], row["digest"], row["media_type"], int(row["size"]), row["updated_at"])
+        for row in rows
+    ]
+    return tags[:limit], len(tags) > limit
+
+
+async def remove_tag(db: Queries, principal: Principal, *, name: str, tag: str) -> None:
+    """Delete a tag (write); a protected tag only as a package admin."""
+    role = await require_package(db, principal, name, Role.WRITE)
+    if role < Role.ADMIN:
+        package_id = await find_package(db, name)
+        rule = await protection.protecting_rule(db, package_id=package_id, tag=tag)
+        if rule is not None:
+            raise Forbidden(protection.refusal(name, tag, rule))
+    removed = await db.execute(
+        "DELETE FROM tags WHERE name = :tag"
+        " AND package_id = (SELECT id FROM packages WHERE name = :name)",
+        {"name": name, "tag": tag},
+    )
+    if not removed:
+        raise NotFound(f"no tag {tag[:128]!r} in {name}")
+
+
+async def remove_image(db: Queries, principal: Principal, *, name: str, digest: str) -> None:
+    """Delete an image version by digest, with every tag naming it; needs admin."""
+    await require_package(db, principal, name, Role.ADMIN)
+    if not is_digest(digest):
+        raise Invalid(f"{digest[:150]!r} is not a digest")
+    removed = await db.execute(
+        "DELETE FROM manifests WHERE digest = :d"
+        " AND package_id = (SELECT id FROM packages WHERE name = :name)",
+        {"name": name, "d": digest},
+    )
+    if not removed:
+        raise NotFound(f"no image {digest[:150]!r} in {name}")

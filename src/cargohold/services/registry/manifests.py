@@ -1,0 +1,293 @@
+"""Manifests: stored as the exact bytes pushed, addressed by digest, named by tags."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cargohold.metadata.db import Queries, in_list
+from cargohold.oci.digest import Digest, is_digest
+from cargohold.oci.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    SizeInvalid,
+)
+from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
+from cargohold.oci.names import validate_tag
+from cargohold.services.context import Context
+from cargohold.services.registry import protection
+from cargohold.services.registry.packages import ensure_package, find_package
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    digest: Digest
+    subject: Digest | None
+
+
+_BY_TAG = """
+SELECT m.digest, m.media_type, m.payload FROM packages p
+JOIN tags t ON t.package_id = p.id
+JOIN manifests m ON m.id = t.manifest_id
+WHERE p.name = :name AND t.name = :ref
+"""
+
+
+_BY_DIGEST = """
+SELECT m.digest, m.media_type, m.payload FROM packages p
+JOIN manifests m ON m.package_id = p.id
+WHERE p.name = :name AND m.digest = :ref
+"""
+
+
+def parse_reference(reference: str) -> Digest | str:
+    """A manifest reference is a digest or a tag; anything else is refused."""
+    if is_digest(reference):
+        return Digest.parse(reference)
+    return validate_tag(reference)
+
+
+async def get_manifest(ctx: Context, *, name: str, reference: str) -> StoredManifest:
+    ref = parse_reference(reference)
+    sql = _BY_TAG if isinstance(ref, str) else _BY_DIGEST
+    row = await ctx.db.fetchone(sql, {"name": name, "ref": str(ref)})
+    if row is None:
+        await find_package(ctx.db, name)
+        raise ManifestUnknown(
+            f"manifest {reference!r} is not in repository {name!r}", detail={"reference": reference}
+        )
+    return StoredManifest(row["digest"], row["media_type"], bytes(row["payload"]))
+
+
+async def _missing(
+    tx: Queries, table: str, package_id: int, descriptors: Sequence[Descriptor]
+) -> tuple[list[Descriptor], dict[str, int]]:
+    if not descriptors:
+        return [], {}
+    digests = sorted({str(d.digest) for d in descriptors})
+    if table == "blobs":
+        where, params = in_list("pb.digest", digests, "d")
+        sql = (
+            "SELECT pb.digest, b.size FROM package_blobs pb JOIN blobs b ON b.digest = pb.digest"
+            f" WHERE pb.package_id = :p AND {where}"
+        )
+    else:
+        where, params = in_list("digest", digests, "d")
+        sql = f"SELECT digest, size FROM manifests WHERE package_id = :p AND {where}"
+    params["p"] = package_id
+    found = {row["digest"]: int(row["size"]) for row in await tx.fetchall(sql, params)}
+    return [d for d in descriptors if str(d.digest) not in found], found
+
+
+async def _check_references(tx: Queries, package_id: int, manifest: Manifest) -> None:
+    blobs = [d for d in manifest.blobs if not d.is_foreign]
+    for table, descriptors, kind in (
+        ("blobs", blobs, "blob"),
+        ("manifests", list(manifest.children), "manifest"),
+    ):
+        missing, sizes = await _missing(tx, table, package_id, descriptors)
+        if missing:
+            raise ManifestBlobUnknown(
+                f"{kind} {missing[0].digest} is not in this repository; push it before the"
+                " manifest that references it",
+                detail={"digest": str(missing[0].digest)},
+            )
+        for descriptor in descriptors:
+            if sizes[str(descriptor.digest)] != descriptor.size:
+                raise ManifestInvalid(
+                    f"descriptor of {kind} {descriptor.digest} says size {descriptor.size},"
+                    f" but it has {sizes[str(descriptor.digest)]} bytes"
+                )
+
+
+async def put_manifest(
+    ctx: Context,
+    *,
+    name: str,
+    reference: str,
+    payload: bytes,
+    content_type: str | None,
+    pushed_by: str | None = None,
+    may_override: protection.MayOverride | None = None,
+) -> PutResult:
+    """Store a manifest, and point a tag at it. Moving a protected tag to another
+    manifest needs `may_override()` to say the caller is a package admin."""
+    if len(payload) > ctx.settings.max_manifest_size:
+        raise manifest_too_large(ctx)
+    ref = parse_reference(reference)
+    manifest = parse_manifest(payload, content_type)
+    algorithm = ref.algorithm if isinstance(ref, Digest) else "sha256"
+    digest = Digest(algorithm, hashlib.new(algorithm, payload).hexdigest())
+    if isinstance(ref, Digest) and ref != digest:
+        raise DigestInvalid(
+            f"the manifest's digest is {digest}, not {ref} as named in the URL",
+            detail={"expected": str(ref), "actual": str(digest)},
+        )
+    now = ctx.now()
+    async with ctx.db.transaction() as tx:
+        package_id = await ensure_package(tx, name, now)
+        # Shared with other pushes, exclusive of garbage collection and retention: what
+        # the references check finds stays until this manifest names it.
+        await tx.fetchone(f"SELECT id FROM packages WHERE id = :p{tx.for_share}", {"p": package_id})
+        await _check_references(tx, package_id, manifest)
+        manifest_id = await _insert(tx, package_id, digest, manifest, payload, now)
+        if isinstance(ref, str):
+            await protection.guard_tag(
+                tx,
+                package_id=package_id,
+                name=name,
+                tag=ref,
+                may_override=may_override,
+                moving_to=manifest_id,
+            )
+            await tx.execute(
+                "INSERT INTO tags (package_id, name, manifest_id, updated_at, pushed_by)"
+                " VALUES (:p, :tag, :m, :now, :by) ON CONFLICT (package_id, name)"
+                " DO UPDATE SET manifest_id = excluded.manifest_id,"
+                " updated_at = excluded.updated_at, pushed_by = excluded.pushed_by",
+                {"p": package_id, "tag": ref, "m": manifest_id, "now": now, "by": pushed_by},
+            )
+    return PutResult(digest, manifest.subject.digest if manifest.subject else None)
+
+
+def manifest_too_large(ctx: Context) -> SizeInvalid:
+    return SizeInvalid(
+        f"manifest exceeds this registry's limit of {ctx.settings.max_manifest_size} bytes",
+        status=413,
+        detail={"limit": ctx.settings.max_manifest_size},
+    )
+
+
+async def _insert(
+    tx: Queries, package_id: int, digest: Digest, manifest: Manifest, payload: bytes, now: float
+) -> int:
+    await tx.execute(
+        "INSERT INTO manifests (package_id, digest, media_type, payload, size, artifact_type,"
+        " subject_digest, annotations, created_at) VALUES (:p, :d, :mt, :payload, :size, :at,"
+        " :subject, :annotations, :now) ON CONFLICT DO NOTHING",
+        {
+            "p": package_id,
+            "d": str(digest),
+            "mt": manifest.media_type,
+            "payload": payload,
+            "size": len(payload),
+            "at": manifest.referrer_artifact_type,
+            "subject": str(manifest.subject.digest) if manifest.subject else None,
+            "annotations": json.dumps(manifest.annotations) if manifest.annotations else None,
+            "now": now,
+        },
+    )
+    row = await tx.fetchone(
+        "SELECT id FROM manifests WHERE package_id = :p AND digest = :d",
+        {"p": package_id, "d": str(digest)},
+    )
+    assert row is not None
+    manifest_id = int(row["id"])
+    references = [(str(d.digest), "blob") for d in manifest.blobs]
+    references += [(str(d.digest), "manifest") for d in manifest.children]
+    if manifest.subject:
+        references.append((str(manifest.subject.digest), "subject"))
+    for ref_digest, kind in set(references):
+        await tx.execute(
+            "INSERT INTO manifest_references (manifest_id, digest, kind) VALUES (:m, :d, :k)"
+            " ON CONFLICT DO NOTHING",
+            {"m": manifest_id, "d": ref_digest, "k": kind},
+        )
+    for child in {str(d.digest) for d in manifest.children}:
+        await tx.execute(
+            "UPDATE manifests SET is_child = :t WHERE package_id = :p AND digest = :d"
+            " AND NOT is_child",
+            {"t": True, "p": package_id, "d": child},
+        )
+    return manifest_id
+
+
+async def delete_manifest(
+    ctx: Context,
+    *,
+    name: str,
+    reference: str,
+    may_override: protection.MayOverride | None = None,
+) -> None:
+    """By tag: remove just the tag (a protected one only when `may_override()`). By
+    digest: the manifest and every tag naming it."""
+    ref = parse_reference(reference)
+    async with ctx.db.transaction() as tx:
+        package_id = await find_package(tx, name)
+        if isinstance(ref, str):
+            await protection.guard_tag(
+                tx, package_id=package_id, name=name, tag=ref, may_override=may_override
+            )
+            removed = await tx.execute(
+                "DELETE FROM tags WHERE package_id = :p AND name = :ref",
+                {"p": package_id, "ref": ref},
+            )
+        else:
+            removed = await tx.execute(
+                "DELETE FROM manifests WHERE package_id = :p AND digest = :ref",
+                {"p": package_id, "ref": str(ref)},
+            )
+    if not removed:
+        raise ManifestUnknown(
+            f"manifest {reference!r} is not in repository {name!r}", detail={"reference": reference}
+        )
+
+
+async def list_tags(
+    ctx: Context, *, name: str, limit: int, last: str | None
+) -> tuple[list[str], bool]:
+    package_id = await find_package(ctx.db, name)
+    rows = await ctx.db.fetchall(
+        "SELECT name FROM tags WHERE package_id = :p AND name > :last ORDER BY name LIMIT :n",
+        {"p": package_id, "last": last or "", "n": limit + 1},
+    )
+    tags = [row["name"] for row in rows]
+    return tags[:limit], len(tags) > limit
+
+
+async def list_referrers(
+    ctx: Context,
+    *,
+    name: str,
+    digest: Digest,
+    artifact_type: str | None,
+    limit: int,
+    last: str | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Descriptors of the manifests whose subject is `digest` (optionally of one artifact
+    type), in digest order after `last`; the flag says whether more remain."""
+    package_id = await find_package(ctx.db, name)
+    sql = (
+        "SELECT digest, media_type, size, artifact_type, annotations FROM manifests"
+        " WHERE package_id = :p AND subject_digest = :d AND digest > :last"
+    )
+    params: dict[str, Any] = {"p": package_id, "d": str(digest), "last": last or "", "n": limit + 1}
+    if artifact_type is not None:
+        sql += " AND artifact_type = :at"
+        params["at"] = artifact_type
+    rows = await ctx.db.fetchall(sql + " ORDER BY digest LIMIT :n", params)
+    descriptors = []
+    for row in rows:
+        descriptor: dict[str, Any] = {
+            "mediaType": row["media_type"],
+            "digest": row["digest"],
+            "size": row["size"],
+        }
+        if row["artifact_type"]:
+            descriptor["artifactType"] = row["artifact_type"]
+        if row["annotations"]:
+            descriptor["annotations"] = json.loads(row["annotations"])
+        descriptors.append(descriptor)
+    return descriptors[:limit], len(descriptors) > limit
