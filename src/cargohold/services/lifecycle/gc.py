@@ -2,7 +2,7 @@
 
 A run works in phases, each in short transactions, none held across object-store I/O:
 
-0. the packages' retention policies (services/retention.py) delete the tags and images
+0. the packages' retention policies (lifecycle/retention.py) delete the tags and images
    they name;
 1. manifests and links, one package at a time under the package's lock (pushes wait for
    the few milliseconds it takes): manifests no root reaches (tags, and untagged images

@@ -30,7 +30,7 @@ class Workspace:
     create_on_push: bool
     created_at: float
     owner: bool  # whether the person asking is an owner
-    quota_bytes: int | None = None  # the storage quota (services/usage.py); None: none
+    quota_bytes: int | None = None  # the storage quota (registry/quotas.py); None: none
 
 
 @dataclass(frozen=True, slots=True)
