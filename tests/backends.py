@@ -227,7 +227,9 @@ class PrivatePostgres:
         # have to reach its folder as the postgres user) nor a long TMPDIR (the socket's
         # path must stay short).
         tmp = "/tmp" if Path("/tmp").is_dir() else None
-        server = cls(Path(tempfile.mkdtemp(prefix="cargohold-test-postgres-", dir=tmp)))
+        bin_dir = postgres_bin_dir()  # first: no folder to leave behind when there is none
+        root = Path(tempfile.mkdtemp(prefix="cargohold-test-postgres-", dir=tmp))
+        server = cls(root, bin_dir=bin_dir)
         try:
             if os.geteuid() == 0:
                 account = server._account()
