@@ -1,4 +1,9 @@
-"""The Backend protocol every store implements, and passes one shared test suite for."""
+"""The Backend protocol: the whole contract between the services and a byte store.
+
+Every store defines every method, and passes one shared suite (tests/storage/test_backend.py).
+An optional capability (a local file, a pre-signed URL) is part of the contract too: a
+store that has none answers None, and callers never probe a store for what it can do.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,16 @@ class Backend(Protocol):
     the whole object or nothing. `state` is an opaque string the caller keeps
     (in the upload session row) and hands back, so any process can continue
     an upload.
+
+    Keys are relative, `/`-separated paths, all built in storage/paths.py; a store
+    that maps them onto paths (filesystem, S3) refuses a malformed one (empty,
+    absolute or with a `..` part) with ValueError.
+
+    Errors: ObjectNotFound where a method says so. Any method that reaches the store
+    may raise `Unavailable` (cargohold.oci.errors, a 503 with `{"component": "storage"}`
+    as its detail) when the store cannot be reached, is overloaded or refuses our
+    credentials; callers let it through. A stream (`read`, `read_upload`, `list`,
+    `list_uploads`) raises once it is iterated, not when it is made.
     """
 
     async def size(self, key: str) -> int:
@@ -28,16 +43,28 @@ class Backend(Protocol):
         ...
 
     def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """Stream `length` bytes (all when None) from `offset`; ObjectNotFound when absent."""
+        """Stream `length` bytes (all when None) from `offset`; ObjectNotFound when absent.
+
+        A range that runs past the end stops at the end; one that starts past it is empty.
+        """
         ...
 
     def local_path(self, key: str) -> Path | None:
-        """A file the server may send directly (zero-copy), when the store has one."""
+        """Optional: a file the server may send directly (zero-copy); None when the store
+        keeps no files (memory, S3).
+
+        The path is where the object's file is when it exists: the caller checks that it
+        does. Never does I/O and never raises for a well-formed key.
+        """
         ...
 
     async def presigned_url(self, key: str, expires: int) -> str | None:
-        """A URL clients may GET the object from themselves for `expires` seconds (Range
-        requests included), when the store has such URLs."""
+        """Optional: a URL clients may GET the object from themselves for `expires` seconds
+        (Range requests included); None when the store cannot sign URLs (filesystem,
+        memory).
+
+        Does not check that the object exists: the caller already knows it does.
+        """
         ...
 
     async def delete(self, key: str) -> None:
@@ -45,7 +72,8 @@ class Backend(Protocol):
         ...
 
     def list(self, prefix: str) -> AsyncIterator[str]:
-        """Every key that starts with `prefix`, in no particular order."""
+        """Every published key that starts with `prefix`, in no particular order; uploads
+        are never listed here (see `list_uploads`)."""
         ...
 
     async def modified(self, key: str) -> float:
@@ -66,21 +94,48 @@ class Backend(Protocol):
     async def append_upload(
         self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
     ) -> tuple[int, str]:
-        """Write `chunks` at `offset` (the current size); returns (new size, new state).
+        """Write `chunks` at `offset` (the size `state` stands for); returns (new size, new
+        state). ObjectNotFound when the upload was never started or was dropped.
 
         If the stream raises, the upload is put back to `offset` and the error
-        propagates: a chunk is taken whole or not at all.
+        propagates: a chunk is taken whole or not at all. Bytes past `offset` that an
+        append which died midway left behind are dropped; a store whose state records
+        the size (S3) refuses any other offset with ValueError.
         """
         ...
 
     def read_upload(self, key: str, state: str) -> AsyncIterator[bytes]:
-        """Stream the bytes written to an upload so far (to recompute its digest)."""
+        """Stream the bytes written to an upload so far (to recompute its digest);
+        ObjectNotFound when the upload was never started or was dropped."""
         ...
 
     async def publish_upload(self, key: str, state: str, dest: str) -> None:
-        """Atomically make the upload's bytes the object `dest` and drop the upload."""
+        """Atomically make the upload's bytes the object `dest` (replacing any object
+        there) and drop the upload; ObjectNotFound when the upload was never started or
+        was dropped."""
         ...
 
     async def abort_upload(self, key: str, state: str) -> None:
-        """Drop an upload and its bytes; unknown uploads are ignored."""
+        """Drop an upload and its bytes; unknown uploads are ignored.
+
+        `state` may be "" (garbage collection finds uploads by key and has no session
+        row): the upload is dropped all the same.
+        """
+        ...
+
+    async def check(self) -> None:
+        """Readiness: return when the store answers now; raise Unavailable when it does
+        not (unreachable, its bucket or directory missing, our credentials refused).
+
+        One cheap request at most, and it writes nothing. A store that is always there
+        (memory) returns at once.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release what the store holds open (S3's connection pool); its content stays.
+
+        Closing twice is harmless, and a closed store opens what it needs again on its
+        next use. Nothing to release (filesystem, memory): it returns at once.
+        """
         ...

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from cargohold.oci.errors import Unavailable
 from cargohold.storage.base import CHUNK_SIZE, ObjectNotFound
 
 
@@ -135,3 +136,16 @@ class FilesystemBackend:
     async def abort_upload(self, key: str, state: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._upload_path(key).unlink()
+
+    async def check(self) -> None:
+        """The directory is there and ours to write in (an unmounted volume, a lost
+        permission: Unavailable)."""
+        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
+            raise Unavailable(
+                "the storage directory is missing or not writable",
+                detail={"component": "storage"},
+                headers={"Retry-After": "5"},
+            )
+
+    async def close(self) -> None:
+        """Nothing is held open between calls."""

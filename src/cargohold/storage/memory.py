@@ -95,3 +95,9 @@ class MemoryBackend:
 
     async def abort_upload(self, key: str, state: str) -> None:
         self.uploads.pop(key, None)
+
+    async def check(self) -> None:
+        """Always there."""
+
+    async def close(self) -> None:
+        """Nothing to release; the objects stay for as long as the process."""

@@ -217,6 +217,7 @@ class S3Backend:
             return client
 
     async def close(self) -> None:
+        """Close the connection pool; the next call opens a new one."""
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
@@ -303,9 +304,10 @@ class S3Backend:
 
     async def presigned_url(self, key: str, expires: int) -> str | None:
         s3 = await self._s3()
-        return await s3.generate_presigned_url(
+        signing = s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires
         )
+        return await self._call(signing, key)  # signed here, no request: only credentials fail
 
     async def delete(self, key: str) -> None:
         s3 = await self._s3()
