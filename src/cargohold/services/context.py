@@ -43,9 +43,7 @@ class Context:
         try:
             await self.db.close()
         finally:
-            close = getattr(self.storage, "close", None)
-            if close is not None:
-                await close()
+            await self.storage.close()
 
 
 def open_context(settings: Settings) -> Context:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from cargohold.metadata import revision
 from cargohold.oci.errors import RegistryError
 from cargohold.services.context import Context
-from cargohold.storage.base import ObjectNotFound
 
 CHECK_TIMEOUT = 3.0
-_PROBE_KEY = "readyz-probe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +32,7 @@ async def _database(ctx: Context) -> Check:
 
 
 async def _storage(ctx: Context) -> Check:
-    check = getattr(ctx.storage, "check", None)
-    if check is not None:
-        await check()
-        return Check(True)
-    with contextlib.suppress(ObjectNotFound):
-        await ctx.storage.size(_PROBE_KEY)
+    await ctx.storage.check()
     return Check(True)
 
 
