@@ -12,13 +12,35 @@ from cargohold.oci.errors import DigestInvalid, ManifestInvalid
 
 
 @dataclass(frozen=True, slots=True)
+class Platform:
+    """Where an index's child runs. Read as pushed: the registry never refused an odd
+    platform object, so a missing part is empty and any other value is its text."""
+
+    os: str = ""
+    architecture: str = ""
+    variant: str = ""
+
+    @classmethod
+    def of(cls, value: dict[str, Any]) -> Platform:
+        return cls(
+            str(value.get("os", "")),
+            str(value.get("architecture", "")),
+            str(value["variant"]) if value.get("variant") else "",
+        )
+
+    def __str__(self) -> str:
+        """`os/architecture/variant`, leaving out the parts that are empty."""
+        return "/".join(part for part in (self.os, self.architecture, self.variant) if part)
+
+
+@dataclass(frozen=True, slots=True)
 class Descriptor:
     media_type: str
     digest: Digest
     size: int
     artifact_type: str | None = None
     annotations: dict[str, str] | None = None
-    platform: dict[str, Any] | None = None
+    platform: Platform | None = None
     urls: tuple[str, ...] = ()
 
     @property
@@ -32,13 +54,38 @@ class Descriptor:
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """An image manifest (a config and layers) or an index (child manifests)."""
+
     media_type: str
-    blobs: tuple[Descriptor, ...] = ()
-    children: tuple[Descriptor, ...] = ()
+    config: Descriptor | None = None  # an image's; an index has none
+    layers: tuple[Descriptor, ...] = ()
+    children: tuple[Descriptor, ...] = ()  # an index's manifests
     subject: Descriptor | None = None
     artifact_type: str | None = None
-    config_media_type: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in mt.INDEXES
+
+    @property
+    def blobs(self) -> tuple[Descriptor, ...]:
+        """The blobs it references: the config first, then the layers."""
+        return (self.config, *self.layers) if self.config else self.layers
+
+    @property
+    def blob_size(self) -> int:
+        """The bytes of its config and layers, as their descriptors say; an index's is 0."""
+        return sum(descriptor.size for descriptor in self.blobs)
+
+    @property
+    def platforms(self) -> tuple[Platform, ...]:
+        """The platforms of an index's children, in order; a child without one is left out."""
+        return tuple(child.platform for child in self.children if child.platform is not None)
+
+    @property
+    def config_media_type(self) -> str | None:
+        return self.config.media_type if self.config else None
 
     @property
     def referrer_artifact_type(self) -> str | None:
@@ -74,7 +121,15 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     urls = value.get("urls") or []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise ManifestInvalid(f"{where}.urls must be a list of strings")
-    return Descriptor(media_type, digest, size, artifact_type, annotations, platform, tuple(urls))
+    return Descriptor(
+        media_type,
+        digest,
+        size,
+        artifact_type,
+        annotations,
+        Platform.of(platform) if platform is not None else None,
+        tuple(urls),
+    )
 
 
 def _is_string_map(value: Any) -> bool:
@@ -148,9 +203,9 @@ def parse_manifest(payload: bytes, content_type: str | None) -> Manifest:
     layers = _descriptor_list(document, "layers", required=media_type == mt.DOCKER_MANIFEST)
     return Manifest(
         media_type,
-        blobs=(config, *layers),
+        config=config,
+        layers=tuple(layers),
         subject=subject,
         artifact_type=artifact_type,
-        config_media_type=config.media_type,
         annotations=annotations,
     )

@@ -10,7 +10,7 @@ import pytest
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import ManifestInvalid
-from cargohold.oci.manifest import Descriptor, parse_manifest
+from cargohold.oci.manifest import Descriptor, Manifest, Platform, parse_manifest
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -175,3 +175,150 @@ def test_foreign_layers(media_type: str, urls: tuple[str, ...], foreign: bool) -
     descriptor = Descriptor(media_type, Digest.parse(D1), 1, urls=urls)
 
     assert descriptor.is_foreign is foreign
+
+
+def test_image_keeps_its_config_apart_from_its_layers() -> None:
+    manifest = parse_manifest(encode(image(layers=[desc(D2), desc(D3)])), mt.OCI_MANIFEST)
+
+    assert manifest.config is not None
+    assert str(manifest.config.digest) == D1
+    assert manifest.config.media_type == CONFIG_TYPE
+    assert [str(d.digest) for d in manifest.layers] == [D2, D3]
+
+
+def test_blobs_are_the_config_then_the_layers() -> None:
+    manifest = parse_manifest(encode(image(layers=[desc(D2), desc(D3)])), mt.OCI_MANIFEST)
+
+    assert manifest.blobs == (manifest.config, *manifest.layers)
+
+
+def test_index_has_no_config_and_no_layers() -> None:
+    manifest = parse_manifest(encode(index()), mt.OCI_INDEX)
+
+    assert manifest.config is None
+    assert manifest.layers == ()
+    assert manifest.config_media_type is None
+
+
+def test_image_without_layers_has_an_empty_layer_list() -> None:
+    manifest = parse_manifest(encode(image(layers=None)), mt.OCI_MANIFEST)
+
+    assert manifest.layers == ()
+    assert manifest.blobs == (manifest.config,)
+
+
+@pytest.mark.parametrize(
+    ("media_type", "is_index"),
+    [
+        (mt.OCI_INDEX, True),
+        (mt.DOCKER_MANIFEST_LIST, True),
+        (mt.OCI_MANIFEST, False),
+        (mt.DOCKER_MANIFEST, False),
+    ],
+)
+def test_indexes_are_the_index_and_manifest_list_media_types(
+    media_type: str, is_index: bool
+) -> None:
+    assert Manifest(media_type).is_index is is_index
+
+
+def test_blob_size_adds_the_config_and_layer_sizes() -> None:
+    document = image(config=desc(D1, CONFIG_TYPE, size=7), layers=[desc(D2, size=100), desc(D3)])
+
+    manifest = parse_manifest(encode(document), mt.OCI_MANIFEST)
+
+    assert manifest.blob_size == 7 + 100 + 10
+
+
+def test_index_blob_size_is_zero() -> None:
+    assert parse_manifest(encode(index()), mt.OCI_INDEX).blob_size == 0
+
+
+def test_child_descriptor_keeps_its_size() -> None:
+    document = index(manifests=[desc(D1, mt.OCI_MANIFEST, size=1234)])
+
+    manifest = parse_manifest(encode(document), mt.OCI_INDEX)
+
+    assert manifest.children[0].size == 1234
+
+
+def test_child_platform_is_read() -> None:
+    platform = {"os": "linux", "architecture": "arm64", "variant": "v8"}
+    document = index(manifests=[desc(D1, mt.OCI_MANIFEST, platform=platform)])
+
+    manifest = parse_manifest(encode(document), mt.OCI_INDEX)
+
+    assert manifest.children[0].platform == Platform("linux", "arm64", "v8")
+
+
+def test_child_without_a_platform_has_none() -> None:
+    manifest = parse_manifest(encode(index()), mt.OCI_INDEX)
+
+    assert [child.platform for child in manifest.children] == [None, None]
+
+
+def test_platforms_are_those_of_the_children_that_name_one_in_order() -> None:
+    children = [
+        desc(D1, mt.OCI_MANIFEST, platform={"os": "linux", "architecture": "amd64"}),
+        desc(D2, mt.OCI_MANIFEST),
+        desc(D3, mt.OCI_MANIFEST, platform={"os": "linux", "architecture": "arm64"}),
+    ]
+
+    manifest = parse_manifest(encode(index(manifests=children)), mt.OCI_INDEX)
+
+    assert manifest.platforms == (Platform("linux", "amd64"), Platform("linux", "arm64"))
+
+
+def test_an_image_has_no_platforms() -> None:
+    assert parse_manifest(encode(image()), mt.OCI_MANIFEST).platforms == ()
+
+
+@pytest.mark.parametrize(
+    ("platform", "label"),
+    [
+        (Platform("linux", "amd64"), "linux/amd64"),
+        (Platform("linux", "arm", "v7"), "linux/arm/v7"),
+        (Platform("", "arm64"), "arm64"),
+        (Platform(), ""),
+    ],
+)
+def test_platform_reads_as_os_architecture_variant_without_empty_parts(
+    platform: Platform, label: str
+) -> None:
+    assert str(platform) == label
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({}, Platform()),
+        (
+            {"os": "windows", "architecture": "amd64", "os.version": "10.0"},
+            Platform("windows", "amd64"),
+        ),
+        ({"os": "linux", "architecture": "arm", "variant": ""}, Platform("linux", "arm")),
+        ({"os": 1, "architecture": None, "variant": 7}, Platform("1", "None", "7")),
+    ],
+)
+def test_an_odd_platform_object_is_read_as_text_not_refused(
+    value: dict[str, Any], expected: Platform
+) -> None:
+    document = index(manifests=[desc(D1, mt.OCI_MANIFEST, platform=value)])
+
+    manifest = parse_manifest(encode(document), mt.OCI_INDEX)
+
+    assert manifest.children[0].platform == expected
+
+
+def test_artifact_type_is_read() -> None:
+    manifest = parse_manifest(encode(index(artifactType="application/x-bundle")), mt.OCI_INDEX)
+
+    assert manifest.artifact_type == "application/x-bundle"
+
+
+def test_layer_annotations_are_read() -> None:
+    document = image(layers=[desc(D2, annotations={"org.opencontainers.image.title": "a.txt"})])
+
+    manifest = parse_manifest(encode(document), mt.OCI_MANIFEST)
+
+    assert manifest.layers[0].annotations == {"org.opencontainers.image.title": "a.txt"}

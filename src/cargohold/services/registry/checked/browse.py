@@ -14,7 +14,9 @@ from typing import Any
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries, Row
 from cargohold.oci import mediatypes as mt
-from cargohold.oci.digest import Digest, is_digest
+from cargohold.oci.digest import is_digest
+from cargohold.oci.errors import ManifestInvalid
+from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
 from cargohold.services.accounts.principals import (
     CAN_READ,
     Principal,
@@ -173,27 +175,20 @@ class TagRow:
     pushed_by: str | None = None
 
 
+def _parsed(media_type: str, payload: bytes) -> Manifest | None:
+    """A stored manifest as the model reads it. The registry stored only what this model
+    accepted; should it refuse one all the same, the page shows what the row says."""
+    try:
+        return parse_manifest(payload, media_type)
+    except ManifestInvalid:
+        return None
+
+
 def _platforms(media_type: str, payload: bytes) -> list[str]:
     if media_type not in mt.INDEXES:
         return []
-    try:
-        document = json.loads(payload)
-    except ValueError:
-        return []
-    return [
-        platform_label(child.get("platform"))
-        for child in document.get("manifests", [])
-        if isinstance(child, dict) and isinstance(child.get("platform"), dict)
-    ]
-
-
-def platform_label(platform: Any) -> str:
-    if not isinstance(platform, dict):
-        return ""
-    parts = [str(platform.get("os", "")), str(platform.get("architecture", ""))]
-    if platform.get("variant"):
-        parts.append(str(platform["variant"]))
-    return "/".join(part for part in parts if part)
+    manifest = _parsed(media_type, payload)
+    return [str(platform) for platform in manifest.platforms] if manifest else []
 
 
 def _manifest(row: Row, size: int | None = None) -> ManifestRow:
@@ -270,22 +265,6 @@ async def package_details(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
-    digest: str
-    media_type: str
-    size: int
-    annotations: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class Child:
-    digest: str
-    media_type: str
-    size: int
-    platform: str
-
-
 @dataclass
 class ManifestDetails:
     name: str
@@ -294,12 +273,9 @@ class ManifestDetails:
     size: int
     created_at: float
     tags: list[str]
-    annotations: dict[str, str]
     subject: str | None
     artifact_type: str | None
-    children: list[Child] = field(default_factory=list)  # an index's manifests
-    config: Layer | None = None
-    layers: list[Layer] = field(default_factory=list)
+    manifest: Manifest | None = None  # None only for stored bytes the model refuses
     referrers: dict[str, list[ManifestRow]] = field(default_factory=dict)
     role: Role = Role.READ
     image: dict[str, Any] = field(default_factory=dict)  # the parsed config, when read
@@ -308,15 +284,22 @@ class ManifestDetails:
     def is_index(self) -> bool:
         return self.media_type in mt.INDEXES
 
+    @property
+    def annotations(self) -> dict[str, str]:
+        return self.manifest.annotations if self.manifest else {}
 
-def _layer(value: Any) -> Layer:
-    annotations = value.get("annotations")
-    return Layer(
-        str(value.get("digest", "")),
-        str(value.get("mediaType", "")),
-        int(value.get("size", 0)),
-        annotations if isinstance(annotations, dict) else {},
-    )
+    @property
+    def children(self) -> tuple[Descriptor, ...]:
+        """An index's manifests, each with its platform when the index names one."""
+        return self.manifest.children if self.manifest else ()
+
+    @property
+    def config(self) -> Descriptor | None:
+        return self.manifest.config if self.manifest else None
+
+    @property
+    def layers(self) -> tuple[Descriptor, ...]:
+        return self.manifest.layers if self.manifest else ()
 
 
 async def manifest_details(
@@ -341,11 +324,9 @@ async def manifest_details(
     )
     if row is None:
         raise NotFound(f"no tag or manifest {reference[:150]!r} in {name}")
-    document = json.loads(bytes(row["payload"]))
     tags = await db.fetchall(
         "SELECT name FROM tags WHERE manifest_id = :m ORDER BY name LIMIT 100", {"m": row["id"]}
     )
-    annotations = document.get("annotations")
     details = ManifestDetails(
         name=name,
         digest=row["digest"],
@@ -353,28 +334,11 @@ async def manifest_details(
         size=int(row["size"]),
         created_at=row["created_at"],
         tags=[tag["name"] for tag in tags],
-        annotations=annotations if isinstance(annotations, dict) else {},
         subject=row["subject_digest"],
         artifact_type=row["artifact_type"],
+        manifest=_parsed(row["media_type"], bytes(row["payload"])),
         role=role,
     )
-    if details.is_index:
-        details.children = [
-            Child(
-                str(child.get("digest", "")),
-                str(child.get("mediaType", "")),
-                int(child.get("size", 0)),
-                platform_label(child.get("platform")),
-            )
-            for child in document.get("manifests", [])
-            if isinstance(child, dict)
-        ]
-    else:
-        if isinstance(document.get("config"), dict):
-            details.config = _layer(document["config"])
-        details.layers = [
-            _layer(layer) for layer in document.get("layers", []) if isinstance(layer, dict)
-        ]
     referrers = await db.fetchall(
         "SELECT digest, media_type, payload, size, created_at, artifact_type FROM manifests"
         " WHERE package_id = (SELECT id FROM packages WHERE name = :name)"
@@ -392,13 +356,11 @@ async def read_config(storage: Backend, details: ManifestDetails) -> None:
     the transaction, after `manifest_details` checked access). Unreadable configs are
     left out."""
     config = details.config
-    if config is None or not is_digest(config.digest) or config.size > MAX_CONFIG:
-        return
-    if not config.media_type.endswith("json"):
+    if config is None or config.size > MAX_CONFIG or not config.media_type.endswith("json"):
         return
     chunks: list[bytes] = []
     try:
-        async for chunk in storage.read(blob_key(Digest.parse(config.digest))):
+        async for chunk in storage.read(blob_key(config.digest)):
             chunks.append(chunk)
         parsed = json.loads(b"".join(chunks))
     except (ObjectNotFound, ValueError):
