@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.api.people import Api, assert_problem, names
+from cargohold.authz.roles import Role
+from cargohold.services.accounts import directory
+from tests.functional.api.people import Api, assert_problem, email, names
 
 ACME_ALL = ["acme/site/www", "acme/web/api", "acme/web/db"]
 
@@ -149,6 +151,45 @@ async def test_package_admin_links_a_package_to_another_repository(api: Api) -> 
 async def test_linking_needs_admin_on_the_target_repository(api: Api) -> None:
     response = await api.patch("/packages/acme/web/api", "admin", json={"repository": "site"})
     assert_problem(response, 403)
+
+
+async def _grant_admin_on_site(api: Api) -> None:
+    async with api.context.db.transaction() as tx:
+        site = await directory.find_repository(tx, "acme/site")
+        user = await directory.find_user(tx, email("admin"))
+        await directory.grant_repository(tx, repository=site, user=user, role=Role.ADMIN)
+
+
+async def test_an_admin_of_both_repositories_may_not_make_a_private_package_public(
+    api: Api,
+) -> None:
+    await _grant_admin_on_site(api)
+    response = await api.patch("/packages/acme/web/api", "admin", json={"repository": "site"})
+    body = assert_problem(response, 403)
+    assert "owner of workspace acme" in body["detail"]
+    assert_problem(await api.get("/packages/acme/web/api"), 404)  # still private
+
+
+async def test_a_workspace_access_token_may_not_make_a_private_package_public(api: Api) -> None:
+    robot = {"Authorization": f"Bearer {await api.access_token('acme', 'admin:package')}"}
+    body = {"repository": "acme/site"}
+    response = await api.client.patch("/api/v1/packages/acme/web/api", headers=robot, json=body)
+    assert "acting as a person" in assert_problem(response, 403)["detail"]
+    assert_problem(await api.get("/packages/acme/web/api"), 404)
+
+
+async def test_repository_admins_still_move_packages_between_private_repositories(
+    api: Api,
+) -> None:
+    async with api.context.db.transaction() as tx:
+        internal = await directory.create_repository(
+            tx, full_name="acme/internal", project_key="PLAT", now=api.context.now()
+        )
+        user = await directory.find_user(tx, email("admin"))
+        await directory.grant_repository(tx, repository=internal, user=user, role=Role.ADMIN)
+    response = await api.patch("/packages/acme/web/api", "admin", json={"repository": "internal"})
+    assert response.status_code == 200, response.text
+    assert (response.json()["repository"], response.json()["public"]) == ("acme/internal", False)
 
 
 async def test_linking_across_workspaces_is_422(api: Api) -> None:

@@ -127,7 +127,8 @@ async def get_package(name: PackageName, tx: DbTx, principal: CurrentPrincipal) 
 async def link_package(
     name: PackageName, body: PackageUpdate, tx: DbTx, principal: CurrentPrincipal
 ) -> PackageOut:
-    """Link the package to another repository (admin on both)."""
+    """Link the package to another repository (admin on both). A move that makes a private
+    package public (into a public repository) is for owners of the workspace only."""
     linked = await packages.relink_package(tx, principal, name=name, repository=body.repository)
     return PackageOut.of(linked)
 

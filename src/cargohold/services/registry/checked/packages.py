@@ -23,7 +23,7 @@ from cargohold.services.accounts.principals import (
     require_repository,
     role_of,
 )
-from cargohold.services.errors import Invalid, NotFound
+from cargohold.services.errors import Forbidden, Invalid, NotFound
 from cargohold.services.registry.packages import (
     create_package,
     delete_package,
@@ -155,17 +155,36 @@ async def add_package(
     return await show_package(db, principal, name)
 
 
+async def _is_public(db: Queries, name: str) -> bool:
+    row = await db.fetchone(
+        "SELECT r.is_public FROM packages p JOIN package_links pl ON pl.package_id = p.id"
+        " JOIN repositories r ON r.id = pl.repository_id WHERE p.name = :name",
+        {"name": name},
+    )
+    return row is not None and bool(row["is_public"])
+
+
 async def relink_package(
     db: Queries, principal: Principal, *, name: str, repository: str
 ) -> PackageInfo:
     """Link a package to another repository of its workspace; needs admin on the package
-    and on the repository it moves to."""
+    and on the repository it moves to.
+
+    A move into a public repository makes a private package public, so it also needs what
+    making a repository public needs: an owner of the workspace, acting as a person."""
     await require_package(db, principal, name, Role.ADMIN)
     target, _ = await require_repository(
         db, principal, _repository_name(name, repository), Role.ADMIN
     )
     if target.workspace != name.split("/", 1)[0]:
         raise Invalid(f"package {name} can only be linked to a repository of its workspace")
+    publishes = target.is_public and not await _is_public(db, name)
+    if publishes and not (await membership(db, principal, target.workspace_id)).owner:
+        raise Forbidden(  # robots are never owners
+            f"moving package {name} into the public repository {target.full_name} makes"
+            " it public, which needs the right to make a repository public: an owner of"
+            f" workspace {target.workspace}, acting as a person (not an access token)"
+        )
     await link_package(db, package_id=await find_package(db, name), repository=target)
     return await show_package(db, principal, name)
 
