@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from cargohold.authz.errors import RoleUnknown, TokenScopeInvalid
+
 
 class Role(enum.IntEnum):
     """What a principal may do with a package; each role includes the ones below it."""
@@ -16,10 +18,11 @@ class Role(enum.IntEnum):
 
     @classmethod
     def parse(cls, text: str) -> Role:
+        """The role named `text`, in any case; `RoleUnknown` for any other name."""
         try:
             return cls[text.upper()]
         except KeyError:
-            raise ValueError(f"unknown role {text!r}; use read, write or admin") from None
+            raise RoleUnknown(f"unknown role {text!r}; use read, write or admin") from None
 
     @property
     def label(self) -> str:
@@ -34,14 +37,17 @@ SCOPES: dict[str, Role] = {
 
 
 def parse_token_scopes(scopes: Iterable[str]) -> frozenset[str]:
-    """Validate token scopes; an unknown scope is an error, never ignored."""
+    """Validate token scopes; an unknown scope is an error (`TokenScopeInvalid`), never
+    ignored."""
     result = set()
     for scope in scopes:
         if scope not in SCOPES:
-            raise ValueError(f"unknown scope {scope!r}; use one of {', '.join(sorted(SCOPES))}")
+            raise TokenScopeInvalid(
+                f"unknown scope {scope!r}; use one of {', '.join(sorted(SCOPES))}"
+            )
         result.add(scope)
     if not result:
-        raise ValueError("a token needs at least one scope")
+        raise TokenScopeInvalid("a token needs at least one scope")
     return frozenset(result)
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cargohold.authz.errors import ScopeInvalid
+
 _ACTION = re.compile(r"[a-z*]+")
 _TYPE = re.compile(r"[a-z0-9]+(?:\([a-z0-9]+\))?")
-
-
-class ScopeInvalid(ValueError):
-    """A scope string that does not follow the grammar."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,10 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from cargohold.authz.errors import RoleUnknown, TokenInvalid
 from cargohold.authz.roles import Action, Role
 
 ALGORITHM = "EdDSA"
-
-
-class TokenInvalid(Exception):
-    """The bearer token is malformed, forged, expired, or for another service."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,5 +143,5 @@ def _grant(entry: dict[str, Any]) -> TokenAccess:
         raise TokenInvalid("malformed access entry")
     try:
         return TokenAccess(name, frozenset(actions), Role.parse(role))
-    except ValueError:
+    except RoleUnknown:
         raise TokenInvalid("malformed access entry") from None

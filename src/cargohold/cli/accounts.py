@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cargohold.authz.errors import RoleUnknown
 from cargohold.authz.roles import Role
 from cargohold.cli.common import run
 from cargohold.cli.options import ConfigOption, DataDirOption
@@ -171,7 +172,7 @@ def project_grant(
 def _role(text: str) -> Role:
     try:
         return Role.parse(text)
-    except ValueError as exc:
+    except RoleUnknown as exc:
         raise Invalid(str(exc)) from None
 
 

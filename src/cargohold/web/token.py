@@ -7,7 +7,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.authz.scopes import ScopeInvalid, parse_resource_scopes
+from cargohold.authz.errors import ScopeInvalid
+from cargohold.authz.scopes import parse_resource_scopes
 from cargohold.services.accounts import logins
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cargohold.authz.errors import RoleUnknown, TokenScopeInvalid
 from cargohold.authz.roles import (
     Action,
     Role,
@@ -35,7 +36,7 @@ def test_parse_role(text: str, role: Role) -> None:
 
 @pytest.mark.parametrize("text", ["", "owner", "member", "1", "3", " read", "read ", "pull", "*"])
 def test_parse_role_refuses_unknown_names(text: str) -> None:
-    with pytest.raises(ValueError, match="unknown role"):
+    with pytest.raises(RoleUnknown, match="unknown role"):
         Role.parse(text)
 
 
@@ -70,7 +71,7 @@ def test_parse_scopes(scopes: list[str], parsed: set[str]) -> None:
     ],
 )
 def test_parse_scopes_refuses(scopes: list[str], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(TokenScopeInvalid, match=message):
         parse_token_scopes(scopes)
 
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cargohold.authz.scopes import (
-    ResourceScope,
-    ScopeInvalid,
-    parse_resource_scope,
-    parse_resource_scopes,
-)
+from cargohold.authz.errors import ScopeInvalid
+from cargohold.authz.scopes import ResourceScope, parse_resource_scope, parse_resource_scopes
 
 
 @pytest.mark.parametrize(

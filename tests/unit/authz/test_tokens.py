@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cargohold.authz.errors import TokenInvalid
 from cargohold.authz.roles import Action, Role
-from cargohold.authz.tokens import Claims, TokenAccess, TokenInvalid, issue, verify
+from cargohold.authz.tokens import Claims, TokenAccess, issue, verify
 
 KEY = Ed25519PrivateKey.generate()
 OTHER_KEY = Ed25519PrivateKey.generate()

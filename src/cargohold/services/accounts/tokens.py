@@ -14,6 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from cargohold.authz.errors import TokenScopeInvalid
 from cargohold.authz.roles import Role, parse_token_scopes, scope_ceiling
 from cargohold.metadata.db import Queries, Row
 from cargohold.services.errors import Invalid, NotFound
@@ -96,7 +97,7 @@ async def create_token(
         raise Invalid("a token needs a name of 1 to 100 characters")
     try:
         valid_scopes = parse_token_scopes(scopes)
-    except ValueError as exc:
+    except TokenScopeInvalid as exc:
         raise Invalid(str(exc)) from None
     if expires_at is not None and expires_at <= now:
         raise Invalid("the expiry must be in the future")

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from cargohold.authz.errors import TokenInvalid
 from cargohold.authz.roles import Action, Role
-from cargohold.authz.tokens import Claims, TokenInvalid
+from cargohold.authz.tokens import Claims
 from cargohold.oci.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
 from cargohold.services.accounts import logins, principals
 from cargohold.services.accounts.principals import ANONYMOUS, Principal

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.authz.errors import RoleUnknown
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
 from cargohold.services.accounts import directory
@@ -63,7 +64,7 @@ async def change(request: Request) -> Response:
             await _apply(tx, page, slug, action, email, target, str(form.get("role", "")))
         except (Invalid, Conflict, NotFound) as exc:
             error = exc.message
-        except ValueError as exc:  # an unknown role
+        except RoleUnknown as exc:
             error = str(exc)
         values = await _load(tx, page, slug)
     if error is not None:

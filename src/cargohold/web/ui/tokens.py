@@ -95,8 +95,8 @@ async def create_token(request: Request) -> Response:
                 )
             else:
                 created = await tokens.create_personal_token(tx, page.principal, **values)
-        except (Invalid, Conflict, ValueError) as exc:
-            error = getattr(exc, "message", str(exc))
+        except (Invalid, Conflict) as exc:
+            error = exc.message
         found = await _list(tx, page, kind, target)
     if created is None:
         return _render(page, kind, target, found, error=error, status=400)

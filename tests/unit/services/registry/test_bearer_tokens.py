@@ -8,8 +8,8 @@ from pathlib import Path
 import jwt
 import pytest
 
+from cargohold.authz.errors import TokenInvalid
 from cargohold.authz.scopes import parse_resource_scope
-from cargohold.authz.tokens import TokenInvalid
 from cargohold.config import Settings
 from cargohold.services.accounts.principals import ANONYMOUS
 from cargohold.services.context import Context, open_context
