@@ -94,4 +94,15 @@ class TooManyRequests(RegistryError):
 
 
 class Unavailable(RegistryError):
+    """The database or the object store is down: 503, with `Retry-After` in `headers`
+    and the failing part in `detail`.
+
+    It lives here, not in `services.errors`, because the backends that raise it
+    (`metadata`, `storage`) sit below `services` and may import only `oci`, and every
+    surface may import `oci` too. The registry renders it as the OCI `UNAVAILABLE`
+    error; the management API and the UI render it, like any `RegistryError` that
+    reaches them, from the same data (`http_status`, `message`, `headers`), with no
+    case of its own.
+    """
+
     code, status, default_message = "UNAVAILABLE", 503, "service unavailable"

@@ -12,18 +12,26 @@ import math
 from cargohold.services.accounts import directory, tokens
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
+from cargohold.services.errors import ServiceError
 
 
-class LoginFailed(Exception):
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
+class LoginFailed(ServiceError):
+    """Wrong credentials (or an expired or revoked token)."""
+
+    status = 401
 
 
-class TooManyAttempts(Exception):
+class TooManyAttempts(ServiceError):
+    """Failed logins are refused for `retry_after` seconds, which `Retry-After` says."""
+
+    status = 429
+
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
-        super().__init__(f"too many failed logins; try again in {retry_after} s")
+        super().__init__(
+            f"too many failed logins; try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 async def _blocked_for(ctx: Context, keys: list[str]) -> int:

@@ -2,8 +2,11 @@
 
 The body is `{"type", "title", "status", "detail"}` with `type` `about:blank` (the
 status says what kind of problem it is) and, for a request that fails validation,
-an `errors` list naming each field. Domain errors map once: NotFound 404,
-Forbidden 403, Conflict 409, Invalid 422, Unauthenticated 401 with a challenge.
+an `errors` list naming each field. Every domain error is rendered from its class
+data: a `ServiceError`'s `status` and `headers` (NotFound 404, Forbidden 403, Conflict
+409, Invalid 422, Unauthenticated and LoginFailed 401, TooManyAttempts 429 with
+`Retry-After`), a `RegistryError`'s (`Unavailable` 503 when the database or the store
+is down) likewise. A 401 gets the bearer challenge here, since it depends on the request.
 """
 
 from __future__ import annotations
@@ -19,28 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.oci.errors import RegistryError
-from cargohold.services.accounts.logins import LoginFailed, TooManyAttempts
 from cargohold.services.context import Context
-from cargohold.services.errors import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    ServiceError,
-    Unauthenticated,
-)
+from cargohold.services.errors import ServiceError
 
 log = logging.getLogger("cargohold.api")
 
 PROBLEM_JSON = "application/problem+json"
-
-_STATUS: dict[type[ServiceError], int] = {
-    NotFound: 404,
-    Forbidden: 403,
-    Conflict: 409,
-    Invalid: 422,
-    Unauthenticated: 401,
-}
 
 
 class FieldError(BaseModel):
@@ -90,26 +77,18 @@ def challenge(request: Request, *, invalid: bool) -> dict[str, str]:
 
 
 async def service_error(request: Request, exc: Exception) -> Response:
+    """Any domain error, by its class data; a 401 (no credentials, or wrong ones) with the
+    challenge, `invalid_token` when credentials were sent."""
     assert isinstance(exc, ServiceError)
-    status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
-    headers = None
-    if status == 401:
-        headers = challenge(request, invalid="authorization" in request.headers)
-    return problem(status, exc.message, headers=headers)
-
-
-async def login_failed(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LoginFailed)
-    return problem(401, exc.message, headers=challenge(request, invalid=True))
-
-
-async def too_many_attempts(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TooManyAttempts)
-    return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers.update(challenge(request, invalid="authorization" in request.headers))
+    return problem(exc.status, exc.message, headers=headers or None)
 
 
 async def registry_error(request: Request, exc: Exception) -> Response:
-    """An error of the registry's vocabulary that reached the API (a database outage)."""
+    """An error of the registry's vocabulary that reached the API (`Unavailable`: the
+    database or the store is down), by its class data."""
     assert isinstance(exc, RegistryError)
     return problem(exc.http_status, exc.message, headers=exc.headers or None)
 
@@ -146,8 +125,6 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 HANDLERS: dict[Any, Any] = {
     ServiceError: service_error,
-    LoginFailed: login_failed,
-    TooManyAttempts: too_many_attempts,
     RegistryError: registry_error,
     RequestValidationError: validation_error,
     HTTPException: http_error,

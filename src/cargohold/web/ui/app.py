@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,8 +15,9 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from cargohold.oci.errors import RegistryError
 from cargohold.services.context import Context
-from cargohold.services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from cargohold.services.errors import ServiceError
 from cargohold.web.ui import members, packages, signin, tokens, usage, workspaces
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
@@ -24,7 +26,13 @@ STATIC = Path(__file__).parent / "static"
 _GET = ["GET", "HEAD"]
 
 
-async def _error(request: Request, status: int, message: str, detail: str | None) -> Response:
+async def _error(
+    request: Request,
+    status: int,
+    message: str,
+    detail: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     page = await begin(request)
     titles = {
         400: page.gettext("That did not work"),
@@ -33,7 +41,7 @@ async def _error(request: Request, status: int, message: str, detail: str | None
         405: page.gettext("Not allowed"),
         409: page.gettext("That did not work"),
     }
-    return page.render(
+    response = page.render(
         "error.html",
         status,
         title=titles.get(status, message),
@@ -41,24 +49,42 @@ async def _error(request: Request, status: int, message: str, detail: str | None
         detail=detail,
         path="/",  # an error page never repeats the address it was asked for
     )
+    response.headers.update(headers or {})
+    return response
+
+
+async def _refusal(request: Request, exc: ServiceError | RegistryError, status: int) -> Response:
+    """The page for a domain error with HTTP status `status` (its class data): a 401 sends
+    the visitor to sign in; any other status is a page with that status, a sentence for
+    it, the error's message below (not for a 404, which names nothing) and the error's
+    headers (`Retry-After`). A value that does not validate (422 in the API) is a 400
+    page, as for every form. A refused form says that it expired: nobody did wrong."""
+    page = await begin(request)
+    if status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return page.redirect(f"/sign-in?next={quote(target, safe='')}")
+    status = 400 if status == 422 else status
+    if status == 404:
+        message, detail = page.gettext("There is nothing here."), None
+    elif isinstance(exc, CsrfFailed):
+        message = page.gettext("The form has expired. Go back, reload the page and try again.")
+        detail = None
+    elif status == 403:
+        message, detail = page.gettext("You may not do this."), exc.message
+    else:
+        message, detail = page.gettext("That did not work."), exc.message
+    return await _error(request, status, message, detail, exc.headers)
 
 
 async def _service_error(request: Request, exc: Exception) -> Response:
-    page = await begin(request)
-    if isinstance(exc, Unauthenticated):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return page.redirect(f"/sign-in?next={quote(target, safe='')}")
-    detail = getattr(exc, "message", None)
-    if isinstance(exc, NotFound):
-        return await _error(request, 404, page.gettext("There is nothing here."), None)
-    if isinstance(exc, Forbidden):
-        return await _error(request, 403, page.gettext("You may not do this."), detail)
-    if isinstance(exc, CsrfFailed):
-        message = page.gettext("The form has expired. Go back, reload the page and try again.")
-        return await _error(request, 403, message, None)
-    if isinstance(exc, Conflict):
-        return await _error(request, 409, page.gettext("That did not work."), detail)
-    return await _error(request, 400, page.gettext("That did not work."), detail)
+    assert isinstance(exc, ServiceError)
+    return await _refusal(request, exc, exc.status)
+
+
+async def _registry_error(request: Request, exc: Exception) -> Response:
+    """A registry error that reached a page: `Unavailable`, the database or store is down."""
+    assert isinstance(exc, RegistryError)
+    return await _refusal(request, exc, exc.http_status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -111,12 +137,8 @@ def create_ui(context: Context) -> Starlette:
         Mount("/static", app=_Static(directory=STATIC), name="static"),
     ]
     handlers = {
-        NotFound: _service_error,
-        Forbidden: _service_error,
-        Unauthenticated: _service_error,
-        Invalid: _service_error,
-        Conflict: _service_error,
-        CsrfFailed: _service_error,
+        ServiceError: _service_error,
+        RegistryError: _registry_error,
         HTTPException: _http_error,
     }
     ui = Starlette(routes=routes, exception_handlers=handlers)

@@ -10,13 +10,20 @@ import hmac
 
 from starlette.datastructures import FormData
 
+from cargohold.services.errors import ServiceError
 from cargohold.web.ui.session_cookie import Session
 
 FIELD = "csrf"
 
 
-class CsrfFailed(Exception):
-    """A form came without the token of the session it was sent with."""
+class CsrfFailed(ServiceError):
+    """A form came without the token of the session it was sent with: a 403, rendered by
+    the UI's one error handler like every service error."""
+
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("the form has expired; go back, reload the page and try again")
 
 
 def check(session: Session | None, form: FormData) -> None:
