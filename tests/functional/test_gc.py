@@ -22,6 +22,7 @@ from tests.functional.registry import (
     Registry,
     descriptor,
     digest_of,
+    error_code,
     image_manifest,
     index_manifest,
     random_blob,
@@ -198,18 +199,37 @@ async def test_gc_delete_untagged_collects_untagged_images(registry: Registry) -
     await assert_every_tag_pulls(registry)
 
 
+async def assert_unlinked(registry: Registry, name: str, digest: str) -> None:
+    """The package no longer sees the blob (DELETE unlinks at once; bytes go by GC)."""
+    got = await registry.client.get(f"/v2/{name}/blobs/{digest}")
+    assert (got.status_code, error_code(got)) == (404, "BLOB_UNKNOWN")
+    head = await registry.client.head(f"/v2/{name}/blobs/{digest}")
+    assert head.status_code == 404
+    links = await registry.context.db.fetchall(
+        "SELECT 1 FROM package_blobs pb JOIN packages p ON p.id = pb.package_id"
+        " WHERE p.name = :n AND pb.digest = :d",
+        {"n": name, "d": digest},
+    )
+    assert links == []
+
+
 async def test_a_blob_deleted_from_its_only_package_goes(registry: Registry) -> None:
     digest = await registry.push_blob(NAME, random_blob())
     assert (await registry.client.delete(f"/v2/{NAME}/blobs/{digest}")).status_code == 202
+    await assert_unlinked(registry, NAME, digest)
+    assert await stored(registry, digest)  # the bytes stay until a collection
+
     assert (await collect(registry)).blobs == 1
     assert not await stored(registry, digest)
+    assert digest not in {row["digest"] for row in await registry.rows("blobs")}
 
 
 async def test_a_blob_another_package_links_stays(registry: Registry) -> None:
     data = random_blob()
     digest = await registry.push_blob(NAME, data)
     await registry.push_image("acme/other", "v1", image_manifest([data]))
-    await registry.client.delete(f"/v2/{NAME}/blobs/{digest}")
+    assert (await registry.client.delete(f"/v2/{NAME}/blobs/{digest}")).status_code == 202
+    await assert_unlinked(registry, NAME, digest)
     assert (await collect(registry)).blobs == 0
     assert (await registry.client.get(f"/v2/acme/other/blobs/{digest}")).content == data
 

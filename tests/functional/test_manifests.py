@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from cargohold.oci import mediatypes as mt
+from cargohold.oci.digest import Digest
+from cargohold.storage.paths import blob_key
 from tests.functional.registry import (
     BAD_DIGESTS,
     UNKNOWN_DIGEST,
@@ -789,12 +791,20 @@ async def test_delete_by_digest_keeps_the_blobs(registry: Registry) -> None:
     image = await prepare(registry, mt.OCI_MANIFEST)
     await registry.push_image(NAME, "v1", image)
 
-    await registry.client.delete(f"/v2/{NAME}/manifests/{image.digest}")
+    response = await registry.client.delete(f"/v2/{NAME}/manifests/{image.digest}")
 
-    for blob in image.blobs:
-        assert (
-            await registry.client.head(f"/v2/{NAME}/blobs/{digest_of(blob)}")
-        ).status_code == 200
+    assert response.status_code == 202
+    for reference in ("v1", image.digest):  # the manifest is gone...
+        gone = await registry.client.get(f"/v2/{NAME}/manifests/{reference}")
+        assert (gone.status_code, error_code(gone)) == (404, "MANIFEST_UNKNOWN"), reference
+    assert await registry.rows("manifests") == []
+    linked = {row["digest"] for row in await registry.rows("package_blobs")}
+    for blob in image.blobs:  # ...its blobs stay, linked and stored, until GC says otherwise
+        digest = digest_of(blob)
+        got = await registry.client.get(f"/v2/{NAME}/blobs/{digest}")
+        assert (got.status_code, got.content) == (200, blob)
+        assert digest in linked
+        assert registry.stored_files(blob_key(Digest.parse(digest)))
 
 
 @pytest.mark.parametrize("reference", ["v9", UNKNOWN_DIGEST])

@@ -140,16 +140,23 @@ async def test_an_admin_deletes_a_protected_tag(api: Api) -> None:
     await protect(api, "v*")
     async with registry_as(api, "admin") as registry:
         response = await registry.client.delete(f"/v2/{NAME}/manifests/v1.0")
-    assert response.status_code == 202
+        assert response.status_code == 202
+        gone = await registry.client.get(f"/v2/{NAME}/manifests/v1.0")
+        assert (gone.status_code, error_code(gone)) == (404, "MANIFEST_UNKNOWN")
     assert await tag_digest(api, "v1.0") is None
 
 
 async def test_a_writer_deletes_an_unprotected_tag(api: Api) -> None:
-    await api.push(NAME, "latest")
+    digest = await api.push(NAME, "latest")
     await protect(api, "v*")
     async with registry_as(api, "writer") as registry:
         response = await registry.client.delete(f"/v2/{NAME}/manifests/latest")
-    assert response.status_code == 202
+        assert response.status_code == 202
+        gone = await registry.client.get(f"/v2/{NAME}/manifests/latest")
+        assert (gone.status_code, error_code(gone)) == (404, "MANIFEST_UNKNOWN")
+        kept = await registry.client.get(f"/v2/{NAME}/manifests/{digest}")
+        assert kept.status_code == 200  # the tag only: the manifest stays
+    assert await tag_digest(api, "latest") is None
 
 
 async def test_deleting_a_missing_protected_tag_is_manifest_unknown(api: Api) -> None:

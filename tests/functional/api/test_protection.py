@@ -88,21 +88,35 @@ async def test_a_writer_may_not_delete_a_protected_tag(api: Api) -> None:
     assert names(await api.get(f"/packages/{NAME}/-/tags", "writer")) == ["v1.0"]
 
 
+async def assert_only_the_tag_went(api: Api, name: str, digest: str) -> None:
+    """The package has no tag left, and its manifest stays, reachable by digest."""
+    assert names(await api.get(f"/packages/{name}/-/tags", "admin")) == []
+    assert await api.rows("SELECT name FROM tags") == []
+    kept = await api.rows(
+        "SELECT m.digest FROM manifests m JOIN packages p ON p.id = m.package_id WHERE p.name = :n",
+        n=name,
+    )
+    assert kept == [{"digest": digest}]
+
+
 async def test_an_admin_deletes_a_protected_tag(api: Api) -> None:
-    await api.push(NAME, "v1.0")
+    digest = await api.push(NAME, "v1.0")
     await protect(api, "v*")
     assert (await api.delete(f"/packages/{NAME}/-/tags/v1.0", "admin")).status_code == 204
+    await assert_only_the_tag_went(api, NAME, digest)
 
 
 async def test_a_writer_deletes_an_unprotected_tag(api: Api) -> None:
-    await api.push(NAME, "latest")
+    digest = await api.push(NAME, "latest")
     await protect(api, "v*")
     response = await api.delete(f"/packages/{NAME}/-/tags/latest", "writer", scope="write:package")
     assert response.status_code == 204
+    await assert_only_the_tag_went(api, NAME, digest)
 
 
 async def test_protection_is_per_package(api: Api) -> None:
-    await api.push("acme/web/db", "v1.0")
+    digest = await api.push("acme/web/db", "v1.0")
     await protect(api, "v*")
     response = await api.delete("/packages/acme/web/db/-/tags/v1.0", "writer")
     assert response.status_code == 204
+    await assert_only_the_tag_went(api, "acme/web/db", digest)
