@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from cargohold.services.accounts.checked import tokens
 from cargohold.services.accounts.principals import require_person
 from cargohold.services.accounts.tokens import Token
+from cargohold.services.context import Context
 from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx
 from cargohold.web.api.models import Body, Items, maybe_timestamp, timestamp
 from cargohold.web.api.problems import responses
@@ -74,6 +75,16 @@ class TokenIn(Body):
         description="Lifetime such as 30d, 12h or 1y; `never` where the site allows it.",
     )
 
+    def token_request(self, ctx: Context) -> tokens.TokenRequest:
+        """What the create use cases take: this body, the site's settings and the time."""
+        return {
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "expires_in": self.expires_in,
+            "settings": ctx.settings,
+            "now": ctx.now(),
+        }
+
 
 _WORKSPACE = "/workspaces/{workspace}/access-tokens"
 _REPOSITORY = "/workspaces/{workspace}/repositories/{repository}/access-tokens"
@@ -106,16 +117,7 @@ async def create_personal_token(
     body: TokenIn, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> CreatedTokenOut:
     """Make an API token for yourself; its secret is in this answer only."""
-    made = await tokens.create_personal_token(
-        tx,
-        principal,
-        name=body.name,
-        scopes=list(body.scopes),
-        expires_in=body.expires_in,
-        settings=ctx.settings,
-        now=ctx.now(),
-    )
-    return _created(made)
+    return _created(await tokens.create_personal_token(tx, principal, **body.token_request(ctx)))
 
 
 @router.delete(
@@ -143,15 +145,7 @@ async def create_workspace_token(
 ) -> CreatedTokenOut:
     """An access token acting on every package of the workspace (owners)."""
     made = await tokens.create_access_token(
-        tx,
-        principal,
-        "workspace",
-        workspace,
-        name=body.name,
-        scopes=list(body.scopes),
-        expires_in=body.expires_in,
-        settings=ctx.settings,
-        now=ctx.now(),
+        tx, principal, "workspace", workspace, **body.token_request(ctx)
     )
     return _created(made)
 
@@ -187,15 +181,7 @@ async def create_repository_token(
 ) -> CreatedTokenOut:
     """An access token acting on the repository's packages (repository admins)."""
     made = await tokens.create_access_token(
-        tx,
-        principal,
-        "repository",
-        f"{workspace}/{repository}",
-        name=body.name,
-        scopes=list(body.scopes),
-        expires_in=body.expires_in,
-        settings=ctx.settings,
-        now=ctx.now(),
+        tx, principal, "repository", f"{workspace}/{repository}", **body.token_request(ctx)
     )
     return _created(made)
 

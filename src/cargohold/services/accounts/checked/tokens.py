@@ -8,7 +8,7 @@ text is returned once, by the create use cases, and never stored.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from cargohold.authz.roles import Role
 from cargohold.config import Settings
@@ -24,12 +24,37 @@ from cargohold.services.accounts.tokens import Token
 from cargohold.services.errors import NotFound
 
 
-def _expiry(settings: Settings, text: str | None, now: float) -> float | None:
-    return tokens.token_expiry(
-        text,
+class TokenRequest(TypedDict):
+    """What a create use case is asked for: the token's name, scopes and lifetime (such
+    as `30d`, or `never`), with the site's settings that bound it and the time now."""
+
+    name: str
+    scopes: list[str]
+    expires_in: str | None
+    settings: Settings
+    now: float
+
+
+async def _create(
+    db: Queries, kind: str, owner: dict[str, int], asked: TokenRequest
+) -> tuple[Token, str]:
+    """Every token is made here: its lifetime checked against the site's limits, its
+    name and scopes by `create_token`, once the caller may make it for `owner`."""
+    settings, now = asked["settings"], asked["now"]
+    expires_at = tokens.token_expiry(
+        asked["expires_in"],
         now=now,
         max_days=settings.token_max_days,
         allow_never=settings.allow_tokens_without_expiry,
+    )
+    return await tokens.create_token(
+        db,
+        kind=kind,
+        name=asked["name"],
+        scopes=asked["scopes"],
+        expires_at=expires_at,
+        now=now,
+        **owner,
     )
 
 
@@ -46,25 +71,11 @@ async def list_personal_tokens(db: Queries, principal: Principal) -> list[Token]
 
 
 async def create_personal_token(
-    db: Queries,
-    principal: Principal,
-    *,
-    name: str,
-    scopes: list[str],
-    expires_in: str | None,
-    settings: Settings,
-    now: float,
+    db: Queries, principal: Principal, **asked: Unpack[TokenRequest]
 ) -> tuple[Token, str]:
+    """An API token for the person calling, which acts as them within its scopes."""
     user = require_person(principal, change=True)
-    return await tokens.create_token(
-        db,
-        kind="personal",
-        name=name,
-        scopes=scopes,
-        expires_at=_expiry(settings, expires_in, now),
-        now=now,
-        user_id=user.id,
-    )
+    return await _create(db, "personal", {"user_id": user.id}, asked)
 
 
 async def revoke_personal_token(
@@ -97,28 +108,11 @@ async def list_access_tokens(
 
 
 async def create_access_token(
-    db: Queries,
-    principal: Principal,
-    kind: Holder,
-    holder: str,
-    *,
-    name: str,
-    scopes: list[str],
-    expires_in: str | None,
-    settings: Settings,
-    now: float,
+    db: Queries, principal: Principal, kind: Holder, holder: str, **asked: Unpack[TokenRequest]
 ) -> tuple[Token, str]:
     """An access token acting, as a robot, on a repository's or workspace's packages."""
     owner = await _holder(db, principal, kind, holder)  # who may, before what is asked
-    return await tokens.create_token(
-        db,
-        kind=kind,
-        name=name,
-        scopes=scopes,
-        expires_at=_expiry(settings, expires_in, now),
-        now=now,
-        **owner,
-    )
+    return await _create(db, kind, owner, asked)
 
 
 async def revoke_access_token(
