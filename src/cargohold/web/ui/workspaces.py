@@ -3,6 +3,8 @@ repository: search by name, sort, and keyset paging."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -35,29 +37,21 @@ async def packages(request: Request) -> Response:
     sort = sort if sort in browse.SORTS else "name"
     cursor = request.query_params.get("after")
     async with page.transaction() as tx:
+        listing = partial(
+            browse.list_packages,
+            tx,
+            page.principal,
+            workspace=workspace,
+            project=project,
+            repository=repository,
+            search=search,
+            sort=sort,
+            limit=PAGE_SIZE,
+        )
         try:
-            found = await browse.list_packages(
-                tx,
-                page.principal,
-                workspace=workspace,
-                project=project,
-                repository=repository,
-                search=search,
-                sort=sort,
-                limit=PAGE_SIZE,
-                cursor=cursor,
-            )
+            found = await listing(cursor=cursor)
         except Invalid:  # a stale cursor: start again
-            found = await browse.list_packages(
-                tx,
-                page.principal,
-                workspace=workspace,
-                project=project,
-                repository=repository,
-                search=search,
-                sort=sort,
-                limit=PAGE_SIZE,
-            )
+            found = await listing()
         shown = None
         if repository is not None and page.user is not None:
             shown = await repositories.show_repository(
