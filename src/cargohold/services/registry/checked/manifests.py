@@ -4,6 +4,7 @@ principal's role on the package."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
@@ -44,6 +45,20 @@ async def browse_tags(
     return tags[:limit], len(tags) > limit
 
 
+# What names a row of each table within its package: a tag by its name, an image by digest.
+_KEYS = {"tags": "name", "manifests": "digest"}
+
+
+async def _delete(db: Queries, table: Literal["tags", "manifests"], *, name: str, key: str) -> bool:
+    """Delete a tag or a manifest of the package `name`; False when there was none."""
+    removed = await db.execute(
+        f"DELETE FROM {table} WHERE {_KEYS[table]} = :key"
+        " AND package_id = (SELECT id FROM packages WHERE name = :name)",
+        {"name": name, "key": key},
+    )
+    return bool(removed)
+
+
 async def remove_tag(db: Queries, principal: Principal, *, name: str, tag: str) -> None:
     """Delete a tag (write); a protected tag only as a package admin."""
     role = await require_package(db, principal, name, Role.WRITE)
@@ -52,12 +67,7 @@ async def remove_tag(db: Queries, principal: Principal, *, name: str, tag: str) 
         rule = await protection.protecting_rule(db, package_id=package_id, tag=tag)
         if rule is not None:
             raise Forbidden(protection.refusal(name, tag, rule))
-    removed = await db.execute(
-        "DELETE FROM tags WHERE name = :tag"
-        " AND package_id = (SELECT id FROM packages WHERE name = :name)",
-        {"name": name, "tag": tag},
-    )
-    if not removed:
+    if not await _delete(db, "tags", name=name, key=tag):
         raise NotFound(f"no tag {tag[:128]!r} in {name}")
 
 
@@ -66,10 +76,5 @@ async def remove_image(db: Queries, principal: Principal, *, name: str, digest: 
     await require_package(db, principal, name, Role.ADMIN)
     if not is_digest(digest):
         raise Invalid(f"{digest[:150]!r} is not a digest")
-    removed = await db.execute(
-        "DELETE FROM manifests WHERE digest = :d"
-        " AND package_id = (SELECT id FROM packages WHERE name = :name)",
-        {"name": name, "d": digest},
-    )
-    if not removed:
+    if not await _delete(db, "manifests", name=name, key=digest):
         raise NotFound(f"no image {digest[:150]!r} in {name}")
