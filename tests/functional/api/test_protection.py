@@ -72,8 +72,10 @@ async def test_a_body_without_patterns_is_refused(api: Api) -> None:
 
 async def test_only_admins_change_protection(api: Api) -> None:
     body = {"json": {"patterns": ["v*"]}}
-    assert_problem(await api.put(BASE, "writer", **body), 403)
-    assert_problem(await api.request("PUT", BASE, "owner", "write:package", **body), 403)
+    refused = assert_problem(await api.put(BASE, "writer", **body), 403)
+    assert "needs admin" in refused["detail"]  # a 403 names the role it needed
+    refused = assert_problem(await api.request("PUT", BASE, "owner", "write:package", **body), 403)
+    assert "admin:package" in refused["detail"]  # or the scope
     assert_problem(await api.put(BASE, "member", **body), 404)
     assert_problem(await api.put(BASE, None, **body), 401)
     assert_problem(await api.get(BASE, "outsider"), 404)

@@ -24,6 +24,7 @@ NAME_UNKNOWN (existence is never revealed); read but not enough → 403 DENIED.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -96,6 +97,7 @@ ROLE_ON: dict[str, dict[str, Role]] = {
     },
 }
 CEILING = {"read": READ, "write": WRITE, "admin": ADMIN}
+ROLE_NAMES = {READ: "read", WRITE: "write", ADMIN: "admin"}
 ACME = [PUBLIC_BASE, PUBLIC, PRIVATE]
 CATALOG: dict[str, list[str]] = {
     "anonymous": PUBLIC_PACKAGES,
@@ -170,6 +172,7 @@ class Outcome:
     code: str | None = None  # the registry error code, for refusals
     error: str | None = None  # the `error` of the challenge, for 401s
     scope: str | None = None  # the `scope` of the challenge, when it must name one
+    needs: str | None = None  # the role a 403 names as the one it needed (docs/access.md)
 
 
 def expected(caller: Caller, operation: str) -> Outcome:
@@ -194,7 +197,7 @@ def expected(caller: Caller, operation: str) -> Outcome:
         return Outcome(401, "UNAUTHORIZED", None, scope)
     if role == NONE:
         return Outcome(404, "NAME_UNKNOWN")
-    return Outcome(403, "DENIED")
+    return Outcome(403, "DENIED", needs=ROLE_NAMES[need])
 
 
 async def caller_headers(client: httpx.AsyncClient, world: World, caller: Caller) -> dict[str, str]:
@@ -322,6 +325,9 @@ async def check(
     assert response.status_code == want.status, response.text
     if want.code is not None and response.request.method != "HEAD":
         assert error_code(response) == want.code, response.text
+    if want.needs is not None and response.request.method != "HEAD":
+        message = response.json()["errors"][0]["message"]
+        assert re.search(rf"\b{want.needs}\b", message), f"{message!r} names no {want.needs}"
     if want.status == 401:
         params = challenge(response.headers.get("www-authenticate"))
         assert params["realm"] == str(client.base_url).rstrip("/") + "/token"
