@@ -512,6 +512,27 @@ async def test_foreign_layer_with_urls_need_not_be_pushed(registry: Registry) ->
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.parametrize(
+    "media_type", [mt.DOCKER_FOREIGN_LAYER, mt.OCI_NONDISTRIBUTABLE_PREFIX + "v1+json"]
+)
+async def test_a_config_is_never_foreign_it_must_be_a_blob_of_the_package(
+    registry: Registry, media_type: str
+) -> None:
+    private = b'{"config": {"Env": ["PASSWORD=hunter2"]}}'
+    await registry.push_blob("acme/other", private)
+    image = image_manifest([random_blob()], private)
+    await registry.push_blob(NAME, image.blobs[1])
+    document = json.loads(image.manifest)
+    document["config"].update(mediaType=media_type, urls=["https://example.com/config"])
+
+    response = await put(registry, "v1", json.dumps(document).encode())
+
+    assert response.status_code == 400
+    assert error_code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert digest_of(private) in message(response)
+    await stored_nothing(registry)
+
+
 async def test_subject_may_be_missing_and_yields_oci_subject(registry: Registry) -> None:
     subject = image_manifest([random_blob()])  # never pushed
     referrer = image_manifest(

@@ -74,6 +74,14 @@ class Manifest:
         return (self.config, *self.layers) if self.config else self.layers
 
     @property
+    def pushed_blobs(self) -> tuple[Descriptor, ...]:
+        """The blobs that must be in the package: the config always (only a layer may be
+        foreign, whatever a config's media type and urls say), and each layer that is not
+        foreign."""
+        layers = tuple(layer for layer in self.layers if not layer.is_foreign)
+        return (self.config, *layers) if self.config else layers
+
+    @property
     def blob_size(self) -> int:
         """The bytes of its config and layers, as their descriptors say; an index's is 0."""
         return sum(descriptor.size for descriptor in self.blobs)

@@ -177,6 +177,18 @@ def test_foreign_layers(media_type: str, urls: tuple[str, ...], foreign: bool) -
     assert descriptor.is_foreign is foreign
 
 
+def test_pushed_blobs_leave_out_foreign_layers_but_never_the_config() -> None:
+    foreign = {"urls": ["https://example.com/blob"]}
+    document = image(
+        config=desc(D1, mt.OCI_NONDISTRIBUTABLE_PREFIX + "v1+json", **foreign),
+        layers=[desc(D2), desc(D3, mt.DOCKER_FOREIGN_LAYER, **foreign)],
+    )
+
+    manifest = parse_manifest(encode(document), mt.OCI_MANIFEST)
+
+    assert [str(d.digest) for d in manifest.pushed_blobs] == [D1, D2]
+
+
 def test_image_keeps_its_config_apart_from_its_layers() -> None:
     manifest = parse_manifest(encode(image(layers=[desc(D2), desc(D3)])), mt.OCI_MANIFEST)
 

@@ -92,7 +92,7 @@ async def _missing(
 
 
 async def _check_references(tx: Queries, package_id: int, manifest: Manifest) -> None:
-    blobs = [d for d in manifest.blobs if not d.is_foreign]
+    blobs = list(manifest.pushed_blobs)
     for table, descriptors, kind in (
         ("blobs", blobs, "blob"),
         ("manifests", list(manifest.children), "manifest"),

@@ -203,7 +203,10 @@ def _manifest(row: Row, size: int | None = None) -> ManifestRow:
 
 
 # The size of an image: its manifest, config and layers; of an index, its children's too.
-_IMAGE_SIZE = """(m.size + COALESCE((SELECT SUM(b.size) FROM blobs b WHERE b.digest IN (
+# Only blobs the package links count: a foreign layer may name any digest, and the size of
+# another package's blob must not show.
+_IMAGE_SIZE = """(m.size + COALESCE((SELECT SUM(b.size) FROM package_blobs pb
+  JOIN blobs b ON b.digest = pb.digest WHERE pb.package_id = m.package_id AND pb.digest IN (
   SELECT mr.digest FROM manifest_references mr WHERE mr.manifest_id = m.id AND mr.kind = 'blob'
   UNION SELECT cr.digest FROM manifest_references ch
     JOIN manifests c ON c.package_id = m.package_id AND c.digest = ch.digest
@@ -279,6 +282,7 @@ class ManifestDetails:
     referrers: dict[str, list[ManifestRow]] = field(default_factory=dict)
     role: Role = Role.READ
     image: dict[str, Any] = field(default_factory=dict)  # the parsed config, when read
+    config_linked: bool = False  # whether the package links the config blob
 
     @property
     def is_index(self) -> bool:
@@ -317,7 +321,7 @@ async def manifest_details(
         )
     )
     row = await db.fetchone(
-        "SELECT m.id, m.digest, m.media_type, m.payload, m.size, m.created_at,"
+        "SELECT m.id, m.package_id, m.digest, m.media_type, m.payload, m.size, m.created_at,"
         " m.subject_digest, m.artifact_type FROM packages p JOIN manifests m"
         f" ON m.package_id = p.id WHERE p.name = :name AND {column}",
         {"name": name, "ref": reference},
@@ -339,6 +343,13 @@ async def manifest_details(
         manifest=_parsed(row["media_type"], bytes(row["payload"])),
         role=role,
     )
+    if details.config is not None:
+        details.config_linked = bool(
+            await db.fetchone(
+                "SELECT 1 FROM package_blobs WHERE package_id = :p AND digest = :d",
+                {"p": row["package_id"], "d": str(details.config.digest)},
+            )
+        )
     referrers = await db.fetchall(
         "SELECT digest, media_type, payload, size, created_at, artifact_type FROM manifests"
         " WHERE package_id = (SELECT id FROM packages WHERE name = :name)"
@@ -353,10 +364,13 @@ async def manifest_details(
 
 async def read_config(storage: Backend, details: ManifestDetails) -> None:
     """Read an image's config blob from the store into `details.image` (call it outside
-    the transaction, after `manifest_details` checked access). Unreadable configs are
-    left out."""
+    the transaction, after `manifest_details` checked access). Only a config the package
+    links is read: the store holds every package's blobs, and a manifest may name any
+    digest. Unreadable configs are left out."""
     config = details.config
-    if config is None or config.size > MAX_CONFIG or not config.media_type.endswith("json"):
+    if config is None or not details.config_linked:
+        return
+    if config.size > MAX_CONFIG or not config.media_type.endswith("json"):
         return
     chunks: list[bytes] = []
     try:
