@@ -612,6 +612,36 @@ async def test_invalid_manifest_document_is_400_manifest_invalid_and_stores_noth
     await stored_nothing(registry)
 
 
+LONE = "\ud800"  # sent as the JSON escape \\ud800: valid JSON, but no Unicode text
+LONE_SURROGATES: dict[str, tuple[bytes, str | None]] = {
+    "annotation": (with_document(annotations={"note": LONE}), mt.OCI_MANIFEST),
+    "artifact-type": (with_document(artifactType=LONE), mt.OCI_MANIFEST),
+    "config-media-type": (
+        with_document(config={"mediaType": LONE, "digest": UNKNOWN_DIGEST, "size": 1}),
+        mt.OCI_MANIFEST,
+    ),
+    "media-type-without-content-type": (with_document(mediaType=LONE), None),
+}
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type"), LONE_SURROGATES.values(), ids=LONE_SURROGATES.keys()
+)
+async def test_a_lone_surrogate_is_400_manifest_invalid_and_never_echoed(
+    registry: Registry, payload: bytes, content_type: str | None
+) -> None:
+    for blob in image_manifest([b"layer"]).blobs:
+        await registry.push_blob(NAME, blob)
+
+    response = await put(registry, "v1", payload, content_type)
+
+    assert response.status_code == 400
+    assert error_code(response) == "MANIFEST_INVALID"
+    assert "not valid Unicode" in message(response)
+    response.content.decode("utf-8")
+    await stored_nothing(registry)
+
+
 async def test_invalid_json_error_says_so(registry: Registry) -> None:
     response = await put(registry, "v1", b"{not json")
 

@@ -204,6 +204,24 @@ async def test_deleted_referrer_leaves_the_list(registry: Registry) -> None:
     assert listed(await referrers(registry, subject.digest)) == []
 
 
+async def test_an_annotation_stored_with_a_lone_surrogate_is_listed_with_a_replacement(
+    registry: Registry,
+) -> None:
+    subject = await push_subject(registry)
+    image = referrer(subject, annotations={"note": "ok"})
+    await push_referrer(registry, image)
+    # As stored before the parser refused lone surrogates (JSON escapes them).
+    await registry.context.db.execute(
+        "UPDATE manifests SET annotations = :a WHERE digest = :d",
+        {"a": '{"note": "\\ud800"}', "d": image.digest},
+    )
+
+    response = await referrers(registry, subject.digest)
+
+    assert response.status_code == 200
+    assert listed(response)[0]["annotations"] == {"note": "\ufffd"}
+
+
 @pytest.mark.parametrize("digest", BAD_DIGESTS.values(), ids=BAD_DIGESTS.keys())
 async def test_malformed_digest_is_400_digest_invalid(registry: Registry, digest: str) -> None:
     await push_subject(registry)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import DigestInvalid, ManifestInvalid
+from cargohold.oci.text import is_encodable
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,31 @@ def _descriptor_list(document: dict[str, Any], key: str, required: bool) -> list
     return [_descriptor(item, f"{key}[{i}]") for i, item in enumerate(items)]
 
 
+# In text decoded strictly as UTF-8, a lone surrogate can only come from a `\\u` escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _invalid_text(text: str, document: dict[str, Any]) -> str | None:
+    """Where the first string of the document that is not valid Unicode is (a key or a
+    value holding a lone surrogate), or None when every string is valid."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return None
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if not is_encodable(value):
+                return where
+        elif isinstance(value, dict):
+            for key in value:
+                if not is_encodable(key):
+                    return f"a key of {where or 'the manifest'}"
+            stack.extend((f"{where}.{k}" if where else k, v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in reversed(list(enumerate(value))))
+    return None
+
+
 def parse_manifest(payload: bytes, content_type: str | None) -> Manifest:
     """Validate a manifest body against the media type it was sent with.
 
@@ -164,13 +191,25 @@ def parse_manifest(payload: bytes, content_type: str | None) -> Manifest:
     with `Content-Type`. Without the field, `Content-Type` decides.
     """
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = payload.decode()
+    except UnicodeDecodeError as exc:
+        raise ManifestInvalid(
+            f"manifest is not valid JSON: it must be UTF-8 text, and byte {exc.start} is not"
+        ) from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     except RecursionError:
         raise ManifestInvalid("manifest JSON is nested too deeply") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("manifest must be a JSON object")
+    where = _invalid_text(text, document)
+    if where is not None:
+        raise ManifestInvalid(
+            f"{where[:200]} is not valid Unicode: a \\u escape from \\ud800 to \\udfff must be"
+            " half of a surrogate pair, not alone"
+        )
     declared = document.get("mediaType")
     if declared is not None and not isinstance(declared, str):
         raise ManifestInvalid("mediaType must be a string")

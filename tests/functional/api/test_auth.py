@@ -47,6 +47,14 @@ async def test_basic_with_a_password_is_401(api: Api) -> None:
     assert "not a password" in body["detail"]
 
 
+@pytest.mark.parametrize(
+    "value", [b"Basic \xff\xfe", "Basic é".encode(), b"Basic " + base64.b64encode(b"\xff:\xfe")]
+)
+async def test_basic_that_is_not_ascii_base64_of_utf8_is_401(api: Api, value: bytes) -> None:
+    response = await api.get("/user", headers={"Authorization": value})
+    assert "malformed Basic credentials" in assert_problem(response, 401)["detail"]
+
+
 async def test_unknown_token_is_401_invalid_token(api: Api) -> None:
     response = await api.get("/user", headers={"Authorization": "Bearer chp_nope"})
     assert_problem(response, 401)

@@ -11,6 +11,7 @@ from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import ManifestInvalid
 from cargohold.oci.manifest import Descriptor, Manifest, Platform, parse_manifest
+from cargohold.oci.text import is_encodable
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -141,6 +142,8 @@ INVALID: dict[str, tuple[bytes, str | None, str]] = {
     "annotations-not-strings": (encode(image(annotations={"a": 1})), None, "annotations"),
     "artifact-type-not-string": (encode(image(artifactType=1)), None, "artifactType"),
     "subject-not-object": (encode(image(subject="x")), None, "subject"),
+    "encoded-surrogate": (b'{"a": "\xed\xa0\x80"}', mt.OCI_MANIFEST, "UTF-8"),
+    "utf-16": (encode(image()).decode().encode("utf-16"), mt.OCI_MANIFEST, "UTF-8"),
     "deeply-nested-arrays": (
         b'{"schemaVersion": 2, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
         mt.OCI_MANIFEST,
@@ -160,6 +163,44 @@ def test_invalid_manifest_is_manifest_invalid_with_a_reason(
 
     assert raised.value.http_status == 400
     assert reason in raised.value.message
+
+
+LONE = "\ud800"  # JSON can spell it as an escape; no UTF-8 text can hold it
+LONE_SURROGATES = {
+    "annotation-value": (image(annotations={"note": LONE}), "annotations.note"),
+    "annotation-key": (image(annotations={LONE: "x"}), "a key of annotations"),
+    "artifact-type": (image(artifactType=LONE), "artifactType"),
+    "config-media-type": (image(config=desc(D1, LONE)), "config.mediaType"),
+    "media-type": (image(mediaType=LONE), "mediaType"),
+    "layer-url": (image(layers=[desc(D2, urls=["https://x/" + LONE])]), "layers[0].urls[0]"),
+    "unknown-field": (image(x={"y": ["ok", "\udfff"]}), "x.y[1]"),
+}
+
+
+@pytest.mark.parametrize(
+    ("document", "where"), LONE_SURROGATES.values(), ids=LONE_SURROGATES.keys()
+)
+def test_a_lone_surrogate_anywhere_is_refused_naming_where_it_is(
+    document: dict[str, Any], where: str
+) -> None:
+    payload = encode(document)
+    assert b"\\ud" in payload or b"\\udfff" in payload  # sent as a JSON escape
+
+    with pytest.raises(ManifestInvalid) as raised:
+        parse_manifest(payload, None)
+
+    assert raised.value.message.startswith(f"{where} is not valid Unicode")
+    assert is_encodable(raised.value.message)
+    assert raised.value.detail is None
+
+
+def test_a_surrogate_pair_is_one_character_and_is_accepted() -> None:
+    payload = encode(image(annotations={"note": "\U0001f600"}))
+    assert b"\\ud83d\\ude00" in payload
+
+    manifest = parse_manifest(payload, None)
+
+    assert manifest.annotations == {"note": "\U0001f600"}
 
 
 @pytest.mark.parametrize(

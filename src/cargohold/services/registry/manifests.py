@@ -19,6 +19,7 @@ from cargohold.oci.errors import (
 )
 from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
 from cargohold.oci.names import validate_tag
+from cargohold.oci.text import encodable
 from cargohold.services.context import Context
 from cargohold.services.registry import protection
 from cargohold.services.registry.packages import ensure_package, find_package
@@ -287,7 +288,7 @@ async def list_referrers(
         }
         if row["artifact_type"]:
             descriptor["artifactType"] = row["artifact_type"]
-        if row["annotations"]:
-            descriptor["annotations"] = json.loads(row["annotations"])
+        if row["annotations"]:  # stored before lone surrogates were refused: made sendable
+            descriptor["annotations"] = encodable(json.loads(row["annotations"]))
         descriptors.append(descriptor)
     return descriptors[:limit], len(descriptors) > limit

@@ -8,7 +8,6 @@ request's transaction is open (a transaction may contain database calls only).""
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -34,7 +33,7 @@ CurrentContext = Annotated[Context, Depends(_context)]
 def _basic(value: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
         raise Unauthenticated("malformed Basic credentials") from None
     username, sep, secret = decoded.partition(":")
     if not sep:

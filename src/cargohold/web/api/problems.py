@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.oci.errors import RegistryError
+from cargohold.oci.text import encodable
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
 
@@ -65,7 +66,8 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
-    return ProblemResponse(body, status_code=status, headers=headers)
+    # What a problem echoes (a field name, a value) never carries text UTF-8 cannot hold.
+    return ProblemResponse(encodable(body), status_code=status, headers=headers)
 
 
 def challenge(request: Request, *, invalid: bool) -> dict[str, str]:

@@ -9,6 +9,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.oci.errors import BlobUploadInvalid, RegistryError, Unsupported
+from cargohold.oci.text import encodable
 
 log = logging.getLogger("cargohold.registry")
 
@@ -16,8 +17,10 @@ API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
 def render(error: RegistryError) -> Response:
+    """The error's body, with whatever it echoes made encodable: a detail never carries
+    text that UTF-8 cannot hold (a lone surrogate from a JSON escape)."""
     headers = {**API_VERSION_HEADER, **error.headers}
-    return JSONResponse(error.body(), status_code=error.http_status, headers=headers)
+    return JSONResponse(encodable(error.body()), status_code=error.http_status, headers=headers)
 
 
 async def registry_error(request: Request, exc: Exception) -> Response:

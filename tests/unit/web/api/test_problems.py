@@ -65,3 +65,14 @@ async def test_an_outage_is_answered_from_its_class_data_with_its_retry_after() 
     assert response.status_code == Unavailable.status == 503
     assert response.headers["retry-after"] == "5"
     assert body(response)["detail"] == "the metadata database is unavailable"
+
+
+async def test_a_problem_echoing_text_utf8_cannot_hold_has_replacement_characters() -> None:
+    response = problems.problem(
+        422, "bad \ud800", errors=[{"loc": ["body", "k\udc00"], "msg": "x", "type": "t"}]
+    )
+
+    assert response.status_code == 422
+    parsed = json.loads(bytes(response.body).decode("utf-8"))
+    assert parsed["detail"] == "bad \ufffd"
+    assert parsed["errors"][0]["loc"] == ["body", "k\ufffd"]
