@@ -1,14 +1,26 @@
-"""A directory tree as a store: uploads are files renamed into place."""
+"""A directory tree as a store: uploads are files renamed into place.
+
+Large reads and writes, and the fsync before publishing, run in a worker thread so that
+the event loop keeps serving other requests meanwhile; small ones (the common layer and
+config blob) stay inline, where a thread hop would cost more than the I/O.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cargohold.oci.errors import Unavailable
 from cargohold.storage.base import CHUNK_SIZE, ObjectNotFound
+
+# Reads and writes of at least this many bytes go to a thread; writes are gathered into
+# batches of WRITE_BATCH bytes first, so a large upload costs one thread hop per batch.
+THREAD_MIN = 256 * 1024
+WRITE_BATCH = 1024 * 1024
 
 
 class FilesystemBackend:
@@ -39,15 +51,10 @@ class FilesystemBackend:
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
         with handle:
-            handle.seek(offset)
-            remaining = length
-            while remaining is None or remaining > 0:
-                want = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
-                data = handle.read(want)
-                if not data:
-                    break
-                if remaining is not None:
-                    remaining -= len(data)
+            end = os.fstat(handle.fileno()).st_size
+            if length is not None:
+                end = min(end, offset + length)
+            async for data in _chunks(handle, offset, end):
                 yield data
 
     def local_path(self, key: str) -> Path | None:
@@ -101,8 +108,15 @@ class FilesystemBackend:
             handle.seek(offset)
             handle.truncate()
             try:
+                batch: list[bytes] = []
+                batched = 0
                 async for chunk in chunks:
-                    handle.write(chunk)
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= WRITE_BATCH:
+                        await _write(handle, batch, batched)
+                        batch, batched = [], 0
+                await _write(handle, batch, batched)
             except BaseException:
                 handle.truncate(offset)
                 raise
@@ -114,7 +128,7 @@ class FilesystemBackend:
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
         with handle:
-            while data := handle.read(CHUNK_SIZE):
+            async for data in _chunks(handle, 0, os.fstat(handle.fileno()).st_size):
                 yield data
 
     async def publish_upload(self, key: str, state: str, dest: str) -> None:
@@ -122,14 +136,10 @@ class FilesystemBackend:
         target = self._path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if self.fsync:
-                fd = os.open(source, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            os.replace(source, target)
-            os.utime(target)  # published now, however long ago the last chunk arrived
+            if self.fsync:  # waits for the disk: never on the event loop
+                await asyncio.to_thread(_publish, source, target, True)
+            else:
+                _publish(source, target, False)
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 
@@ -149,3 +159,38 @@ class FilesystemBackend:
 
     async def close(self) -> None:
         """Nothing is held open between calls."""
+
+
+async def _chunks(handle: BinaryIO, offset: int, end: int) -> AsyncIterator[bytes]:
+    """The bytes of `handle` from `offset` to `end` (or to where the file ends, if sooner),
+    in pieces of CHUNK_SIZE; read in a thread when that much is left to read."""
+    handle.seek(offset)
+    position = offset
+    while position < end:
+        want = min(CHUNK_SIZE, end - position)
+        if end - position >= THREAD_MIN:
+            data = await asyncio.to_thread(handle.read, want)
+        else:
+            data = handle.read(want)
+        if not data:
+            return
+        position += len(data)
+        yield data
+
+
+async def _write(handle: BinaryIO, batch: list[bytes], size: int) -> None:
+    if size >= THREAD_MIN:
+        await asyncio.to_thread(handle.writelines, batch)
+    elif batch:
+        handle.writelines(batch)
+
+
+def _publish(source: Path, target: Path, fsync: bool) -> None:
+    if fsync:
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    os.replace(source, target)
+    os.utime(target)  # published now, however long ago the last chunk arrived

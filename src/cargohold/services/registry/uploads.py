@@ -8,7 +8,6 @@ at worst an orphan object for garbage collection, never a row without bytes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,8 +21,10 @@ from cargohold.oci.errors import (
     Denied,
     DigestInvalid,
     SizeInvalid,
+    TooManyRequests,
 )
 from cargohold.oci.names import validate_name
+from cargohold.services import hashing
 from cargohold.services.context import Context
 from cargohold.services.hashing import HashState
 from cargohold.services.registry.blobs import link_blob
@@ -51,6 +52,9 @@ class Chunk:
     length: int | None = None
 
 
+# Bytes received are hashed in batches of at least this size (see _metered).
+_HASH_BATCH = 1024 * 1024
+
 _locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
 
@@ -61,17 +65,37 @@ def _lock(upload_id: str) -> asyncio.Lock:
     return lock
 
 
-async def start_upload(ctx: Context, *, name: str) -> Upload:
-    """Open a session; the package itself appears only once a blob is published into it."""
+async def start_upload(ctx: Context, *, name: str, opened_by: str | None = None) -> Upload:
+    """Open a session; the package itself appears only once a blob is published into it.
+
+    `opened_by` names who opens it (`user:ID`, `robot:ID`, `address:IP`): one may have
+    `max_open_uploads` sessions open (not idle past `upload_idle_expiry`) at once, and is
+    refused 429 beyond. Two starts at the same moment may both pass the count: the cap
+    bounds what one principal can pile up, it is not an exact quota."""
     validate_name(name)
     await check_room(ctx.db, name=name)
+    now = ctx.now()
+    if opened_by is not None:
+        settings = ctx.settings
+        row = await ctx.db.fetchone(
+            "SELECT COUNT(*) AS n FROM uploads WHERE opened_by = :by AND updated_at >= :since",
+            {"by": opened_by, "since": now - settings.upload_idle_expiry},
+        )
+        count = int(row["n"]) if row is not None else 0
+        if count >= settings.max_open_uploads:
+            raise TooManyRequests(
+                f"you have {count} upload sessions open, the most one may have; finish or"
+                " cancel some (DELETE their Location) before starting another (idle ones end"
+                f" after {settings.upload_idle_expiry} s)",
+                detail={"open": count, "limit": settings.max_open_uploads},
+                headers={"Retry-After": str(min(60, settings.upload_idle_expiry))},
+            )
     upload_id = secrets.token_hex(24)
     state = await ctx.storage.start_upload(upload_key(upload_id))
-    now = ctx.now()
     await ctx.db.execute(
-        "INSERT INTO uploads (id, package_name, size, state, created_at, updated_at)"
-        " VALUES (:id, :name, 0, :state, :now, :now)",
-        {"id": upload_id, "name": name, "state": state, "now": now},
+        "INSERT INTO uploads (id, package_name, size, state, created_at, updated_at, opened_by)"
+        " VALUES (:id, :name, 0, :state, :now, :now, :by)",
+        {"id": upload_id, "name": name, "state": state, "now": now, "by": opened_by},
     )
     return Upload(upload_id, name, 0, state)
 
@@ -135,8 +159,12 @@ async def _metered(
     expected: int | None,
     state: HashState | None,
 ) -> AsyncIterator[bytes]:
+    """The chunk's bytes, checked against the limits as they arrive, and hashed (when
+    `state` is given) in batches of about a megabyte: a large batch in a thread."""
     received = 0
     limit = ctx.settings.max_blob_size - offset
+    batch: list[bytes] = []
+    batched = 0
     async for data in stream:
         if not data:
             continue
@@ -145,9 +173,21 @@ async def _metered(
             raise _too_large(ctx)
         if expected is not None and received > expected:
             raise SizeInvalid(f"chunk is longer than the {expected} bytes declared")
-        if state is not None:
-            state.hasher.update(data)
-        yield data
+        if state is None:
+            yield data
+            continue
+        batch.append(data)
+        batched += len(data)
+        if batched >= _HASH_BATCH:
+            await hashing.update(state.hasher, batch, batched)
+            for piece in batch:
+                yield piece
+            batch, batched = [], 0
+    if batch:
+        assert state is not None
+        await hashing.update(state.hasher, batch, batched)
+        for piece in batch:
+            yield piece
     if expected is not None and received != expected:
         raise SizeInvalid(
             f"chunk ended after {received} of the {expected} bytes declared; send it again"
@@ -192,10 +232,9 @@ async def _digest_of(ctx: Context, upload: Upload, algorithm: str) -> str:
     state = ctx.hashes.take(upload.id, upload.size)
     if state is not None and state.size == upload.size and algorithm == "sha256":
         return state.hasher.hexdigest()
-    hasher = hashlib.new(algorithm)
-    async for data in ctx.storage.read_upload(upload_key(upload.id), upload.state):
-        hasher.update(data)
-    return hasher.hexdigest()
+    return await hashing.hash_stream(
+        algorithm, ctx.storage.read_upload(upload_key(upload.id), upload.state)
+    )
 
 
 async def finish_upload(
