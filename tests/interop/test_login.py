@@ -6,6 +6,7 @@ Accounts and tokens are made with the CLI while the server runs, exactly as a pe
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,8 +223,15 @@ def test_podman_login_push_pull(
     pusher("push", *tls, str(authfile), "localhost/podman-src:v1", remote)
     puller("pull", *tls, str(authfile), remote)
 
-    anonymous = puller("pull", *tls, str(tmp_path / "nobody.json"), remote, check=False)
+    # a valid auth file without a login in it, and a storage without the image: podman
+    # reaches the registry, follows the challenge anonymously, and is refused there
+    nobody = tmp_path / "nobody.json"
+    nobody.write_text(json.dumps({"auths": {}}))
+    anonymous = storage_tool("podman")("pull", *tls, str(nobody), remote, check=False)
     assert anonymous.returncode != 0, anonymous.describe()
+    assert f"{PRIVATE}' does not exist or you may not access it; log in" in anonymous.err, (
+        anonymous.describe()
+    )
     refused = login(puller, tmp_path / "revoked.json", account.revoked)
     assert refused.returncode != 0, refused.describe()
     assert "invalid username/password" in refused.err, refused.describe()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -13,7 +14,7 @@ from cargohold.authz.roles import Role
 from cargohold.cli.common import run
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.metadata.db import Queries
-from cargohold.services.accounts import directory
+from cargohold.services.accounts import directory, sessions
 from cargohold.services.context import Context
 from cargohold.services.errors import Invalid
 from cargohold.services.registry import packages, quotas
@@ -54,6 +55,73 @@ def user_create(
         typer.echo(f"created user {user.email}" + (" (site admin)" if admin else ""), err=True)
 
     run(config, data_dir, use_case)
+
+
+@users.command("password")
+def user_password(
+    email: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Remove the password: tokens only from now on.")
+    ] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Set a person's password (or remove it). Signs them out everywhere: every session
+    in the web UI and every refresh token of theirs ends."""
+    password = None if remove else _read_password(password_stdin)
+    if not remove and not password:
+        raise typer.BadParameter("give the new password with --password-stdin, or --remove")
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        user = await directory.find_user(tx, email)
+        ended = await directory.set_password(tx, user=user, password=password)
+        done = "removed" if remove else "set"
+        typer.echo(f"{done} the password of {user.email}; ended {ended} sessions", err=True)
+
+    run(config, data_dir, use_case)
+
+
+@users.command("sessions")
+def user_sessions(email: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """List a person's sessions in the web UI and refresh tokens (end one with
+    `cargohold token revoke ID`, all with `cargohold user sign-out`)."""
+
+    async def use_case(ctx: Context, tx: Queries) -> list[sessions.Session]:
+        user = await directory.find_user(tx, email)
+        return await sessions.list_sessions(tx, user_id=user.id, now=ctx.now())
+
+    found = run(config, data_dir, use_case)
+    typer.echo("id\tkind\tmade with\tcreated (UTC)\tlast used (UTC)\texpires (UTC)\tclient")
+    for one in found:
+        made_with = f"API token {one.token_name}" if one.token_name else "password"
+        used = _utc(one.last_used_at) if one.last_used_at else "never"
+        kind = "web UI" if one.kind == sessions.WEB else "refresh token"
+        created, expires = _utc(one.created_at), _utc(one.expires_at)
+        typer.echo(
+            f"{one.id}\t{kind}\t{made_with}\t{created}\t{used}\t{expires}\t{one.client or ''}"
+        )
+    if not found:
+        typer.echo(f"{email} has no sessions", err=True)
+
+
+@users.command("sign-out")
+def user_sign_out(email: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """End every session in the web UI and every refresh token of a person, at once (their
+    API tokens stay: revoke those with `cargohold token revoke`)."""
+
+    async def use_case(ctx: Context, tx: Queries) -> None:
+        user = await directory.find_user(tx, email)
+        ended = await sessions.end_sessions(tx, user_id=user.id)
+        typer.echo(f"ended {ended} sessions of {user.email}", err=True)
+
+    run(config, data_dir, use_case)
+
+
+def _utc(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @workspaces.command("create")

@@ -9,7 +9,7 @@ import typer
 from cargohold.cli.common import run
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.metadata.db import Queries
-from cargohold.services.accounts import directory, tokens
+from cargohold.services.accounts import directory, sessions, tokens
 from cargohold.services.context import Context
 
 app = typer.Typer(no_args_is_help=True, help="API tokens and access tokens.")
@@ -94,13 +94,18 @@ def access_token_create(
 
 @app.command("revoke")
 def token_revoke(
-    token_id: Annotated[str, typer.Argument(help="The token's id (the part after the prefix).")],
+    token_id: Annotated[
+        str, typer.Argument(help="The token's id (the part after the prefix), or a session's.")
+    ],
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Revoke a token at once."""
+    """Revoke a token at once; or end a session in the web UI or a refresh token (see
+    `cargohold user sessions`)."""
 
     async def use_case(ctx: Context, tx: Queries) -> None:
+        if await sessions.end_session(tx, token_id):
+            return
         await tokens.revoke_token(tx, token_id, now=ctx.now())
 
     run(config, data_dir, use_case)

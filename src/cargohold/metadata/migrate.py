@@ -75,11 +75,13 @@ def _with_connection(url: str, work: Callable[[Connection], T]) -> T:
     return _run_async(run())
 
 
-def upgrade(url: str) -> None:
+def upgrade(url: str, target: str = "head") -> None:
+    """Migrate to `target`: the newest revision, or an older one (upgrade tests start there)."""
+
     def run(connection: Connection) -> None:
         config = _config(url)
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, target)
 
     _with_connection(url, run)
 

@@ -236,6 +236,26 @@ tokens = Table(
     Index("ix_tokens_user", "user_id"),
 )
 
+# Sessions (revision 0005): sign-ins that outlive one request, each a row so that it can be
+# ended. `web`: the UI's session cookie; `refresh`: a refresh token from /token. Made from a
+# password (token_id None) or from an API or access token, whose life bounds theirs.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("token_id", String(16), ForeignKey("tokens.id", ondelete="CASCADE")),
+    Column("secret_hash", String(64), nullable=False),
+    Column("client", String(200)),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_sessions_user", "user_id"),
+    Index("ix_sessions_token", "token_id"),
+    Index("ix_sessions_expires", "expires_at"),
+)
+
 login_failures = Table(
     "login_failures",
     metadata,

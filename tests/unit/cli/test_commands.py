@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cargohold.authz.roles import Role
 from cargohold.cli.main import app
 from cargohold.config import Settings
-from cargohold.services.accounts import logins, principals
+from cargohold.services.accounts import directory, logins, principals, sessions
 from cargohold.services.context import open_context
 
 runner = CliRunner()
@@ -134,3 +134,80 @@ def test_package_delete_removes_the_package_after_confirmation(data_dir: Path) -
     out = cli(data_dir, "package", "delete", "acme/gone", "--yes")
     assert "next garbage collection" in out
     assert "no package" in fails(data_dir, "package", "delete", "acme/gone", "--yes")
+
+
+def signed_in(data_dir: Path, email: str) -> list[str]:
+    """A session in the web UI and a refresh token of a person: their texts."""
+
+    async def start() -> list[str]:
+        ctx = open_context(Settings(data_dir=data_dir))
+        try:
+            user = await directory.find_user(ctx.db, email)
+            made = [
+                await sessions.start_session(
+                    ctx.db, kind=kind, user_id=user.id, lifetime=3600, now=ctx.now()
+                )
+                for kind in sessions.KINDS
+            ]
+            return [text for _, text in made]
+        finally:
+            await ctx.db.close()
+
+    return asyncio.run(start())
+
+
+def holding(data_dir: Path, texts: list[str]) -> list[bool]:
+    async def check() -> list[bool]:
+        ctx = open_context(Settings(data_dir=data_dir))
+        try:
+            return [
+                await sessions.check_session(ctx.db, text, kind=kind, now=ctx.now()) is not None
+                for text, kind in zip(texts, sessions.KINDS, strict=True)
+            ]
+        finally:
+            await ctx.db.close()
+
+    return asyncio.run(check())
+
+
+def test_user_password_sets_it_and_signs_the_person_out_everywhere(data_dir: Path) -> None:
+    texts = signed_in(data_dir, "alice@example.com")
+    others = signed_in(data_dir, "bob@example.com")
+    cli(data_dir, "user", "password", "alice@example.com", "--password-stdin",
+        stdin="a new passphrase\n")  # fmt: skip
+    assert holding(data_dir, texts) == [False, False]
+    assert holding(data_dir, others) == [True, True]
+    role_of_password = role_of(data_dir, "alice@example.com", "a new passphrase", "acme/web")
+    assert role_of_password == Role.ADMIN
+
+
+def test_user_password_needs_a_password_or_remove(data_dir: Path) -> None:
+    result = runner.invoke(app, ["user", "password", "alice@example.com",
+                                 "--data-dir", str(data_dir)])  # fmt: skip
+    assert result.exit_code == 2
+    cli(data_dir, "user", "password", "alice@example.com", "--remove")
+    with pytest.raises(logins.LoginFailed):
+        role_of(data_dir, "alice@example.com", "correct horse battery", "acme/web")
+
+
+def test_user_sessions_lists_sessions_and_refresh_tokens(data_dir: Path) -> None:
+    texts = signed_in(data_dir, "bob@example.com")
+    out = cli(data_dir, "user", "sessions", "bob@example.com")
+    for text in texts:
+        assert sessions.session_id(text) in out
+        assert text.rsplit("_", 1)[1] not in out
+    assert "web UI" in out and "refresh token" in out
+
+
+def test_user_sign_out_ends_every_session_and_refresh_token(data_dir: Path) -> None:
+    texts = signed_in(data_dir, "bob@example.com")
+    cli(data_dir, "user", "sign-out", "bob@example.com")
+    assert holding(data_dir, texts) == [False, False]
+
+
+def test_token_revoke_ends_a_session_too(data_dir: Path) -> None:
+    web, refresh = signed_in(data_dir, "bob@example.com")
+    session_id = sessions.session_id(refresh)
+    assert session_id is not None
+    cli(data_dir, "token", "revoke", session_id)
+    assert holding(data_dir, [web, refresh]) == [True, False]

@@ -131,6 +131,18 @@ async def check_password(db: Queries, *, email: str, password: str) -> User | No
     return _user(row)
 
 
+async def set_password(db: Queries, *, user: User, password: str | None) -> int:
+    """Set a person's password (None removes it). Whoever signed in with the old one is
+    signed out: every session and refresh token of the person ends. Returns how many."""
+    from cargohold.services.accounts.sessions import end_sessions  # sessions uses User
+
+    await db.execute(
+        "UPDATE users SET password_hash = :hash WHERE id = :id",
+        {"hash": hash_password(password) if password else None, "id": user.id},
+    )
+    return await end_sessions(db, user_id=user.id)
+
+
 async def count_users(db: Queries) -> int:
     row = await db.fetchone("SELECT COUNT(*) AS n FROM users")
     return int(row["n"]) if row else 0

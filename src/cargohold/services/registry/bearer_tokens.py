@@ -6,20 +6,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
-
 from cargohold.authz import tokens as jwt_tokens
 from cargohold.authz.roles import docker_actions
 from cargohold.authz.scopes import ResourceScope
 from cargohold.authz.tokens import Claims, TokenAccess
 from cargohold.oci.errors import NameInvalid
 from cargohold.oci.names import validate_name
-from cargohold.services.accounts import principals
+from cargohold.services.accounts import principals, sessions
 from cargohold.services.accounts.principals import Principal
+from cargohold.services.accounts.tokens import get_token
 from cargohold.services.context import Context
+from cargohold.services.errors import NotFound
 from cargohold.services.registry import packages
-
-_REFRESH_AUDIENCE_SUFFIX = "#refresh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,40 +86,36 @@ async def issue(
     )
     refresh = None
     if offline and not principal.anonymous:
-        refresh = jwt.encode(
-            {
-                "iss": settings.token_issuer,
-                "aud": settings.token_service + _REFRESH_AUDIENCE_SUFFIX,
-                "sub": principal.subject,
-                "iat": now,
-                "exp": now + settings.refresh_token_lifetime,
-            },
-            ctx.signing_key,
-            algorithm=jwt_tokens.ALGORITHM,
+        _, refresh = await sessions.start_session(
+            ctx.db,
+            kind=sessions.REFRESH,
+            user_id=principal.user.id if principal.user is not None else None,
+            token_id=principal.token.id if principal.token is not None else None,
+            lifetime=settings.refresh_token_lifetime,
+            now=now,
         )
     return IssuedToken(token, settings.token_lifetime, now, refresh)
 
 
 async def principal_from_refresh(ctx: Context, refresh_token: str) -> Principal | None:
-    """The principal a refresh token stands for, if the token and its API token still hold."""
-    assert ctx.signing_key is not None
+    """The principal a refresh token stands for, while it holds: its row stands (it was not
+    revoked), it has not expired, and what it was made with still holds: its API or access
+    token, or, for one made with a password, password login."""
+    found = await sessions.check_session(
+        ctx.db, refresh_token, kind=sessions.REFRESH, now=ctx.now()
+    )
+    if found is None:
+        return None
+    session, user = found
+    if session.token_id is None:
+        return Principal(user=user) if user is not None and ctx.settings.password_login else None
     try:
-        payload = jwt.decode(
-            refresh_token,
-            ctx.signing_key.public_key(),
-            algorithms=[jwt_tokens.ALGORITHM],
-            audience=ctx.settings.token_service + _REFRESH_AUDIENCE_SUFFIX,
-            issuer=ctx.settings.token_issuer,
-            options={"require": ["exp", "iat", "sub"]},
-        )
-    except jwt.PyJWTError:
+        token = await get_token(ctx.db, session.token_id)
+    except NotFound:
         return None
-    principal = await principals.principal_for_subject(ctx.db, str(payload["sub"]))
-    if principal.anonymous:
+    if not token.usable(ctx.now()):
         return None
-    if principal.token is not None and not principal.token.usable(ctx.now()):
-        return None
-    return principal
+    return Principal(user=user, token=token) if token.kind == "personal" else Principal(token=token)
 
 
 _VERIFIED_MAX = 4096

@@ -1,5 +1,6 @@
-"""/user (who you are), /user/tokens (your API tokens) and the access tokens of
-workspaces and repositories. A token's secret is in the answer to its creation only."""
+"""/user (who you are), /user/tokens (your API tokens, sessions and refresh tokens) and the
+access tokens of workspaces and repositories. A token's secret is in the answer to its
+creation only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from cargohold.services.accounts.checked import tokens
 from cargohold.services.accounts.principals import require_person
+from cargohold.services.accounts.sessions import Session
 from cargohold.services.accounts.tokens import Token
 from cargohold.services.context import Context
 from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx
@@ -32,7 +34,11 @@ class UserOut(BaseModel):
 class TokenOut(BaseModel):
     id: str
     name: str
-    kind: Literal["personal", "repository", "workspace"]
+    kind: Literal["personal", "repository", "workspace", "session", "refresh"] = Field(
+        description="personal, repository, workspace: API and access tokens; in your own list"
+        " also session (a sign-in to the web UI) and refresh (a refresh token from /token,"
+        " as `docker login` keeps): revoking one ends it."
+    )
     scopes: list[Scope]
     created_at: datetime
     last_used_at: datetime | None
@@ -59,6 +65,33 @@ def _fields(token: Token) -> dict[str, object]:
         "expires_at": maybe_timestamp(token.expires_at),
         "revoked_at": maybe_timestamp(token.revoked_at),
     }
+
+
+_EVERY_SCOPE = ["admin:package", "read:package", "write:package"]
+
+
+def _session(session: Session) -> TokenOut:
+    """A session or refresh token, listed like a token: what it may do is what it was made
+    with (a password: everything the person may do)."""
+    if session.kind == "web":
+        client = f" ({session.client})" if session.client else ""
+        kind, name = "session", f"web UI session{client}"
+    else:
+        made_with = f"API token {session.token_name}" if session.token_name else "a password login"
+        kind, name = "refresh", f"refresh token from {made_with}"
+    scopes = _EVERY_SCOPE if session.token_scopes is None else sorted(session.token_scopes)
+    return TokenOut.model_validate(
+        {
+            "id": session.id,
+            "name": name[:300],
+            "kind": kind,
+            "scopes": scopes,
+            "created_at": timestamp(session.created_at),
+            "last_used_at": maybe_timestamp(session.last_used_at),
+            "expires_at": timestamp(session.expires_at),
+            "revoked_at": None,
+        }
+    )
 
 
 def _created(made: tuple[Token, str]) -> CreatedTokenOut:
@@ -106,10 +139,15 @@ async def get_user(principal: CurrentPrincipal) -> UserOut:
 
 
 @router.get("/user/tokens")
-async def list_personal_tokens(tx: DbTx, principal: CurrentPrincipal) -> Items[TokenOut]:
-    """Your API tokens, revoked and expired ones included; never their secrets."""
-    found = await tokens.list_personal_tokens(tx, principal)
-    return Items(items=[TokenOut.of(t) for t in found])
+async def list_personal_tokens(
+    tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
+) -> Items[TokenOut]:
+    """Your API tokens, revoked and expired ones included, then your sessions in the web UI
+    and your refresh tokens that have not expired; never their secrets. Revoke any of them
+    by its id."""
+    found = [TokenOut.of(t) for t in await tokens.list_personal_tokens(tx, principal)]
+    found += [_session(s) for s in await tokens.list_sessions(tx, principal, now=ctx.now())]
+    return Items(items=found)
 
 
 @router.post("/user/tokens", status_code=status.HTTP_201_CREATED)

@@ -1,6 +1,7 @@
 """API tokens and access tokens, as their owners manage them.
 
-A person manages their own API tokens; repository admins manage a repository's
+A person manages their own API tokens, and sees and ends their own sessions (UI
+sign-ins and refresh tokens); repository admins manage a repository's
 access tokens, workspace owners a workspace's. Every change needs a personal token
 with the admin:package scope, so a token never makes a broader one. The secret
 text is returned once, by the create use cases, and never stored.
@@ -13,13 +14,14 @@ from typing import Literal, TypedDict, Unpack
 from cargohold.authz.roles import Role
 from cargohold.config import Settings
 from cargohold.metadata.db import Queries
-from cargohold.services.accounts import tokens
+from cargohold.services.accounts import sessions, tokens
 from cargohold.services.accounts.principals import (
     Principal,
     require_person,
     require_repository,
     require_workspace,
 )
+from cargohold.services.accounts.sessions import Session
 from cargohold.services.accounts.tokens import Token
 from cargohold.services.errors import NotFound
 
@@ -78,11 +80,23 @@ async def create_personal_token(
     return await _create(db, "personal", {"user_id": user.id}, asked)
 
 
+async def list_sessions(db: Queries, principal: Principal, *, now: float) -> list[Session]:
+    """The person's own UI sessions and refresh tokens that have not expired."""
+    user = require_person(principal)
+    return await sessions.list_sessions(db, user_id=user.id, now=now)
+
+
 async def revoke_personal_token(
     db: Queries, principal: Principal, token_id: str, *, now: float
 ) -> None:
+    """Revoke one of the person's API tokens, or end one of their sessions or refresh
+    tokens (the ids of both are listed together)."""
     user = require_person(principal, change=True)
-    _owned(await tokens.list_tokens(db, user_id=user.id), token_id)
+    owned = await tokens.list_tokens(db, user_id=user.id)
+    is_token = any(token.id == token_id for token in owned)
+    if not is_token and await sessions.end_session(db, token_id, user_id=user.id):
+        return
+    _owned(owned, token_id)
     await tokens.revoke_token(db, token_id, now=now)
 
 
