@@ -574,6 +574,9 @@ INVALID_DOCUMENTS = {
     "truncated": image_manifest([b"layer"]).manifest[:-10],
     "schema-version-1": with_document(schemaVersion=1),
     "schema-version-string": with_document(schemaVersion="2"),
+    "schema-version-float": with_document(schemaVersion=2.0),
+    "schema-version-true": with_document(schemaVersion=True),
+    "not-a-number": with_document(x=float("nan")),
     "no-config": with_document(config=None),
     "config-not-object": with_document(config="sha256:abc"),
     "layers-not-list": with_document(layers={"a": 1}),
@@ -639,6 +642,31 @@ async def test_a_lone_surrogate_is_400_manifest_invalid_and_never_echoed(
     assert error_code(response) == "MANIFEST_INVALID"
     assert "not valid Unicode" in message(response)
     response.content.decode("utf-8")
+    await stored_nothing(registry)
+
+
+@pytest.mark.parametrize(
+    ("original", "twice", "key"),
+    [
+        (b'"schemaVersion": 2', b'"schemaVersion": 1, "schemaVersion": 2', "schemaVersion"),
+        (b'"mediaType": "', b'"mediaType": "text/plain", "mediaType": "', "mediaType"),
+        (b'"layers": [{', b'"layers": [{"digest": "sha256:0", ', "digest"),
+    ],
+)
+async def test_a_key_twice_in_one_object_is_400_manifest_invalid_naming_it(
+    registry: Registry, original: bytes, twice: bytes, key: str
+) -> None:
+    image = image_manifest([random_blob()])
+    for blob in image.blobs:
+        await registry.push_blob(NAME, blob)
+    payload = image.manifest.replace(original, twice, 1)
+    assert payload != image.manifest
+
+    response = await put(registry, "v1", payload)
+
+    assert response.status_code == 400
+    assert error_code(response) == "MANIFEST_INVALID"
+    assert f"the key {key!r} appears twice" in message(response)
     await stored_nothing(registry)
 
 

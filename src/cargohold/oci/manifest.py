@@ -159,6 +159,26 @@ def _descriptor_list(document: dict[str, Any], key: str, required: bool) -> list
     return [_descriptor(item, f"{key}[{i}]") for i, item in enumerate(items)]
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with a key twice, two parsers may read
+    two different manifests (one keeps the first value, another the last)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ManifestInvalid(
+                    f"the key {key[:100]!r} appears twice in one JSON object; a manifest"
+                    " names each key once"
+                )
+            seen.add(key)
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise ManifestInvalid(f"manifest is not valid JSON: {name} is not a JSON number")
+
+
 # In text decoded strictly as UTF-8, a lone surrogate can only come from a `\\u` escape.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -197,7 +217,7 @@ def parse_manifest(payload: bytes, content_type: str | None) -> Manifest:
             f"manifest is not valid JSON: it must be UTF-8 text, and byte {exc.start} is not"
         ) from None
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except ValueError as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     except RecursionError:
@@ -226,8 +246,9 @@ def parse_manifest(payload: bytes, content_type: str | None) -> Manifest:
             + ", ".join(sorted(mt.MANIFESTS)),
             detail={"mediaType": (media_type or "")[:100]},
         )
-    if document.get("schemaVersion") != 2:
-        raise ManifestInvalid("schemaVersion must be 2")
+    version = document.get("schemaVersion")
+    if type(version) is not int or version != 2:  # neither 2.0 nor true
+        raise ManifestInvalid("schemaVersion must be the integer 2")
     annotations = document.get("annotations") or {}
     if not _is_string_map(annotations):
         raise ManifestInvalid("annotations must map strings to strings")

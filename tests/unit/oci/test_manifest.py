@@ -123,6 +123,30 @@ INVALID: dict[str, tuple[bytes, str | None, str]] = {
     "unknown-media-type": (encode(image(mediaType="application/x-foo")), None, "media type"),
     "media-type-not-string": (encode(image(mediaType=5)), None, "mediaType"),
     "schema-1": (encode(image(schemaVersion=1)), None, "schemaVersion"),
+    "schema-float": (encode(image(schemaVersion=2.0)), None, "schemaVersion must be the integer"),
+    "schema-bool": (encode(image(schemaVersion=True)), None, "schemaVersion must be the integer"),
+    "duplicate-key": (
+        encode(image()).replace(b'"schemaVersion": 2', b'"schemaVersion": 2, "schemaVersion": 2'),
+        None,
+        "'schemaVersion' appears twice",
+    ),
+    "duplicate-media-type": (
+        encode(image()).replace(b'{"schemaVersion"', b'{"mediaType": "x", "schemaVersion"'),
+        None,
+        "'mediaType' appears twice",
+    ),
+    "duplicate-nested-key": (
+        encode(image()).replace(b'"size": 10', b'"size": 10, "size": 0', 1),
+        None,
+        "'size' appears twice",
+    ),
+    "duplicate-annotation": (
+        encode(image(annotations={"a": "1"})).replace(b'"a": "1"', b'"a": "1", "a": "2"'),
+        None,
+        "'a' appears twice",
+    ),
+    "nan": (encode(image(x=float("nan"))), None, "NaN is not a JSON number"),
+    "infinity": (encode(image(x=float("-inf"))), None, "-Infinity is not a JSON number"),
     "no-config": (encode(image(config=None)), None, "config"),
     "docker-without-layers": (
         encode(image(mediaType=mt.DOCKER_MANIFEST, layers=None)),
