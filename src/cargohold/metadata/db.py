@@ -8,6 +8,8 @@ body must therefore contain database calls only, never other awaits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -52,12 +54,30 @@ class Database(Queries, Protocol):
     async def close(self) -> None: ...
 
 
+# SQLite creates the -wal and -shm files with the mode of the database file.
+_SQLITE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Make the database file (and any WAL, shared-memory or journal file beside it)
+    readable by the server's user only, 0600, whatever the umask: created so when missing,
+    tightened when an earlier version left it open to others. Call before anything opens
+    the database (SQLite gives its -wal and -shm files the database file's mode)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in _SQLITE_FILES:
+        companion = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if companion.stat().st_mode & 0o177:
+                companion.chmod(0o600)
+
+
 class SQLiteDatabase:
     for_update = ""
     for_share = ""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(path)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         for pragma in (

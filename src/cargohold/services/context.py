@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cargohold.authz.tokens import Claims
 from cargohold.config import Settings
 from cargohold.metadata import revision
-from cargohold.metadata.db import Database, SQLiteDatabase
+from cargohold.metadata.db import Database, SQLiteDatabase, private_sqlite_file
 from cargohold.services.accounts.keys import load_signing_key
 from cargohold.services.hashing import HashStates
 from cargohold.storage.base import Backend
-from cargohold.storage.filesystem import FilesystemBackend
+from cargohold.storage.filesystem import DIR_MODE, FILE_MODE, FilesystemBackend, make_dirs
 from cargohold.storage.memory import MemoryBackend
+
+log = logging.getLogger("cargohold")
 
 
 @dataclass
@@ -53,6 +59,7 @@ def open_context(settings: Settings) -> Context:
     migrated by `cargohold db upgrade`, and connected to lazily (a node starts, and says
     it is not ready, while the server is down).
     """
+    private_data_dir(settings.data_dir)
     key = load_signing_key(settings) if settings.auth == "token" else None
     return Context(
         db=_open_database(settings),
@@ -74,12 +81,59 @@ def _open_database(settings: Settings) -> Database:
             command_timeout=settings.database_command_timeout,
         )
     path = settings.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(path)  # before the migrations open it: its WAL files take its mode
     if revision.sqlite_revision(path) != revision.HEAD:
         from cargohold.metadata import migrate  # only when there is something to do
 
         migrate.upgrade(migrate.sqlite_url(path))
     return SQLiteDatabase(path)
+
+
+def private_data_dir(data_dir: Path) -> None:
+    """The data directory is the server's alone: made 0700 when missing. One that an
+    earlier version left open to others (0755, files 0644) is tightened, with everything
+    in it (folders 0700, files 0600), and the log says so; after that the directory is
+    0700 and later starts only look at its mode."""
+    if not data_dir.is_dir():
+        make_dirs(data_dir)
+        return
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if not mode & 0o077:
+        return
+    data_dir.chmod(DIR_MODE)  # first: closes the whole tree at once
+    folders, files = 1, 0
+    failed: list[Path] = []
+    for directory, dirs, names in os.walk(data_dir):
+        for name in dirs:
+            folders += _tighten(Path(directory, name), DIR_MODE, 0o077, failed)
+        for name in names:
+            files += _tighten(Path(directory, name), FILE_MODE, 0o177, failed)
+    log.warning(
+        "the data directory %s was open to other users (mode %04o): made it and %d folders"
+        " in it 0700, %d files 0600",
+        data_dir,
+        mode,
+        folders - 1,
+        files,
+    )
+    if failed:
+        log.warning("could not tighten the mode of %d files, e.g. %s", len(failed), failed[0])
+
+
+def _tighten(path: Path, mode: int, wider: int, failed: list[Path]) -> int:
+    """chmod `path` to `mode` if it has any of the `wider` bits (symbolic links are left
+    alone); 1 if it was changed."""
+    try:
+        found = path.lstat().st_mode
+        if stat.S_ISLNK(found) or not stat.S_IMODE(found) & wider:
+            return 0
+        path.chmod(mode)
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        failed.append(path)
+        return 0
+    return 1
 
 
 def open_storage(settings: Settings) -> Backend:

@@ -1,5 +1,8 @@
 """A directory tree as a store: uploads are files renamed into place.
 
+Everything it creates is private to the server's user, whatever the umask: folders 0700,
+files 0600 (an upload file keeps its mode when it is published as a blob).
+
 Large reads and writes, and the fsync before publishing, run in a worker thread so that
 the event loop keeps serving other requests meanwhile; small ones (the common layer and
 config blob) stay inline, where a thread hop would cost more than the I/O.
@@ -17,17 +20,32 @@ from typing import BinaryIO
 from cargohold.oci.errors import Unavailable
 from cargohold.storage.base import CHUNK_SIZE, ObjectNotFound
 
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
 # Reads and writes of at least this many bytes go to a thread; writes are gathered into
 # batches of WRITE_BATCH bytes first, so a large upload costs one thread hop per batch.
 THREAD_MIN = 256 * 1024
 WRITE_BATCH = 1024 * 1024
 
 
+def make_dirs(path: Path) -> None:
+    """Create `path` and any missing parents, each 0700 (`mkdir -p` would give them the
+    umask's mode)."""
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=DIR_MODE)
+
+
 class FilesystemBackend:
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = root.resolve()
         self.fsync = fsync
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
 
     def _path(self, key: str) -> Path:
         if not key or key.startswith("/") or ".." in key.split("/"):
@@ -92,8 +110,8 @@ class FilesystemBackend:
 
     async def start_upload(self, key: str) -> str:
         path = self._upload_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        make_dirs(path.parent)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
         return ""
 
     async def append_upload(
@@ -134,7 +152,7 @@ class FilesystemBackend:
     async def publish_upload(self, key: str, state: str, dest: str) -> None:
         source = self._upload_path(key)
         target = self._path(dest)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent)
         try:
             if self.fsync:  # waits for the disk: never on the event loop
                 await asyncio.to_thread(_publish, source, target, True)

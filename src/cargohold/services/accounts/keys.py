@@ -1,4 +1,5 @@
-"""The Ed25519 key that signs registry tokens: configured, or made once in the data dir."""
+"""The Ed25519 key that signs registry tokens: configured, or made once in the data dir
+(mode 0600, readable by the server's user only)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
         if settings.signing_key_file is not None:
             raise FileNotFoundError(f"signing key file {path} does not exist")
         _create(path)
+    elif settings.signing_key_file is None and path.stat().st_mode & 0o177:
+        path.chmod(0o600)  # ours, left readable to others by an earlier version
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
@@ -24,7 +27,7 @@ def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
 
 
 def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
