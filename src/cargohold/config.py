@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     upload_idle_expiry: int = Field(default=24 * 3600, ge=1, description="Seconds.")
     upload_sweep_interval: int = Field(default=600, ge=1, description="Seconds.")
     page_size_max: int = Field(default=1000, ge=1)
+    max_open_uploads: int = Field(
+        default=100,
+        ge=1,
+        description="Upload sessions one user, access token or (auth = none) client address"
+        " may have open at once.",
+    )
     # Lifecycle: garbage collection (and the retention policies it applies first).
     gc_enabled: bool = Field(default=True, description="Collect garbage in the background.")
     gc_interval: int = Field(

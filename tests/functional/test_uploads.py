@@ -872,3 +872,52 @@ async def test_client_disconnect_mid_single_post_publishes_nothing(registry: Reg
     assert error_code(response) == "BLOB_UPLOAD_INVALID"
     await assert_nothing_published(registry)
     await assert_no_sessions(registry)
+
+
+# How many sessions one may hold open
+
+
+@pytest.mark.settings(max_open_uploads=3)
+async def test_open_sessions_are_capped_per_client_address_without_auth(
+    registry: Registry,
+) -> None:
+    locations = [await registry.start_upload(NAME) for _ in range(3)]
+
+    refused = await registry.client.post(f"/v2/{NAME}/blobs/uploads/")
+    transport = httpx.ASGITransport(app=registry.app, client=("192.0.2.5", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as other:
+        elsewhere = await other.post(f"/v2/{NAME}/blobs/uploads/")
+    await registry.client.delete(locations[0])
+    after_cancel = await registry.client.post(f"/v2/{NAME}/blobs/uploads/")
+
+    assert refused.status_code == 429
+    assert error_code(refused) == "TOOMANYREQUESTS"
+    assert int(refused.headers["retry-after"]) > 0
+    assert "cancel" in refused.json()["errors"][0]["message"]
+    assert refused.json()["errors"][0]["detail"] == {"open": 3, "limit": 3}
+    assert len(await registry.rows("uploads")) == 4
+    assert elsewhere.status_code == 202
+    assert after_cancel.status_code == 202
+
+
+@pytest.mark.settings(max_open_uploads=2, upload_idle_expiry=60)
+async def test_idle_sessions_do_not_count_against_the_cap(registry: Registry) -> None:
+    for _ in range(2):
+        await registry.start_upload(NAME)
+    await registry.context.db.execute("UPDATE uploads SET updated_at = updated_at - 3600")
+
+    response = await registry.client.post(f"/v2/{NAME}/blobs/uploads/")
+
+    assert response.status_code == 202
+
+
+@pytest.mark.settings(max_open_uploads=1)
+async def test_monolithic_uploads_are_not_held_back_by_the_cap(registry: Registry) -> None:
+    await registry.start_upload(NAME)
+    data = random_blob()
+
+    response = await registry.client.post(
+        f"/v2/{NAME}/blobs/uploads/", params={"digest": digest_of(data)}, content=data
+    )
+
+    assert response.status_code == 201

@@ -117,7 +117,11 @@ uploads = Table(
     Column("state", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # Revision 0006: who opened the session (`user:ID`, `robot:ID` or `address:IP`), for the
+    # cap on open sessions; None for a monolithic upload, which lives for one request.
+    Column("opened_by", String(100)),
     Index("ix_uploads_updated", "updated_at"),
+    Index("ix_uploads_opened_by", "opened_by", "updated_at"),
 )
 
 # Accounts and access (revision 0002). Roles are stored as integers: 1 read, 2 write, 3 admin.

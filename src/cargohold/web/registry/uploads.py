@@ -63,6 +63,18 @@ def _chunk(request: Request) -> Chunk:
     return Chunk(request.stream(), int(match[1]), int(match[2]), length)
 
 
+def _opener(request: Request) -> str:
+    """Who opens an upload session, for the cap on open sessions: a user (whichever of
+    their tokens they use), an access token, or with auth = none the client's address."""
+    caller: Caller = request.state.caller
+    subject = caller.claims.subject if caller.claims is not None else caller.principal.subject
+    if subject.startswith("user:"):
+        return ":".join(subject.split(":")[:2])
+    if subject != "anonymous":
+        return subject
+    return f"address:{request.client.host if request.client else 'unknown'}"
+
+
 def _has_body(request: Request) -> bool:
     length = request.headers.get("content-length")
     if length is not None:
@@ -93,7 +105,7 @@ async def start_upload(request: Request, name: str) -> Response:
         digest = Digest.parse(query["digest"])
         await uploads.upload_blob(ctx, name=name, digest=digest, chunk=_chunk(request))
         return _created(name, digest)
-    upload = await uploads.start_upload(ctx, name=name)
+    upload = await uploads.start_upload(ctx, name=name, opened_by=_opener(request))
     return Response(status_code=202, headers=_session_headers(upload))
 
 
