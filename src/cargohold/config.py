@@ -64,6 +64,14 @@ class Settings(BaseSettings):
         description="Password logins (right or wrong, any account) from one address per"
         " login_failure_window.",
     )
+    password_check_threads: int = Field(
+        default=2, ge=1, description="Password (argon2) checks running at once per process."
+    )
+    password_check_queue: int = Field(
+        default=16,
+        ge=0,
+        description="Password checks that may wait for a thread; beyond them, 503 at once.",
+    )
     signing_key_file: Path | None = Field(
         default=None, description="Ed25519 PEM key; made in the data dir on first start if unset."
     )

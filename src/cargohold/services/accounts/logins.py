@@ -1,4 +1,4 @@
-"""Checking credentials: tokens at once, passwords rate limited.
+"""Checking credentials: tokens at once, passwords off the event loop and rate limited.
 
 Tokens are high-entropy secrets: one is checked with a hash and an indexed lookup, a
 wrong one is answered 401, and a valid one is never refused because of anyone's failed
@@ -19,16 +19,27 @@ An attempt is counted before its password is checked, so concurrent attempts can
 slip past a limit. The attempt that reaches a limit is answered as usual (401 when the
 password was wrong); the attempts after it, while blocked, get `TooManyAttempts` (429
 with `Retry-After`) without a password check.
+
+Checking a password is an argon2 verification: a few hundred milliseconds of CPU. It
+runs in a thread pool of `password_check_threads` per process, never on the event loop;
+while `password_check_queue` more are already waiting, further attempts are answered 503
+at once. An email that has no account (or no password) costs one verification too,
+against a dummy hash with the same parameters, so the time of an answer does not tell
+which accounts exist.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cargohold.config import Settings
 from cargohold.metadata.db import Queries, Row
+from cargohold.oci.errors import Unavailable
 from cargohold.services.accounts import directory, tokens
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
@@ -85,6 +96,8 @@ async def _check_token(ctx: Context, username: str, secret: str) -> Principal | 
 async def _check_password(
     ctx: Context, username: str, password: str, address: str | None
 ) -> Principal:
+    checks = _password_checks(ctx.settings)
+    checks.refuse_when_busy()  # before counting: a busy server is not the client's failure
     email = username.strip().lower()[:320]
     place = _place(address)
     pair = _Limit(f"pair:{place}|{email}", ctx.settings.login_max_failures, backoff=True)
@@ -92,8 +105,9 @@ async def _check_password(
     if place != "-":
         limits.append(_Limit(f"address:{place}", ctx.settings.login_address_max_attempts))
     await _count_attempt(ctx, limits)
-    user = await directory.check_password(ctx.db, email=email, password=password)
-    if user is None:
+    user, password_hash = await directory.find_password_hash(ctx.db, email)
+    matches = await checks.verify(password_hash, password)  # also when there is no user
+    if user is None or not matches:
         raise LoginFailed("wrong email or password (or log in with an API token instead)")
     await ctx.db.execute("DELETE FROM login_failures WHERE key = :k", {"k": pair.key})
     return Principal(user=user)
@@ -181,3 +195,54 @@ async def _locked_row(tx: Queries, key: str, now: float) -> Row:
     )
     assert row is not None
     return row
+
+
+class _PasswordChecks:
+    """Argon2 verifications in threads of their own, `threads` at a time, with at most
+    `queue` more waiting; the event loop only waits for the answer."""
+
+    def __init__(self, threads: int, queue: int) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="cargohold-password")
+        self._most = threads + queue
+        self._pending = 0  # submitted and not finished, whatever became of their requests
+        self._lock = threading.Lock()
+
+    def refuse_when_busy(self) -> None:
+        with self._lock:
+            self._refuse_when_full()
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        with self._lock:
+            self._refuse_when_full()
+            self._pending += 1
+        future: Future[bool] = self._pool.submit(
+            directory.password_matches, password_hash, password
+        )
+        future.add_done_callback(self._done)
+        return await asyncio.wrap_future(future)
+
+    def _refuse_when_full(self) -> None:
+        if self._pending >= self._most:
+            raise Unavailable(
+                "too many password logins are being checked; try again in a moment, or log"
+                " in with an API token",
+                headers={"Retry-After": "1"},
+            )
+
+    def _done(self, _: Future[bool]) -> None:
+        with self._lock:
+            self._pending -= 1
+
+
+_CHECKS: dict[tuple[int, int], _PasswordChecks] = {}
+_CHECKS_LOCK = threading.Lock()
+
+
+def _password_checks(settings: Settings) -> _PasswordChecks:
+    """The process's pool for these settings (one per process in a server)."""
+    size = (settings.password_check_threads, settings.password_check_queue)
+    with _CHECKS_LOCK:
+        checks = _CHECKS.get(size)
+        if checks is None:
+            checks = _CHECKS[size] = _PasswordChecks(*size)
+        return checks
