@@ -589,6 +589,9 @@ INVALID_DOCUMENTS = {
     "layer-size-negative": with_document(
         layers=[{"mediaType": "x", "digest": UNKNOWN_DIGEST, "size": -1}]
     ),
+    "layer-size-past-int64": with_document(
+        layers=[{"mediaType": "x", "digest": UNKNOWN_DIGEST, "size": 10**400}]
+    ),
     "layer-size-string": with_document(
         layers=[{"mediaType": "x", "digest": UNKNOWN_DIGEST, "size": "1"}]
     ),

@@ -12,6 +12,8 @@ from cargohold.oci.digest import Digest
 from cargohold.oci.errors import DigestInvalid, ManifestInvalid
 from cargohold.oci.text import is_encodable
 
+MAX_SIZE = 2**63 - 1  # a descriptor's size is an int64
+
 
 @dataclass(frozen=True, slots=True)
 class Platform:
@@ -117,8 +119,10 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     except DigestInvalid as exc:
         raise ManifestInvalid(f"{where}.digest: {exc.message}") from None
     size = value.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ManifestInvalid(f"{where}.size must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise ManifestInvalid(
+            f"{where}.size must be a non-negative integer of at most {MAX_SIZE} (int64)"
+        )
     annotations = value.get("annotations")
     if annotations is not None and not _is_string_map(annotations):
         raise ManifestInvalid(f"{where}.annotations must map strings to strings")

@@ -157,6 +157,21 @@ INVALID: dict[str, tuple[bytes, str | None, str]] = {
     "layer-bad-digest": (encode(image(layers=[desc("sha256:xyz")])), None, "layers[0].digest"),
     "layer-negative-size": (encode(image(layers=[desc(D2, size=-1)])), None, "layers[0].size"),
     "layer-bool-size": (encode(image(layers=[desc(D2, size=True)])), None, "layers[0].size"),
+    "layer-size-past-int64": (
+        encode(image(layers=[desc(D2, size=2**63)])),
+        None,
+        "layers[0].size must be a non-negative integer of at most 9223372036854775807",
+    ),
+    "config-size-10-to-the-400": (
+        encode(image(config=desc(D1, CONFIG_TYPE, size=10**400))),
+        None,
+        "config.size",
+    ),
+    "child-size-10-to-the-400": (
+        encode(index(manifests=[desc(D1, mt.OCI_MANIFEST, size=10**400)])),
+        None,
+        "manifests[0].size",
+    ),
     "layer-no-media-type": (
         encode(image(layers=[{"digest": D2, "size": 1}])),
         None,
@@ -309,6 +324,12 @@ def test_blob_size_adds_the_config_and_layer_sizes() -> None:
 
 def test_index_blob_size_is_zero() -> None:
     assert parse_manifest(encode(index()), mt.OCI_INDEX).blob_size == 0
+
+
+def test_a_size_of_int64_max_is_accepted() -> None:
+    manifest = parse_manifest(encode(image(layers=[desc(D2, size=2**63 - 1)])), None)
+
+    assert manifest.layers[0].size == 2**63 - 1
 
 
 def test_child_descriptor_keeps_its_size() -> None:

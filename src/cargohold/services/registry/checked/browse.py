@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries, Row
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import is_digest
 from cargohold.oci.errors import ManifestInvalid
+from cargohold.oci.image_config import FIELDS, ImageConfig, read_image_config
 from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
 from cargohold.services.accounts.principals import (
     CAN_READ,
@@ -165,6 +165,7 @@ class ManifestRow:
     tags: list[str] = field(default_factory=list)
     platforms: list[str] = field(default_factory=list)
     artifact_type: str | None = None
+    readable: bool = True  # False: an index whose stored bytes the model refuses
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,21 +185,18 @@ def _parsed(media_type: str, payload: bytes) -> Manifest | None:
         return None
 
 
-def _platforms(media_type: str, payload: bytes) -> list[str]:
-    if media_type not in mt.INDEXES:
-        return []
-    manifest = _parsed(media_type, payload)
-    return [str(platform) for platform in manifest.platforms] if manifest else []
-
-
 def _manifest(row: Row, size: int | None = None) -> ManifestRow:
+    """A manifest row as lists show it; an index with the platforms of its children."""
+    is_index = row["media_type"] in mt.INDEXES
+    index = _parsed(row["media_type"], bytes(row["payload"])) if is_index else None
     return ManifestRow(
         digest=row["digest"],
         media_type=row["media_type"],
         size=int(row["size"]) if size is None else size,
         created_at=row["created_at"],
-        platforms=_platforms(row["media_type"], bytes(row["payload"])),
+        platforms=[str(platform) for platform in index.platforms] if index else [],
         artifact_type=row["artifact_type"],
+        readable=index is not None or not is_index,
     )
 
 
@@ -281,8 +279,9 @@ class ManifestDetails:
     manifest: Manifest | None = None  # None only for stored bytes the model refuses
     referrers: dict[str, list[ManifestRow]] = field(default_factory=dict)
     role: Role = Role.READ
-    image: dict[str, Any] = field(default_factory=dict)  # the parsed config, when read
+    image: ImageConfig | None = None  # the config's fields, when read
     config_linked: bool = False  # whether the package links the config blob
+    config_unreadable: bool = False  # a config to show that could not be read
 
     @property
     def is_index(self) -> bool:
@@ -304,6 +303,19 @@ class ManifestDetails:
     @property
     def layers(self) -> tuple[Descriptor, ...]:
         return self.manifest.layers if self.manifest else ()
+
+    @property
+    def shown_config(self) -> ImageConfig:
+        """The config's fields as read, or all empty when none was."""
+        return self.image or ImageConfig()
+
+    @property
+    def unreadable_config_fields(self) -> frozenset[str]:
+        """The fields of the config to mark unreadable: all of them when the config itself
+        could not be read."""
+        if self.config_unreadable:
+            return FIELDS
+        return self.image.unreadable if self.image else frozenset()
 
 
 async def manifest_details(
@@ -363,24 +375,28 @@ async def manifest_details(
 
 
 async def read_config(storage: Backend, details: ManifestDetails) -> None:
-    """Read an image's config blob from the store into `details.image` (call it outside
-    the transaction, after `manifest_details` checked access). Only a config the package
-    links is read: the store holds every package's blobs, and a manifest may name any
-    digest. Unreadable configs are left out."""
+    """Read an image's JSON config blob from the store into `details.image` (call it
+    outside the transaction, after `manifest_details` checked access). Only a config the
+    package links is read: the store holds every package's blobs, and a manifest may name
+    any digest. One that cannot be read (not linked, gone, not a JSON object) sets
+    `config_unreadable`, the same whichever it is."""
     config = details.config
-    if config is None or not details.config_linked:
+    if config is None or config.size > MAX_CONFIG or not config.media_type.endswith("json"):
         return
-    if config.size > MAX_CONFIG or not config.media_type.endswith("json"):
+    if not details.config_linked:
+        details.config_unreadable = True
         return
     chunks: list[bytes] = []
     try:
         async for chunk in storage.read(blob_key(config.digest)):
             chunks.append(chunk)
         parsed = json.loads(b"".join(chunks))
-    except (ObjectNotFound, ValueError):
-        return
+    except (ObjectNotFound, ValueError, RecursionError):
+        parsed = None
     if isinstance(parsed, dict):
-        details.image = parsed
+        details.image = read_image_config(parsed)
+    else:
+        details.config_unreadable = True
 
 
 def artifact_kind(artifact_type: str) -> str:
