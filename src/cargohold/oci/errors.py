@@ -77,6 +77,13 @@ class SizeInvalid(RegistryError):
     code, status, default_message = "SIZE_INVALID", 400, "provided length did not match content"
 
 
+class TagInvalid(RegistryError):
+    """A manifest PUT to a reference that is neither a digest nor a valid tag (the code of
+    the distribution project; a GET of such a reference is simply MANIFEST_UNKNOWN)."""
+
+    code, status, default_message = "TAG_INVALID", 400, "manifest tag is invalid"
+
+
 class Unauthorized(RegistryError):
     code, status, default_message = "UNAUTHORIZED", 401, "authentication required"
 

@@ -16,6 +16,7 @@ from cargohold.oci.errors import (
     ManifestInvalid,
     ManifestUnknown,
     SizeInvalid,
+    TagInvalid,
 )
 from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
 from cargohold.oci.names import validate_tag
@@ -54,10 +55,15 @@ WHERE p.name = :name AND m.digest = :ref
 
 
 def parse_reference(reference: str) -> Digest | str:
-    """A manifest reference is a digest or a tag; anything else is refused."""
+    """A manifest reference is a digest or a tag; anything else is TAG_INVALID (a malformed
+    digest DIGEST_INVALID). Nothing is stored under an invalid tag, so the /v2 routes answer
+    a read or a delete of one MANIFEST_UNKNOWN before they get here."""
     if is_digest(reference):
         return Digest.parse(reference)
-    return validate_tag(reference)
+    try:
+        return validate_tag(reference)
+    except ManifestInvalid as exc:
+        raise TagInvalid(exc.message, detail=exc.detail) from None
 
 
 async def get_manifest(ctx: Context, *, name: str, reference: str) -> StoredManifest:

@@ -9,8 +9,12 @@ from starlette.responses import Response
 
 from cargohold.authz.roles import Action
 from cargohold.oci import mediatypes
+from cargohold.oci.digest import is_digest
 from cargohold.oci.errors import ManifestUnknown
+from cargohold.oci.names import is_valid_tag
+from cargohold.services.context import Context
 from cargohold.services.registry import manifests
+from cargohold.services.registry.packages import find_package
 from cargohold.web.registry.common import content_headers, context, is_count
 
 
@@ -40,8 +44,24 @@ def _may_override(request: Request, name: str) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+async def _refuse_what_no_tag_names(ctx: Context, name: str, reference: str) -> None:
+    """A reference that is neither a digest nor a valid tag names nothing that could be
+    stored: reading or deleting it is 404 MANIFEST_UNKNOWN (as the conformance suite and
+    the distribution project have it); only a PUT to it is 400 TAG_INVALID."""
+    if is_digest(reference) or is_valid_tag(reference):
+        return
+    await find_package(ctx.db, name)
+    raise ManifestUnknown(
+        f"manifest {reference[:140]!r} is not in repository {name!r}: it is not a valid tag"
+        " (1 to 128 letters, digits, _ . and -, not starting with . or -) nor a digest",
+        detail={"reference": reference[:256]},
+    )
+
+
 async def get_manifest(request: Request, name: str, reference: str) -> Response:
-    stored = await manifests.get_manifest(context(request), name=name, reference=reference)
+    ctx = context(request)
+    await _refuse_what_no_tag_names(ctx, name, reference)
+    stored = await manifests.get_manifest(ctx, name=name, reference=reference)
     accepted = _accepted(request)
     if accepted is not None and stored.media_type not in accepted:
         raise ManifestUnknown(
@@ -85,8 +105,10 @@ async def put_manifest(request: Request, name: str, reference: str) -> Response:
 
 
 async def delete_manifest(request: Request, name: str, reference: str) -> Response:
+    ctx = context(request)
+    await _refuse_what_no_tag_names(ctx, name, reference)
     await manifests.delete_manifest(
-        context(request),
+        ctx,
         name=name,
         reference=reference,
         may_override=_may_override(request, name),
