@@ -745,6 +745,7 @@ INVALID_TAGS = {
     "non-ascii": "v%C3%A9",
     "at-sign": "v1@x",
     "huge": "a" * 100_000,
+    "conformance": ".INVALID_MANIFEST_NAME",  # what the OCI conformance suite asks for
 }
 
 
@@ -760,24 +761,50 @@ async def test_valid_tags_are_accepted(registry: Registry, tag: str) -> None:
 
 
 @pytest.mark.parametrize("tag", INVALID_TAGS.values(), ids=INVALID_TAGS.keys())
-@pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
-async def test_invalid_tag_is_400_manifest_invalid_and_stores_nothing(
-    registry: Registry, tag: str, method: str
+async def test_putting_an_invalid_tag_is_400_tag_invalid_and_stores_nothing(
+    registry: Registry, tag: str
 ) -> None:
     image = await prepare(registry, mt.OCI_MANIFEST)
 
     response = await registry.raw(
-        method,
+        "PUT",
         f"/v2/{NAME}/manifests/{tag}",
         headers={"content-type": mt.OCI_MANIFEST},
-        body=image.manifest if method == "PUT" else b"",
+        body=image.manifest,
     )
 
     assert response.status_code == 400
-    assert error_code(response) == "MANIFEST_INVALID"
+    assert error_code(response) == "TAG_INVALID"
     assert "tag" in message(response)
     assert len(message(response)) < 1000
     await stored_nothing(registry)
+
+
+@pytest.mark.parametrize("tag", INVALID_TAGS.values(), ids=INVALID_TAGS.keys())
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE"])
+async def test_reading_or_deleting_an_invalid_tag_is_404_manifest_unknown(
+    registry: Registry, tag: str, method: str
+) -> None:
+    image = await prepare(registry, mt.OCI_MANIFEST)
+    await registry.push_image(NAME, "v1", image)
+
+    response = await registry.raw(method, f"/v2/{NAME}/manifests/{tag}")
+
+    assert response.status_code == 404
+    if method != "HEAD":
+        assert error_code(response) == "MANIFEST_UNKNOWN"
+        assert "not a valid tag" in message(response)
+        assert len(message(response)) < 1000
+    assert len(await registry.rows("tags")) == 1
+
+
+async def test_an_invalid_tag_in_an_unknown_repository_is_404_name_unknown(
+    registry: Registry,
+) -> None:
+    response = await registry.client.get("/v2/acme/nothing/manifests/.INVALID_MANIFEST_NAME")
+
+    assert response.status_code == 404
+    assert error_code(response) == "NAME_UNKNOWN"
 
 
 async def test_tag_longer_than_128_characters_names_the_limit(registry: Registry) -> None:
@@ -786,7 +813,7 @@ async def test_tag_longer_than_128_characters_names_the_limit(registry: Registry
     response = await put(registry, "a" * 129, image.manifest)
 
     assert response.status_code == 400
-    assert error_code(response) == "MANIFEST_INVALID"
+    assert error_code(response) == "TAG_INVALID"
     assert "128" in message(response)
 
 
