@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="Let auth=none listen on a non-loopback address (development only).",
     )
     access_log: bool = False
+    shutdown_timeout: int = Field(
+        default=25,
+        ge=1,
+        le=3600,
+        description="Seconds a stopping server (SIGTERM) lets requests in flight finish.",
+    )
     max_blob_size: int = Field(default=32 * GiB, ge=1)
     max_manifest_size: int = Field(default=4 * MiB, ge=1024)
     upload_idle_expiry: int = Field(default=24 * 3600, ge=1, description="Seconds.")

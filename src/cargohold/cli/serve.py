@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ from cargohold.config import Settings, load_settings
 from cargohold.metadata import migrate
 from cargohold.services.accounts.directory import count_users
 from cargohold.services.context import open_context
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def is_loopback(host: str) -> bool:
@@ -192,6 +195,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the registry."""
+    # A stop asked for before the server runs is kept for it (see _serve_or_stop).
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     settings = load_settings(
         config,
         data_dir=data_dir,
@@ -221,7 +226,17 @@ def serve(
         f" (data in {settings.data_dir.resolve()}, {settings.workers} worker(s))",
         err=True,
     )
-    # A fresh, lean process (same pid) serves: this one holds the CLI and migration code.
+    _serve_or_stop()
+
+
+def _serve_or_stop() -> None:
+    """Become the server: a fresh, lean process (same pid), since this one holds the CLI and
+    migration code. SIGTERM and SIGINT are blocked since `serve` began; one that came
+    meanwhile ends it here (a clean stop, status 0); one that comes from now on stays
+    pending across the exec until the server handles it (web/server.py)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    if _STOP_SIGNALS & signal.sigpending():
+        typer.echo("stopped before serving", err=True)
+        raise typer.Exit(0)
     os.execv(sys.executable, [sys.executable, "-m", "cargohold.web.server"])
