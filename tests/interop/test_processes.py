@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
 import signal
@@ -28,8 +29,18 @@ from tests import backends
 from tests.backends import free_port, scale_out_environment
 
 from ._support import (
+    ACCEPT_MANIFESTS,
+    EPOCH,
+    OCI_CONFIG,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    canonical_json,
     describe_response,
+    gzip_bytes,
     log_tail,
+    make_tar,
+    push_blob,
+    push_manifest,
     sha256_digest,
 )
 
@@ -204,7 +215,41 @@ def refuses_connections(port: int) -> bool:
         return True
 
 
-# --------------------------------------------------------------------------- uploads
+# --------------------------------------------------------------------------- pushing
+
+
+@dataclass(frozen=True)
+class Pushed:
+    name: str
+    tag: str
+    manifest: bytes
+    blobs: dict[str, bytes]
+
+
+def push_image(client: httpx.Client, name: str, tag: str, size: int) -> Pushed:
+    """A one-layer image of `size` random bytes, over the registry API; raises on any
+    refusal or broken connection, returns once the manifest PUT is acknowledged (201)."""
+    tar = make_tar({"data.bin": os.urandom(size)})
+    layer = gzip_bytes(tar)
+    config = canonical_json(
+        {
+            "created": EPOCH,
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]},
+        }
+    )
+    config_digest, layer_digest = push_blob(client, name, config), push_blob(client, name, layer)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+            "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": layer_digest, "size": len(layer)}],
+        }
+    ).encode()
+    push_manifest(client, name, tag, manifest, OCI_MANIFEST)
+    return Pushed(name, tag, manifest, {config_digest: config, layer_digest: layer})
 
 
 def start_upload(client: httpx.Client, name: str) -> str:
@@ -262,6 +307,55 @@ def slow_patch(
 
 
 # --------------------------------------------------------------------------- crash and restart
+
+
+def test_a_server_killed_under_load_restarts_at_once_on_its_port_and_keeps_every_acknowledged_push(
+    servers: Servers,
+) -> None:
+    first = servers.start(workers=2)
+    idle = httpx.Client(base_url=first.url)  # a client connected, and idle, at the crash
+    assert idle.get("/v2/").status_code == 200
+    acknowledged: list[Pushed] = []
+    stop = threading.Event()
+
+    def pusher(n: int) -> None:
+        with httpx.Client(base_url=first.url, timeout=30) as client:
+            for i in itertools.count():
+                if stop.is_set():
+                    return
+                try:
+                    acknowledged.append(push_image(client, f"load/p{n}", f"t{i}", 512 * 1024))
+                except (httpx.HTTPError, AssertionError):
+                    return  # the crash cut it: not acknowledged
+
+    threads = [threading.Thread(target=pusher, args=(n,), daemon=True) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: len(acknowledged) >= 6, 60, "six pushes acknowledged")
+        os.kill(first.pid, signal.SIGKILL)
+        first.process.wait(timeout=10)
+        second = servers.start(port=first.port, data_dir=first.data_dir)  # at once
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        idle.close()
+    left = [pid for pid in first.worker_pids() if alive(pid)]
+    assert not left, f"workers of the killed server still run: {left}"
+
+    with httpx.Client(base_url=second.url, timeout=30) as client:
+        for pushed in list(acknowledged):
+            got = client.get(
+                f"/v2/{pushed.name}/manifests/{pushed.tag}", headers={"Accept": ACCEPT_MANIFESTS}
+            )
+            assert got.status_code == 200, describe_response(got)
+            assert got.content == pushed.manifest
+            for digest, data in pushed.blobs.items():
+                blob = client.get(f"/v2/{pushed.name}/blobs/{digest}", follow_redirects=True)
+                assert blob.status_code == 200, describe_response(blob)
+                assert blob.content == data, f"{pushed.name}:{pushed.tag} blob {digest} differs"
+    assert second.process.poll() is None, log_tail(second.log_path)
 
 
 def test_killing_the_supervisor_kills_its_workers_and_frees_the_port(servers: Servers) -> None:

@@ -56,9 +56,12 @@ def check_bind(settings: Settings) -> None:
 
 def check_port_free(host: str, port: int) -> None:
     """Refuse a port another server holds; the server itself binds with SO_REUSEPORT,
-    which would otherwise let two registries silently share one port."""
+    which would otherwise let two registries silently share one port. Connections of a
+    server that just stopped or crashed (TIME_WAIT, FIN_WAIT) do not count: the probe binds
+    with SO_REUSEADDR, as the server does, so a supervisor may restart it at once."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -56,3 +56,18 @@ def test_a_free_port_passes() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     check_port_free("127.0.0.1", port)
+
+
+def test_a_port_held_only_by_a_stopped_servers_connections_passes() -> None:
+    """A server that just crashed leaves its connections in TIME_WAIT for a minute; a
+    supervisor restarting it at once must not be refused."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+    accepted.close()  # the server closes first, so its end waits in TIME_WAIT
+    client.close()
+    check_port_free("127.0.0.1", port)
