@@ -502,3 +502,22 @@ def test_sigterm_during_start_stops_the_whole_server_and_frees_the_port(
         lambda: not any(alive(pid) for pid in workers), EXIT_TIMEOUT, f"workers {workers} gone"
     )
     assert port_free(server.port) and refuses_connections(server.port)
+
+
+# --------------------------------------------------------------------------- the access log
+
+
+def test_a_log_line_forged_in_a_path_stays_on_its_own_line_escaped(servers: Servers) -> None:
+    server = servers.start(access_log=True)
+    fake = '[2030-01-01 00:00:00 +0000] 10.9.8.7 - "DELETE /v2/x/manifests/y HTTP/1.1" 202 0.1'
+    path = "/v2/forged%0d%0a" + fake.replace(" ", "%20").replace('"', "%22") + "/tags/list"
+
+    response = httpx.get(server.url + path)
+    assert response.status_code == 404
+
+    wait_until(lambda: "forged" in server.log(), 10, "the request logged")
+    lines = [line for line in server.log().splitlines() if "10.9.8.7" in line]
+    assert len(lines) == 1, lines
+    assert "GET /v2/forged\\x0d\\x0a[2030-01-01 00:00:00 +0000] 10.9.8.7 - \\x22DELETE" in lines[0]
+    assert re.search(r'/tags/list HTTP/1\.1" 404 [0-9.]+$', lines[0]), lines[0]
+    assert not any(line.startswith("[2030-01-01") for line in server.log().splitlines())
