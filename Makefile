@@ -3,7 +3,7 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: run install venv-test test check bench lock
+.PHONY: run install venv-test test check bench lock fuzz
 
 run: install  ## install and start the registry on 127.0.0.1:5000
 	@echo "cargohold is installed in $(VENV)/bin. In a second terminal, from this directory:"
@@ -21,6 +21,10 @@ test:  ## install what the tests need, then run every check and test
 
 check: venv-test  ## ruff, mypy and the import layers only
 	scripts/test --no-install --checks-only
+
+fuzz: venv-test  ## the fuzz surfaces, 10,000 random cases each (CARGOHOLD_FUZZ_EXAMPLES=N for more)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGOHOLD_FUZZ_PROFILE=fuzz \
+	  $(PYTHON) -m pytest -p no:cacheprovider tests/fuzz
 
 bench: venv-test
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PYTHON) -m bench
