@@ -122,6 +122,26 @@ async def test_n_larger_than_the_tag_count_lists_all_without_link(registry: Regi
 
 
 @pytest.mark.settings(page_size_max=4)
+async def test_without_n_a_page_is_the_page_size_maximum_and_link_leads_on(
+    registry: Registry,
+) -> None:
+    await tag_all(registry, TAGS)
+
+    first = await registry.client.get(f"/v2/{NAME}/tags/list")
+    url = next_url(first)
+    listed = first.json()["tags"]
+    while url is not None:
+        page = await registry.client.get(url)
+        assert len(page.json()["tags"]) <= 4
+        listed += page.json()["tags"]
+        url = next_url(page)
+
+    assert first.json()["tags"] == sorted(TAGS)[:4]
+    assert next_url(first) == f"/v2/{NAME}/tags/list?n=4&last={sorted(TAGS)[3]}"
+    assert listed == sorted(TAGS)
+
+
+@pytest.mark.settings(page_size_max=4)
 async def test_n_above_the_page_size_maximum_is_clamped(registry: Registry) -> None:
     await tag_all(registry, TAGS)
 
