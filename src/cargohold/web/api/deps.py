@@ -44,8 +44,8 @@ def _basic(value: str) -> tuple[str, str]:
 async def _principal(request: Request, ctx: CurrentContext) -> Principal:
     """Who is asking: `Bearer <API or access token>`, Basic email + API token, or nobody.
 
-    Runs outside the request's transaction: a failed Basic login is counted (and
-    slowed down) in a transaction of its own."""
+    Runs outside the request's transaction. Only tokens are taken here, and a wrong
+    token is just 401: token logins are never rate limited."""
     header = request.headers.get("authorization")
     if not header:
         return ANONYMOUS
