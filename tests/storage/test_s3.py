@@ -94,6 +94,25 @@ async def test_an_aborted_upload_cannot_be_continued_or_published(
         await store.publish_upload("uploads/gone", '{"runs":[]}', "blobs/gone")
 
 
+async def test_an_upload_whose_marker_is_gone_counts_as_dropped(
+    seaweedfs_server: SeaweedFS, store: S3Backend
+) -> None:
+    """The `start` marker is the upload: with it gone (a half-finished drop), its parts are
+    no upload, to read, append to or publish."""
+    state = await store.start_upload("uploads/m")
+    size, state = await store.append_upload("uploads/m", state, 0, stream(b"data"))
+    seaweedfs_server.client().delete_object(
+        Bucket=seaweedfs_server.bucket, Key=store.prefix + "uploads/m.upload/start"
+    )
+    with pytest.raises(ObjectNotFound):
+        await collect(store.read_upload("uploads/m", state))
+    with pytest.raises(ObjectNotFound):
+        await store.append_upload("uploads/m", state, size, stream(b"more"))
+    with pytest.raises(ObjectNotFound):
+        await store.publish_upload("uploads/m", state, "blobs/m")
+    assert "blobs/m" not in objects(seaweedfs_server, store)
+
+
 async def test_keys_live_under_the_prefix(seaweedfs_server: SeaweedFS) -> None:
     one = s3_backend(seaweedfs_server, prefix="/tenant-one/")
     two = s3_backend(seaweedfs_server, prefix="tenant-two")

@@ -16,6 +16,9 @@ Publishing assembles the parts at the destination server-side: CopyObject for on
 otherwise one multipart upload of UploadPartCopy calls; the object appears whole when the
 copy or CompleteMultipartUpload succeeds, never before. Then `KEY.upload/` is removed.
 
+The marker is the upload: reading, appending and publishing check it first, so an upload
+whose marker is gone (dropped, perhaps half-way) is ObjectNotFound whatever parts remain.
+
 An unreachable store (or one that refuses our credentials) raises `Unavailable` (503)
 within the connect timeout and the few retries configured.
 """
@@ -456,8 +459,8 @@ class S3Backend:
         s3 = await self._s3()
         base = self._upload_prefix(key)
         target = self._key(dest)
+        await self._check_started(key)  # an upload whose marker is gone was dropped
         if not parts:
-            await self._check_started(key)
             await self._put(target, b"", key)
         elif len(parts) == 1:
             source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": base + parts[0][0]}

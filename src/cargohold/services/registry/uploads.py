@@ -1,13 +1,18 @@
 """Blob uploads: sessions in the database, bytes in the store, verified before publishing.
 
-Finishing is a fixed order: verify (digest and size), publish the bytes under
-their content address, then write the rows. A crash between the steps leaves
-at worst an orphan object for garbage collection, never a row without bytes.
+Finishing is a fixed order: verify (digest and size), mark the session as finishing,
+publish the bytes under their content address, then write the rows. A crash between
+the steps leaves at worst an orphan object for garbage collection, never a row without
+bytes. Publishing drops the session's stored bytes, so the mark comes first: a session
+row that may have lost its bytes says so, and no request continues it. A session whose
+stored bytes are gone all the same (a store emptied behind its back) ends with
+BLOB_UPLOAD_UNKNOWN, so the client starts over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -52,8 +57,14 @@ class Chunk:
     length: int | None = None
 
 
+log = logging.getLogger("cargohold.registry")
+
 # Bytes received are hashed in batches of at least this size (see _metered).
 _HASH_BATCH = 1024 * 1024
+
+# The state of a session being published, in its row: this, then the state it had. Its
+# stored bytes may be gone from then on (publishing drops them).
+_FINISHING = "finishing:"
 
 _locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
@@ -114,6 +125,11 @@ async def get_upload(ctx: Context, *, name: str, upload_id: str) -> Upload:
         raise BlobUploadUnknown(
             f"upload {upload_id!r} expired after {ctx.settings.upload_idle_expiry} s without"
             " activity; start a new one"
+        )
+    if row["state"].startswith(_FINISHING):
+        raise BlobUploadUnknown(
+            f"upload {upload_id!r} is being finished by another request, or its finishing"
+            " was cut off; if the blob does not appear, upload it again"
         )
     return Upload(upload_id, name, int(row["size"]), row["state"])
 
@@ -205,11 +221,18 @@ async def _append(ctx: Context, upload: Upload, chunk: Chunk) -> Upload:
             _metered(ctx, chunk.stream, upload.size, expected, hash_state),
         )
     except ObjectNotFound:
-        raise BlobUploadUnknown(f"upload {upload.id!r} has no data; start a new one") from None
+        raise await _lost(ctx, upload) from None
     changed = await ctx.db.execute(
         "UPDATE uploads SET size = :size, state = :state, updated_at = :now"
-        " WHERE id = :id AND size = :old",
-        {"size": size, "state": state, "now": ctx.now(), "id": upload.id, "old": upload.size},
+        " WHERE id = :id AND size = :old AND state = :old_state",
+        {
+            "size": size,
+            "state": state,
+            "now": ctx.now(),
+            "id": upload.id,
+            "old": upload.size,
+            "old_state": upload.state,
+        },
     )
     if not changed:
         raise BlobUploadInvalid(
@@ -249,7 +272,10 @@ async def finish_upload(
             except SizeInvalid:
                 await _discard(ctx, upload.id, upload.state)
                 raise
-        actual = await _digest_of(ctx, upload, digest.algorithm)
+        try:
+            actual = await _digest_of(ctx, upload, digest.algorithm)
+        except ObjectNotFound:
+            raise await _lost(ctx, upload) from None
         if actual != digest.encoded:
             await _discard(ctx, upload.id, upload.state)
             raise DigestInvalid(
@@ -267,16 +293,29 @@ async def finish_upload(
 async def _store(ctx: Context, upload: Upload, digest: Digest) -> None:
     """Link the verified upload's blob: the one already held, or these bytes published."""
     await check_quota(ctx.db, name=upload.name, digest=str(digest), size=upload.size)
-    if await _link_known(ctx, upload, digest):
+    if await _link_known(ctx, upload, digest):  # the session row is gone
         try:
             await ctx.storage.size(blob_key(digest))
         except ObjectNotFound:  # the bytes were lost: these put them back
-            await ctx.storage.publish_upload(upload_key(upload.id), upload.state, blob_key(digest))
+            try:
+                await ctx.storage.publish_upload(
+                    upload_key(upload.id), upload.state, blob_key(digest)
+                )
+            except ObjectNotFound:
+                raise _unknown_data(upload) from None
         else:
             await ctx.storage.abort_upload(upload_key(upload.id), upload.state)
         return
     await _wait_for_collection(ctx, digest)
-    await ctx.storage.publish_upload(upload_key(upload.id), upload.state, blob_key(digest))
+    await _claim(ctx, upload)
+    try:
+        await ctx.storage.publish_upload(upload_key(upload.id), upload.state, blob_key(digest))
+    except ObjectNotFound:
+        raise await _lost(ctx, upload) from None
+    except BaseException:  # not published: the session's bytes are still there
+        await _release(ctx, upload)
+        raise
+    # The session's stored bytes are gone now: its row is only ever deleted from here on.
     if await _wait_for_collection(ctx, digest):
         await _check_survived(ctx, upload, digest)
     now = ctx.now()
@@ -290,6 +329,50 @@ async def _store(ctx: Context, upload: Upload, digest: Digest) -> None:
         package_id = await ensure_package(tx, upload.name, now)
         await link_blob(tx, package_id=package_id, digest=str(digest), now=now)
         await tx.execute("DELETE FROM uploads WHERE id = :id", {"id": upload.id})
+
+
+async def _claim(ctx: Context, upload: Upload) -> None:
+    """Mark the session as finishing, before publishing drops its stored bytes; refused
+    when another request changed it meanwhile (appended, or is finishing it too)."""
+    claimed = await ctx.db.execute(
+        "UPDATE uploads SET state = :claimed, updated_at = :now"
+        " WHERE id = :id AND size = :size AND state = :state",
+        {
+            "claimed": _FINISHING + upload.state,
+            "now": ctx.now(),
+            "id": upload.id,
+            "size": upload.size,
+            "state": upload.state,
+        },
+    )
+    if not claimed:
+        raise BlobUploadUnknown(
+            f"upload {upload.id!r} changed or was finished by another request meanwhile;"
+            " check whether the blob exists, or upload it again"
+        )
+
+
+async def _release(ctx: Context, upload: Upload) -> None:
+    """Give the session back after publishing failed with its bytes intact (a store that
+    is down): the client may finish it again."""
+    await ctx.db.execute(
+        "UPDATE uploads SET state = :state WHERE id = :id AND state = :claimed",
+        {"state": upload.state, "id": upload.id, "claimed": _FINISHING + upload.state},
+    )
+
+
+def _unknown_data(upload: Upload) -> BlobUploadUnknown:
+    return BlobUploadUnknown(
+        f"the data of upload {upload.id!r} is gone from the store; start a new upload"
+    )
+
+
+async def _lost(ctx: Context, upload: Upload) -> BlobUploadUnknown:
+    """The session's stored bytes are gone (the store lost them, or a request that was
+    finishing it died half-way): end the session, so that the client starts over."""
+    log.warning("upload %s has no data left in the store; its session is removed", upload.id)
+    await _discard(ctx, upload.id, upload.state)
+    return _unknown_data(upload)
 
 
 async def _link_known(ctx: Context, upload: Upload, digest: Digest) -> bool:
@@ -359,9 +442,10 @@ async def cancel_upload(ctx: Context, *, name: str, upload_id: str) -> None:
 
 
 async def _discard(ctx: Context, upload_id: str, state: str) -> None:
+    """End a session: its row first, then its stored bytes (never the other way round)."""
     ctx.hashes.drop(upload_id)
     await ctx.db.execute("DELETE FROM uploads WHERE id = :id", {"id": upload_id})
-    await ctx.storage.abort_upload(upload_key(upload_id), state)
+    await ctx.storage.abort_upload(upload_key(upload_id), state.removeprefix(_FINISHING))
 
 
 async def sweep_expired_uploads(ctx: Context) -> int:
