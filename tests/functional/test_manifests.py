@@ -916,6 +916,57 @@ async def test_delete_by_digest_keeps_the_blobs(registry: Registry) -> None:
         assert registry.stored_files(blob_key(Digest.parse(digest)))
 
 
+async def push_multi_arch(registry: Registry, *tags: str) -> tuple[Image, list[Image]]:
+    children = [image_manifest([random_blob()]) for _ in range(2)]
+    for child in children:
+        await registry.push_image(NAME, child.digest, child)
+    index = index_manifest(children)
+    for tag in tags:
+        await registry.push_image(NAME, tag, index)
+    return index, children
+
+
+async def test_deleting_a_platform_image_of_an_index_is_403_denied_naming_the_index_and_tags(
+    registry: Registry,
+) -> None:
+    index, children = await push_multi_arch(registry, "v1", "latest")
+
+    response = await registry.client.delete(f"/v2/{NAME}/manifests/{children[0].digest}")
+
+    assert response.status_code == 403
+    assert error_code(response) == "DENIED"
+    text = message(response)
+    assert index.digest in text and "latest, v1" in text and "delete that index" in text
+    assert response.json()["errors"][0]["detail"] == {
+        "digest": children[0].digest,
+        "indexes": [{"digest": index.digest, "tags": ["latest", "v1"]}],
+    }
+    for reference in ("v1", children[0].digest):  # the multi-arch tag still pulls whole
+        pulled = await registry.client.get(f"/v2/{NAME}/manifests/{reference}")
+        assert pulled.status_code == 200, reference
+
+
+async def test_a_platform_image_of_an_untagged_index_is_not_deleted_either(
+    registry: Registry,
+) -> None:
+    index, children = await push_multi_arch(registry)
+    await registry.push_image(NAME, index.digest, index)
+
+    response = await registry.client.delete(f"/v2/{NAME}/manifests/{children[1].digest}")
+
+    assert response.status_code == 403
+    assert f"{index.digest} (tags: none)" in message(response)
+
+
+async def test_deleting_the_index_leaves_its_platform_images_deletable(registry: Registry) -> None:
+    index, children = await push_multi_arch(registry, "v1")
+
+    assert (await registry.client.delete(f"/v2/{NAME}/manifests/{index.digest}")).status_code == 202
+    response = await registry.client.delete(f"/v2/{NAME}/manifests/{children[0].digest}")
+
+    assert response.status_code == 202
+
+
 @pytest.mark.parametrize("reference", ["v9", UNKNOWN_DIGEST])
 async def test_delete_unknown_manifest_is_404_manifest_unknown(
     registry: Registry, reference: str

@@ -11,6 +11,7 @@ from typing import Any
 from cargohold.metadata.db import Queries, in_list
 from cargohold.oci.digest import Digest, is_digest
 from cargohold.oci.errors import (
+    Denied,
     DigestInvalid,
     ManifestBlobUnknown,
     ManifestInvalid,
@@ -221,6 +222,45 @@ async def _insert(
     return manifest_id
 
 
+@dataclass(frozen=True, slots=True)
+class HoldingIndex:
+    """An index (a multi-arch image) that names a manifest as one of its platforms."""
+
+    digest: str
+    tags: list[str]
+
+
+async def holding_indexes(db: Queries, *, package_id: int, digest: str) -> list[HoldingIndex]:
+    """The indexes of the package that name `digest` among their manifests (up to 10), each
+    with its tags (up to 20): deleting `digest` would break every pull of them."""
+    rows = await db.fetchall(
+        "SELECT i.id, i.digest FROM manifest_references mr JOIN manifests i"
+        " ON i.id = mr.manifest_id WHERE i.package_id = :p AND mr.kind = 'manifest'"
+        " AND mr.digest = :d ORDER BY i.digest LIMIT 10",
+        {"p": package_id, "d": digest},
+    )
+    holding = []
+    for row in rows:
+        tags = await db.fetchall(
+            "SELECT name FROM tags WHERE manifest_id = :m ORDER BY name LIMIT 20", {"m": row["id"]}
+        )
+        holding.append(HoldingIndex(row["digest"], [tag["name"] for tag in tags]))
+    return holding
+
+
+def held_by(digest: str, indexes: Sequence[HoldingIndex]) -> str:
+    """Why an image named by indexes is not deleted, and what to delete instead."""
+    named = "; ".join(
+        f"{index.digest} (tags: {', '.join(index.tags) if index.tags else 'none'})"
+        for index in indexes
+    )
+    return (
+        f"{digest} is a platform image of the multi-arch image {named}, which could no"
+        " longer be pulled without it; delete that index instead (its platform images go"
+        " with it)"
+    )
+
+
 async def delete_manifest(
     ctx: Context,
     *,
@@ -229,7 +269,8 @@ async def delete_manifest(
     may_override: protection.MayOverride | None = None,
 ) -> None:
     """By tag: remove just the tag (a protected one only when `may_override()`). By
-    digest: the manifest and every tag naming it."""
+    digest: the manifest and every tag naming it, unless an index names it as one of its
+    platforms (DENIED, naming the index and its tags: delete the index instead)."""
     ref = parse_reference(reference)
     async with ctx.db.transaction() as tx:
         package_id = await find_package(tx, name)
@@ -242,6 +283,15 @@ async def delete_manifest(
                 {"p": package_id, "ref": ref},
             )
         else:
+            indexes = await holding_indexes(tx, package_id=package_id, digest=str(ref))
+            if indexes:
+                raise Denied(
+                    held_by(str(ref), indexes),
+                    detail={
+                        "digest": str(ref),
+                        "indexes": [{"digest": i.digest, "tags": i.tags} for i in indexes],
+                    },
+                )
             removed = await tx.execute(
                 "DELETE FROM manifests WHERE package_id = :p AND digest = :ref",
                 {"p": package_id, "ref": str(ref)},

@@ -25,6 +25,7 @@ from cargohold.services.accounts.principals import (
 )
 from cargohold.services.errors import Invalid, NotFound
 from cargohold.services.registry.checked.packages import scope_conditions
+from cargohold.services.registry.manifests import HoldingIndex, holding_indexes
 from cargohold.services.registry.quotas import PACKAGE_BYTES
 from cargohold.storage.base import Backend, ObjectNotFound
 from cargohold.storage.paths import blob_key
@@ -282,6 +283,7 @@ class ManifestDetails:
     image: ImageConfig | None = None  # the config's fields, when read
     config_linked: bool = False  # whether the package links the config blob
     config_unreadable: bool = False  # a config to show that could not be read
+    indexes: list[HoldingIndex] = field(default_factory=list)  # naming it as a platform
 
     @property
     def is_index(self) -> bool:
@@ -322,7 +324,8 @@ async def manifest_details(
     db: Queries, principal: Principal, name: str, reference: str
 ) -> ManifestDetails:
     """A manifest by tag or digest: for an index its platforms, for an image its config
-    descriptor and layers; its annotations, and its referrers grouped by artifact type.
+    descriptor and layers and the indexes that name it as a platform; its annotations, and
+    its referrers grouped by artifact type.
     The config's contents come from `read_config`, outside the transaction."""
     role = await require_package(db, principal, name, Role.READ)
     column = (
@@ -362,6 +365,7 @@ async def manifest_details(
                 {"p": row["package_id"], "d": str(details.config.digest)},
             )
         )
+    details.indexes = await holding_indexes(db, package_id=row["package_id"], digest=row["digest"])
     referrers = await db.fetchall(
         "SELECT digest, media_type, payload, size, created_at, artifact_type FROM manifests"
         " WHERE package_id = (SELECT id FROM packages WHERE name = :name)"

@@ -13,8 +13,9 @@ from cargohold.services.accounts.principals import (
     Principal,
     require_package,
 )
-from cargohold.services.errors import Forbidden, Invalid, NotFound
+from cargohold.services.errors import Conflict, Forbidden, Invalid, NotFound
 from cargohold.services.registry import protection
+from cargohold.services.registry.manifests import held_by, holding_indexes
 from cargohold.services.registry.packages import find_package
 
 
@@ -72,9 +73,15 @@ async def remove_tag(db: Queries, principal: Principal, *, name: str, tag: str) 
 
 
 async def remove_image(db: Queries, principal: Principal, *, name: str, digest: str) -> None:
-    """Delete an image version by digest, with every tag naming it; needs admin."""
+    """Delete an image version by digest, with every tag naming it; needs admin. A platform
+    image of an index is refused (Conflict, naming the index and its tags): the index
+    could no longer be pulled; deleting the index takes its platform images with it."""
     await require_package(db, principal, name, Role.ADMIN)
     if not is_digest(digest):
         raise Invalid(f"{digest[:150]!r} is not a digest")
+    package_id = await find_package(db, name)
+    indexes = await holding_indexes(db, package_id=package_id, digest=digest)
+    if indexes:
+        raise Conflict(held_by(digest, indexes))
     if not await _delete(db, "manifests", name=name, key=digest):
         raise NotFound(f"no image {digest[:150]!r} in {name}")
