@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -119,6 +121,11 @@ class Settings(BaseSettings):
         default=False,
         description="Take scheme, host and client address from X-Forwarded-Proto/-Host/-For.",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of the proxies in front (comma-separated): only they"
+        " may send forwarded headers, and they are skipped in X-Forwarded-For.",
+    )
     # Scale-out: PostgreSQL (database_url = postgresql://...) and an S3-compatible store.
     database_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
     database_connect_timeout: float = Field(default=2.0, gt=0, description="Seconds.")
@@ -141,6 +148,27 @@ class Settings(BaseSettings):
     blob_redirect_expiry: int = Field(default=600, ge=10, le=7 * 86400, description="Seconds.")
     tls_cert: Path | None = Field(default=None, description="PEM certificate chain: serve HTTPS.")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        """A comma-separated string (an environment variable), also in list brackets."""
+        if isinstance(value, str):
+            items = (item.strip().strip("'\"") for item in value.strip().strip("[]").split(","))
+            return [item for item in items if item]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {item[:60]!r} is not an IP address or CIDR network"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _check_scale_out(self) -> Settings:

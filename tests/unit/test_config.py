@@ -57,3 +57,15 @@ def test_unknown_keys_in_the_file_are_refused(tmp_path: Path) -> None:
     config.write_text("prot = 6000\n")
     with pytest.raises(ValueError, match="prot"):
         load_settings(config)
+
+
+def test_trusted_proxies_are_comma_separated_addresses_or_networks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARGOHOLD_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.10,::1")
+    assert load_settings().trusted_proxies == ["10.0.0.0/8", "192.0.2.10", "::1"]
+    monkeypatch.setenv("CARGOHOLD_TRUSTED_PROXIES", "['10.0.0.0/8']")  # as `serve` hands it on
+    assert load_settings().trusted_proxies == ["10.0.0.0/8"]
+    monkeypatch.setenv("CARGOHOLD_TRUSTED_PROXIES", "proxy.example")
+    with pytest.raises(ValueError, match=r"proxy\.example"):
+        load_settings()

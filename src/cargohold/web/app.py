@@ -117,7 +117,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
     app.state.context = ctx
     app.add_middleware(ApiVersionHeader)
     if settings.trust_proxy_headers:
-        app.add_middleware(ProxyHeaders)
+        app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxies)
     return app
 
 
