@@ -1,6 +1,6 @@
 """The web UI in-process over ASGI, on the world of the API tests (tests/functional/api/
-people.py): `ui.as_("owner")` is a client signed in as owner@ (its session cookie made
-directly), whose `post` adds the session's CSRF token unless told not to."""
+people.py): `ui.as_("owner")` is a client signed in as owner@ (its session row and cookie
+made directly), whose `post` adds the session's CSRF token unless told not to."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cargohold.config import Settings
-from cargohold.services.accounts import directory
+from cargohold.services.accounts import directory, sessions
 from cargohold.web.ui import session_cookie
 from tests.functional.api.people import Api, email, world
 from tests.functional.conftest import marked_settings
@@ -67,10 +67,17 @@ class Ui:
     async def as_(self, who: str | None) -> UiClient:
         """A client signed in as `who` (None: a visitor with an anonymous session)."""
         ctx = self.api.context
-        user_id = None
+        signed_in = None
         if who is not None:
-            user_id = (await directory.find_user(ctx.db, email(who))).id
-        session = session_cookie.new_session(ctx, user_id)
+            user = await directory.find_user(ctx.db, email(who))
+            _, signed_in = await sessions.start_session(
+                ctx.db,
+                kind=sessions.WEB,
+                user_id=user.id,
+                lifetime=session_cookie.MAX_AGE,
+                now=ctx.now(),
+            )
+        session = session_cookie.new_session(ctx, signed_in)
         return UiClient(self.api.client, session, session_cookie.encode(ctx, session))
 
     def anonymous(self) -> UiClient:

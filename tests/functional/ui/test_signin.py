@@ -7,6 +7,9 @@ import re
 import httpx
 import pytest
 
+from cargohold.config import Settings
+from cargohold.services.accounts import directory
+from cargohold.web.app import create_app
 from tests.functional.api.people import email
 from tests.functional.ui.conftest import PASSWORD, Ui, set_password
 
@@ -107,6 +110,87 @@ async def test_sign_out_ends_the_session(ui: Ui) -> None:
     response = await client.post("/sign-out", data={"csrf": csrf_of(page)})
     assert response.status_code == 303
     assert (await client.get("/settings/tokens")).status_code == 303
+
+
+def cookie_value(response: httpx.Response) -> str:
+    found = re.search(r"cargohold_session=([^;]+)", session_cookie(response))
+    assert found
+    return found[1]
+
+
+async def signed_in_cookie(ui: Ui, who: str = "owner") -> str:
+    response = await sign_in(ui, who)
+    assert response.status_code == 303
+    return cookie_value(response)
+
+
+async def status_with(
+    client: httpx.AsyncClient, cookie: str, path: str = "/settings/tokens"
+) -> int:
+    """What a browser holding `cookie` gets: 200 while it is signed in, 303 to sign in."""
+    client.cookies.clear()
+    return (await client.get(path, headers={"cookie": f"cargohold_session={cookie}"})).status_code
+
+
+async def test_sign_out_makes_the_old_cookie_worthless(ui: Ui) -> None:
+    """Someone who copied the cookie before sign-out (a shared computer, a stolen cookie)
+    is signed out too: the session ends on the server."""
+    await set_password(ui, "owner")
+    cookie = await signed_in_cookie(ui)
+    client = ui.api.client
+    page = await client.get("/w/acme")
+    assert (await client.post("/sign-out", data={"csrf": csrf_of(page)})).status_code == 303
+    assert await status_with(client, cookie) == 303
+    assert await ui.api.rows("SELECT id FROM sessions") == []
+
+
+async def test_a_session_is_a_row_holding_only_a_hash_of_its_secret(ui: Ui) -> None:
+    await set_password(ui, "owner")
+    cookie = await signed_in_cookie(ui)
+    rows = await ui.api.rows("SELECT * FROM sessions")
+    assert [(row["kind"], row["user_id"]) for row in rows] == [
+        ("web", (await directory.find_user(ui.api.context.db, email("owner"))).id)
+    ]
+    assert rows[0]["secret_hash"] not in cookie and cookie not in str(rows)
+
+
+async def test_a_password_change_ends_every_session(ui: Ui) -> None:
+    await set_password(ui, "owner")
+    first = await signed_in_cookie(ui)
+    second = await signed_in_cookie(ui)
+    db = ui.api.context.db
+    owner = await directory.find_user(db, email("owner"))
+    await directory.set_password(db, user=owner, password="another good passphrase")
+    assert [await status_with(ui.api.client, c) for c in (first, second)] == [303, 303]
+
+
+async def test_sessions_are_refused_while_password_login_is_off(ui: Ui) -> None:
+    await set_password(ui, "owner")
+    cookie = await signed_in_cookie(ui)
+    ctx = ui.api.context
+    ctx.settings = ctx.settings.model_copy(update={"password_login": False})
+    assert await status_with(ui.api.client, cookie) == 303
+
+
+async def test_a_session_holds_on_every_node_and_ends_on_every_node(
+    ui: Ui, settings: Settings
+) -> None:
+    """Nodes of a cluster share the database and the signing key, and nothing else."""
+    await set_password(ui, "owner")
+    cookie = await signed_in_cookie(ui)
+    other = create_app(settings)
+    transport = httpx.ASGITransport(app=other, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as node:
+        assert await status_with(node, cookie) == 200
+        page = await node.get("/w/acme", headers={"cookie": f"cargohold_session={cookie}"})
+        signed_out = await node.post(
+            "/sign-out",
+            data={"csrf": csrf_of(page)},
+            headers={"cookie": f"cargohold_session={cookie}"},
+        )
+        assert signed_out.status_code == 303
+    await other.state.context.close()
+    assert await status_with(ui.api.client, cookie) == 303
 
 
 async def test_next_never_leaves_the_site(ui: Ui) -> None:

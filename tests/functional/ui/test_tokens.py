@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.functional.ui.conftest import Ui
+from tests.functional.api.people import email
+from tests.functional.ui.conftest import PASSWORD, Ui, set_password
 
 
 async def test_create_use_and_revoke_a_personal_token(ui: Ui) -> None:
@@ -66,3 +67,60 @@ async def test_workspace_access_tokens_are_for_owners(ui: Ui) -> None:
     assert "deploy" in (await owner.get("/w/acme/tokens")).text
     member = await ui.as_("member")
     assert (await member.get("/w/acme/tokens")).status_code == 403
+
+
+async def _refresh_token(ui: Ui, who: str) -> str:
+    """A refresh token from a password login at /token, as `docker login` gets one."""
+    await set_password(ui, who)
+    response = await ui.api.client.post(
+        "/token",
+        data={
+            "grant_type": "password",
+            "username": email(who),
+            "password": PASSWORD,
+            "access_type": "offline",
+        },
+    )
+    assert response.status_code == 200, response.text
+    refresh: str = response.json()["refresh_token"]
+    return refresh
+
+
+async def test_sessions_and_refresh_tokens_are_listed_and_revoked_with_the_tokens(
+    ui: Ui,
+) -> None:
+    refresh = await _refresh_token(ui, "owner")
+    owner = await ui.as_("owner")
+    page = await owner.get("/settings/tokens")
+    assert "Sessions and refresh tokens" in page.text
+    assert "Web session (this session)" in page.text
+    assert "Refresh token" in page.text
+    assert refresh.split("_", 2)[2] not in page.text
+    refresh_id = refresh.split("_")[1]
+    assert f"/settings/tokens/{refresh_id}/revoke" in page.text
+
+    revoked = await owner.post(f"/settings/tokens/{refresh_id}/revoke")
+    assert revoked.status_code == 303
+    refused = await ui.api.client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh}
+    )
+    assert refused.status_code == 401
+    assert f"/settings/tokens/{refresh_id}/revoke" not in (await owner.get("/settings/tokens")).text
+
+
+async def test_revoking_your_own_session_signs_you_out(ui: Ui) -> None:
+    owner = await ui.as_("owner")
+    page = await owner.get("/settings/tokens")
+    mine = page.text[page.text.index("(this session)") :]
+    found = re.search(r'action="/settings/tokens/([a-z0-9]{12})/revoke"', mine)
+    assert found
+    assert (await owner.post(f"/settings/tokens/{found[1]}/revoke")).status_code == 303
+    assert (await owner.get("/settings/tokens")).status_code == 303
+
+
+async def test_nobody_sees_or_ends_anothers_sessions(ui: Ui) -> None:
+    refresh = await _refresh_token(ui, "owner")
+    member = await ui.as_("member")
+    assert "Refresh token" not in (await member.get("/settings/tokens")).text
+    refused = await member.post(f"/settings/tokens/{refresh.split('_')[1]}/revoke")
+    assert refused.status_code == 404

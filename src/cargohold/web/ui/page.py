@@ -17,10 +17,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from cargohold.metadata.db import Queries
-from cargohold.services.accounts import directory
+from cargohold.services.accounts import directory, sessions
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
-from cargohold.services.errors import NotFound
 from cargohold.services.registry.checked import browse
 from cargohold.web.ui import csrf, i18n, session_cookie
 from cargohold.web.ui.session_cookie import Session
@@ -75,6 +74,12 @@ class Page:
     def user(self) -> directory.User | None:
         return self.principal.user
 
+    @property
+    def session_id(self) -> str | None:
+        """The id of the signed-in session this page is seen with."""
+        signed_in = self.session.signed_in if self.user is not None else None
+        return sessions.session_id(signed_in) if signed_in else None
+
     def gettext(self, message: str, **values: Any) -> str:
         text = i18n.translations(self.language).gettext(message)
         return text % values if values else text
@@ -123,16 +128,24 @@ def registry_host(request: Request) -> str:
 
 
 async def begin(request: Request) -> Page:
-    """The page's session (a new anonymous one for a first visit) and who is signed in."""
+    """The page's session (a new anonymous one for a first visit) and who is signed in.
+
+    A signed-in cookie counts while its session row stands, unexpired (one query, which
+    also reads the person), and while password login, which made it, is allowed."""
     ctx: Context = request.app.state.context
     session = session_cookie.current(request)
     fresh = session is None
     if session is None:
         session = session_cookie.new_session(ctx, None)
     principal = ANONYMOUS
-    if session.user_id is not None:
-        try:
-            principal = Principal(user=await directory.get_user(ctx.db, session.user_id))
-        except NotFound:
+    if session.signed_in is not None:
+        found = None
+        if ctx.settings.password_login:
+            found = await sessions.check_session(
+                ctx.db, session.signed_in, kind=sessions.WEB, now=ctx.now()
+            )
+        if found is not None and found[1] is not None:
+            principal = Principal(user=found[1])
+        else:
             session, fresh = session_cookie.new_session(ctx, None), True
     return Page(request, ctx, session, principal, i18n.negotiate(request), fresh)

@@ -1,8 +1,13 @@
-"""Sessions in a signed cookie: who signed in, when, and the CSRF token of their forms.
+"""The session cookie: which signed-in session this browser holds, when the cookie was made,
+and the CSRF token of its forms.
 
 The cookie is `base64url(json).base64url(HMAC-SHA256)`. The key is derived from the
 registry's signing key (so every node of a cluster that shares that key accepts the
-same sessions); without one (`--auth none`) it is made per process.
+same cookies); without one (`--auth none`) it is made per process. A signed-in cookie
+carries the text of a session row (services/accounts/sessions.py), which every request
+checks: signing out deletes the row, and the cookie is worth nothing from then on, on
+every node. A visitor who has not signed in gets a cookie without a session (for the
+CSRF token of the sign-in form), which needs no row.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ _PROCESS_KEY = secrets.token_bytes(32)
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    user_id: int | None
+    signed_in: str | None  # the text of the session row; None: not signed in
     csrf: str
     issued_at: float
 
@@ -42,7 +47,7 @@ def _key(ctx: Context) -> bytes:
         serialization.PrivateFormat.Raw,
         serialization.NoEncryption(),
     )
-    return hmac.new(raw, b"cargohold web session v1", hashlib.sha256).digest()
+    return hmac.new(raw, b"cargohold web session v2", hashlib.sha256).digest()
 
 
 def _b64(data: bytes) -> str:
@@ -55,7 +60,7 @@ def _unb64(text: str) -> bytes:
 
 def encode(ctx: Context, session: Session) -> str:
     body = _b64(
-        json.dumps({"u": session.user_id, "c": session.csrf, "t": session.issued_at}).encode()
+        json.dumps({"s": session.signed_in, "c": session.csrf, "t": session.issued_at}).encode()
     )
     signature = hmac.new(_key(ctx), body.encode(), hashlib.sha256).digest()
     return f"{body}.{_b64(signature)}"
@@ -71,18 +76,19 @@ def decode(ctx: Context, value: str | None) -> Session | None:
         if not hmac.compare_digest(expected, _unb64(signature)):
             return None
         data: dict[str, Any] = json.loads(_unb64(body))
-        session = Session(data["u"], str(data["c"]), float(data["t"]))
+        session = Session(data["s"], str(data["c"]), float(data["t"]))
     except (ValueError, KeyError, TypeError):
         return None
-    if session.user_id is not None and not isinstance(session.user_id, int):
+    if session.signed_in is not None and not isinstance(session.signed_in, str):
         return None
     if session.issued_at + MAX_AGE < ctx.now():
         return None
     return session
 
 
-def new_session(ctx: Context, user_id: int | None) -> Session:
-    return Session(user_id, secrets.token_urlsafe(32), ctx.now())
+def new_session(ctx: Context, signed_in: str | None) -> Session:
+    """A cookie's session with a new CSRF token: for a session row's text, or for a visitor."""
+    return Session(signed_in, secrets.token_urlsafe(32), ctx.now())
 
 
 def current(request: Request) -> Session | None:

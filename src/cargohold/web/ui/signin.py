@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.services.accounts import logins, tokens
+from cargohold.services.accounts import logins, sessions, tokens
 from cargohold.web.ui import i18n, session_cookie
 from cargohold.web.ui.page import begin
 
@@ -60,14 +60,27 @@ async def sign_in(request: Request) -> Response:
         return refuse(page.gettext("Wrong email address or password."), 401)
     if principal.user is None or principal.token is not None:
         return refuse(page.gettext("Wrong email address or password."), 401)
-    page.session = session_cookie.new_session(page.ctx, principal.user.id)
+    if page.session_id is not None:  # signing in again, perhaps as someone else
+        await sessions.end_session(page.ctx.db, page.session_id)
+    _, signed_in = await sessions.start_session(
+        page.ctx.db,
+        kind=sessions.WEB,
+        user_id=principal.user.id,
+        client=request.headers.get("user-agent"),
+        lifetime=session_cookie.MAX_AGE,
+        now=page.ctx.now(),
+    )
+    page.session = session_cookie.new_session(page.ctx, signed_in)
     page.new_session = True
     return page.redirect(target)
 
 
 async def sign_out(request: Request) -> Response:
+    """End the session on the server, so that its cookie is worth nothing anywhere."""
     page = await begin(request)
     await page.form()
+    if page.session_id is not None:
+        await sessions.end_session(page.ctx.db, page.session_id)
     page.session = session_cookie.new_session(page.ctx, None)
     page.new_session = True
     return page.redirect("/sign-in")

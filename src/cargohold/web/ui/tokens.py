@@ -1,5 +1,6 @@
 """Personal API tokens, and the access tokens of a workspace (owners) or a repository
-(admins): create (shown once, with the `docker login` command), list, revoke."""
+(admins): create (shown once, with the `docker login` command), list, revoke. The personal
+page also lists the person's sessions (UI sign-ins) and refresh tokens, to end them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cargohold.authz.roles import SCOPES
 from cargohold.metadata.db import Queries
 from cargohold.services.accounts.checked import tokens
 from cargohold.services.accounts.principals import require_person
+from cargohold.services.accounts.sessions import Session
 from cargohold.services.accounts.tokens import Token
 from cargohold.services.errors import Conflict, Invalid
 from cargohold.web.ui.page import Page, begin
@@ -39,6 +41,12 @@ async def _list(tx: Queries, page: Page, kind: Kind, target: str | None) -> list
     return await tokens.list_personal_tokens(tx, page.principal)
 
 
+async def _sessions(tx: Queries, page: Page, kind: Kind) -> list[Session]:
+    if kind != "personal":
+        return []
+    return await tokens.list_sessions(tx, page.principal, now=page.ctx.now())
+
+
 def _render(
     page: Page, kind: str, target: str | None, found: list[Token], **extra: Any
 ) -> Response:
@@ -51,6 +59,7 @@ def _render(
         kind=kind,
         target=target,
         tokens=found,
+        current_session=page.session_id,
         scopes=list(SCOPES),
         expiries=expiries,
         now=page.ctx.now(),
@@ -64,7 +73,8 @@ async def tokens_page(request: Request) -> Response:
     kind, target = _owner(request)
     async with page.transaction() as tx:
         found = await _list(tx, page, kind, target)
-    return _render(page, kind, target, found)
+        signed_in = await _sessions(tx, page, kind)
+    return _render(page, kind, target, found, sessions=signed_in)
 
 
 async def create_token(request: Request) -> Response:
@@ -98,12 +108,22 @@ async def create_token(request: Request) -> Response:
         except (Invalid, Conflict) as exc:
             error = exc.message
         found = await _list(tx, page, kind, target)
+        signed_in = await _sessions(tx, page, kind)
     if created is None:
-        return _render(page, kind, target, found, error=error, status=400)
+        return _render(page, kind, target, found, error=error, status=400, sessions=signed_in)
     token, secret = created
     assert page.user is not None
     username = page.user.email if kind == "personal" else token.name
-    return _render(page, kind, target, found, created=token, secret=secret, username=username)
+    return _render(
+        page,
+        kind,
+        target,
+        found,
+        created=token,
+        secret=secret,
+        username=username,
+        sessions=signed_in,
+    )
 
 
 async def revoke_token(request: Request) -> Response:
