@@ -8,11 +8,11 @@ import os
 import signal
 import socket
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cargohold.cli.first_start import first_start_hint_here
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.config import Settings, load_settings
 from cargohold.metadata import migrate
@@ -83,20 +83,8 @@ def _first_start_hint(settings: Settings) -> None:
 
     if asyncio.run(users()):
         return
-    where = (
-        f" --data-dir {settings.data_dir}" if settings.data_dir != Path("./cargohold-data") else ""
-    )
     typer.secho(
-        "No users yet. Create the first admin and a token, then log in:\n"
-        f"  cargohold user create you@example.com --admin --password-stdin{where}\n"
-        f"  cargohold workspace create acme --owner you@example.com{where}\n"
-        f"  cargohold project create acme PLAT{where}\n"
-        f"  cargohold repo create acme/web --project PLAT{where}\n"
-        f"  cargohold package create acme/web --repo web{where}\n"
-        f"  TOKEN=$(cargohold token create you@example.com --name laptop"
-        f" --scope admin:package{where})\n"
-        f"  echo $TOKEN | docker login --username you@example.com --password-stdin"
-        f" {settings.host}:{settings.port}",
+        first_start_hint_here(settings),
         fg=typer.colors.YELLOW,
         err=True,
     )
