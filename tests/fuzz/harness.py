@@ -314,7 +314,7 @@ class Fuzz:
 
     async def check_kept(self) -> None:
         """Every image pushed before the fuzzing pulls byte-identical, by digest."""
-        headers = self.credentials["owner"]
+        headers = {"authorization": f"Bearer {self.bearer['owner']}"}  # never rate limited
         for stored in self.kept:
             for image in (stored.image, *stored.children):
                 response = await self.send(
@@ -494,7 +494,7 @@ async def open_fuzz(surface: str, runner: asyncio.Runner, settings: Settings) ->
     for who in ("owner", *(c for c in CALLERS if c is not None)):
         fuzz.credentials[who] = {"authorization": basic(email(who), await api.token(who))}
     fuzz.kept = await _push_kept(api)
-    for who in CALLERS:
+    for who in ("owner", *CALLERS):
         if who is None:
             continue
         scopes = "&".join(

@@ -5,7 +5,8 @@ Content-Lengths and references. Each is PUT to globex/app as its owner.
 
 Beyond the invariants of harness.py: an accepted manifest pulls back byte-identical, by
 digest and by tag, with the media type it was pushed as, and its digest is the one
-`Docker-Content-Digest` said; deleting it again by digest puts the manifests and tags back
+`Docker-Content-Digest` said; the referrers of the setup's manifests and the API's tag
+list still answer; deleting it again by digest puts the manifests and tags back
 as they were.
 """
 
@@ -42,8 +43,11 @@ NAME = "globex/app"
 FUZZ = settings.get_profile("cargohold-active")
 MEDIA_TYPES = sorted(mt.MANIFESTS)
 CONTENT_TYPES = st.one_of(
-    st.sampled_from(["SAME", "SAME; charset", *MEDIA_TYPES]), st.none(), HEADER_BYTES
+    st.sampled_from(["SAME"] * 6 + ["SAME; charset", *MEDIA_TYPES]), st.none(), HEADER_BYTES
 )
+LENGTHS = st.one_of(st.sampled_from([b"exact"] * 4 + [b"none"]), HEADER_BYTES)
+REFERENCES = st.sampled_from(["tag", "tag", "sha256", "sha256", "sha512", "digest"])
+MUTATION_COUNTS = st.sampled_from([0, 1, 1, 1, 2, 2, 3, 4])
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
@@ -143,7 +147,12 @@ def _slots(node: Any, out: list[tuple[list[Any], int, bool]]) -> None:
             _slots(item, out)
 
 
-MUTATIONS = [
+MUTATIONS = [  # the targeted ones more often: a random slot is seldom a size
+    "size",
+    "size",
+    "annotation",
+    "annotation",
+    "annotation",
     "replace",
     "delete",
     "duplicate",
@@ -166,6 +175,10 @@ def _mutate(data: st.DataObject, tree: Obj, known: list[str]) -> None:
         key = data.draw(st.one_of(st.sampled_from(["mediaType", "size", "x"]), TEXT))
         tree.pairs.append([key, data.draw(JUNK)])
         return
+    if kind in ("size", "annotation"):
+        targeted = _targeted(data, tree, kind)
+        if targeted:
+            return
     container, index, member = pick(data, slots, "slot")
 
     def get() -> Any:
@@ -203,7 +216,34 @@ def _mutate(data: st.DataObject, tree: Obj, known: list[str]) -> None:
         put(data.draw(st.sampled_from(["", [], Obj(), None, 0])))
 
 
-WRAPS = ["none"] * 10 + [
+def _targeted(data: st.DataObject, tree: Obj, kind: str) -> bool:
+    """A descriptor's size made huge or odd, or an annotation of odd text (lone
+    surrogates, NUL, ...) put on the manifest or on one of its descriptors."""
+    objects: list[Obj] = [tree]
+    for _, value in tree.pairs:
+        items = value if isinstance(value, list) else [value]
+        objects += [item for item in items if isinstance(item, Obj)]
+    if kind == "size":
+        sized = [o for o in objects if any(key == "size" for key, _ in o.pairs)]
+        if not sized:
+            return False
+        target = pick(data, sized, "descriptor")
+        for pair in target.pairs:
+            if pair[0] == "size":
+                pair[1] = data.draw(HUGE_NUMBERS, label="size")
+        return True
+    target = pick(data, objects, "annotated")
+    key = data.draw(st.one_of(ODD_TEXT, TEXT), label="annotation key")
+    value = data.draw(st.one_of(ODD_TEXT, TEXT), label="annotation value")
+    for pair in target.pairs:
+        if pair[0] == "annotations" and isinstance(pair[1], Obj):
+            pair[1].pairs.append([key, value])
+            return True
+    target.pairs.append(["annotations", Obj([[key, value]])])
+    return True
+
+
+WRAPS = ["none"] * 30 + [  # most bodies stay whole: the mutations inside are the point
     "bom",
     "trailing",
     "truncate",
@@ -249,7 +289,7 @@ def test_manifests(open_surface: Any, data: st.DataObject) -> None:
     bases: Bases = fuzz.extra["bases"]
     media_type, document = pick(data, bases.documents, "base")
     tree = Obj.of(copy.deepcopy(document))
-    for _ in range(data.draw(st.integers(0, 4), label="mutations")):
+    for _ in range(data.draw(MUTATION_COUNTS, label="mutations")):
         _mutate(data, tree, bases.digests)
     body = _wrap(data, emit(tree, data.draw(styles(), label="style")))
     headers: dict[str, str | bytes] = {**fuzz.credentials["other"]}
@@ -260,16 +300,12 @@ def test_manifests(open_surface: Any, data: st.DataObject) -> None:
         content_type = media_type + "; charset=utf-8"
     if content_type is not None:
         headers["content-type"] = content_type
-    length = data.draw(
-        st.one_of(st.just(b"exact"), st.none(), HEADER_BYTES), label="content-length"
-    )
+    length = data.draw(LENGTHS, label="content-length")
     if length == b"exact":
         headers["content-length"] = str(len(body))
-    elif length is not None:
+    elif length != b"none":
         headers["content-length"] = length
-    reference = data.draw(
-        st.sampled_from(["tag", "sha256", "sha512", "digest"]), label="reference kind"
-    )
+    reference = data.draw(REFERENCES, label="reference kind")
     if reference == "tag":
         reference = data.draw(TAGS, label="tag")
     elif reference == "digest":
@@ -314,6 +350,11 @@ async def _pulls_back(
     expected = reference if reference.startswith(("sha256:", "sha512:")) else sha256(body)
     assert digest == expected, f"pushed as {reference!r}: digest {digest}, not {expected}"
     headers = fuzz.credentials["other"]
+    for subject in sorted(bases.keep):  # what lists it: referrers, the API's tags
+        listed = await fuzz.send("GET", f"/v2/{NAME}/referrers/{subject}", headers=headers)
+        assert listed.status_code == 200, listed.text
+    tags = await fuzz.send("GET", f"/api/v1/packages/{NAME}/-/tags", headers=headers)
+    assert tags.status_code == 200, tags.text
     by_digest = await fuzz.send("GET", f"/v2/{NAME}/manifests/{digest}", headers=headers)
     assert by_digest.status_code == 200, by_digest.text
     assert by_digest.content == body, "the manifest does not pull back byte-identical"
