@@ -6,6 +6,7 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
@@ -36,6 +37,11 @@ class Settings(BaseSettings):
     )
     token_service: str = "cargohold"
     token_issuer: str = "cargohold"
+    public_url: str | None = Field(
+        default=None,
+        description="How clients reach the registry (https://registry.example.com): the token"
+        " realm names it. Unset: the Host a client used, on loopback only.",
+    )
     token_lifetime: int = Field(default=300, ge=10, description="Registry JWT lifetime, seconds.")
     refresh_token_lifetime: int = Field(default=30 * 86400, ge=60)
     token_max_days: int = Field(default=365, ge=1, description="Longest API token expiry.")
@@ -148,6 +154,21 @@ class Settings(BaseSettings):
     blob_redirect_expiry: int = Field(default=600, ge=10, le=7 * 86400, description="Seconds.")
     tls_cert: Path | None = Field(default=None, description="PEM certificate chain: serve HTTPS.")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"public_url must be http(s)://HOST[:PORT], as clients reach the registry,"
+                f" not {value[:100]!r}"
+            )
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError("public_url is the registry's root URL: no path, query or fragment")
+        return value.rstrip("/")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -59,6 +59,15 @@ def test_unknown_keys_in_the_file_are_refused(tmp_path: Path) -> None:
         load_settings(config)
 
 
+def test_public_url_is_the_registrys_root_url() -> None:
+    assert load_settings(public_url="https://registry.example.com/").public_url == (
+        "https://registry.example.com"
+    )
+    for bad in ("registry.example.com", "ftp://registry.example.com", "https://r.example/v2"):
+        with pytest.raises(ValueError, match="public_url"):
+            load_settings(public_url=bad)
+
+
 def test_trusted_proxies_are_comma_separated_addresses_or_networks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

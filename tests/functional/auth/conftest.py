@@ -72,4 +72,7 @@ def settings(
     shutil.copytree(world_template.data_dir, data_dir)
     if world_template.snapshot is not None:
         restore_database(world_template.settings["database_url"], world_template.snapshot)
-    return Settings(data_dir=data_dir, **{"auth": "token", **world_template.settings, **overrides})
+    # The world is a deployment that clients reach as http://registry.test (the test client's
+    # base URL): the token realm names it.
+    defaults = {"auth": "token", "public_url": "http://registry.test"}
+    return Settings(data_dir=data_dir, **{**defaults, **world_template.settings, **overrides})

@@ -7,6 +7,9 @@ credentials and anonymous calls look the caller's role up.
 from __future__ import annotations
 
 import base64
+import ipaddress
+import logging
+import socket
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -14,11 +17,14 @@ from starlette.requests import Request
 from cargohold.authz.errors import TokenInvalid
 from cargohold.authz.roles import Action, Role
 from cargohold.authz.tokens import Claims
+from cargohold.config import Settings
 from cargohold.oci.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
 from cargohold.services.accounts import logins, principals
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.registry import bearer_tokens, packages
+
+log = logging.getLogger("cargohold.registry")
 
 _CHALLENGE_ACTIONS = {
     Action.PULL: "pull",
@@ -78,9 +84,58 @@ async def _created_on_push(caller: Caller, name: str) -> bool:
     return await packages.create_on_push(ctx, caller.principal, name) >= Action.PUSH.required
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _own_url(settings: Settings) -> str:
+    """This server as its settings name it: the address it listens on, or the machine's
+    name when it listens on every address."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if settings.tls_cert else 'http'}://{host}:{settings.port}"
+
+
+_warned = False
+
+
+def public_base(request: Request) -> str:
+    """The registry's root URL, as clients are told to use it (the token realm): the
+    configured `public_url`. Without one, the URL the client used only when it names a
+    loopback address (development on one machine); any other Host header could be a
+    client's invention, so the server's own address stands in, and the operator is told
+    once to set `public_url`."""
+    settings: Settings = request.app.state.context.settings
+    if settings.public_url:
+        return settings.public_url
+    if _is_loopback(request.url.hostname):
+        return str(request.base_url).rstrip("/")
+    own = _own_url(settings)
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning(
+            "a client reached this registry as %r, but public_url is not set: the token"
+            " realm names %s instead; set CARGOHOLD_PUBLIC_URL to the URL clients use",
+            request.url.netloc[:100],
+            own,
+        )
+    return own
+
+
 def challenge(request: Request, *, scope: str | None = None, error: str | None = None) -> str:
     ctx: Context = request.app.state.context
-    realm = f"{str(request.base_url).rstrip('/')}/token"
+    realm = f"{public_base(request)}/token"
     parts = [f'realm="{realm}"', f'service="{ctx.settings.token_service}"']
     if scope:
         parts.append(f'scope="{scope}"')
