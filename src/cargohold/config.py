@@ -123,6 +123,23 @@ class Settings(BaseSettings):
         description="Also collect untagged images (by default they stay until deleted or a"
         " retention rule removes them).",
     )
+    # Events: the audit log and download counts (docs/audit.md).
+    audit_retention_days: int = Field(
+        default=400,
+        ge=0,
+        description="Garbage collection deletes audit log entries older than this many days"
+        " (0: keep them forever).",
+    )
+    audit_pulls: bool = Field(
+        default=False,
+        description="Record every manifest pull in the audit log too (pulls are always counted).",
+    )
+    download_flush_interval: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between writes of the pulls each process counted in memory.",
+    )
     trust_proxy_headers: bool = Field(
         default=False,
         description="Take scheme, host and client address from X-Forwarded-Proto/-Host/-For.",

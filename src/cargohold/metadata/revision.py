@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 def behind(found: str | None) -> bool:

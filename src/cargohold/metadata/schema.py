@@ -322,3 +322,47 @@ gc_runs = Table(
     Column("report", Text),  # JSON: the counts and bytes
     Column("error", Text),
 )
+
+# Events (revision 0007): the outbox every change writes to in its own transaction (docs/
+# audit.md). The audit log reads it, webhook delivery sends it; `id` only ever grows (on
+# SQLite AUTOINCREMENT: an id is never used twice, even after the oldest rows are pruned).
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("at", Double, nullable=False),
+    Column("action", String(64), nullable=False),  # e.g. manifest.pushed, member.added
+    Column("outcome", String(16), nullable=False),  # ok, refused, failed
+    Column("actor_kind", String(16), nullable=False),  # user, token, system, anonymous
+    Column("actor_id", String(64)),
+    Column("actor_name", String(320)),  # an email or a token's name, never a secret
+    Column("client_address", String(64)),
+    Column("request_id", String(128)),
+    Column("workspace", String(64)),  # slug
+    Column("package", String(255)),
+    Column("repository", String(255)),  # WORKSPACE/REPO
+    Column("tag", String(128)),
+    Column("digest", String(150)),
+    Column("target", Text),  # what was acted on, for people to read
+    Column("data", Text),  # JSON: media type, size, from/to digests, ...
+    Index("ix_events_workspace", "workspace", "id"),
+    Index("ix_events_at", "at"),
+    sqlite_autoincrement=True,
+)
+
+# Pulls (manifest GETs) per package, tag and day (revision 0007), counted in memory by each
+# process and added here every few seconds. `tag` is '' for pulls by digest; `day` is the
+# number of days since the epoch (UTC).
+downloads = Table(
+    "downloads",
+    metadata,
+    Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)

@@ -18,6 +18,7 @@ from cargohold.config import Settings
 from cargohold.metadata import revision
 from cargohold.metadata.db import Database, SQLiteDatabase, private_sqlite_file
 from cargohold.services.accounts.keys import load_signing_key
+from cargohold.services.events.downloads import DownloadCounter, flush
 from cargohold.services.hashing import HashStates
 from cargohold.storage.base import Backend
 from cargohold.storage.filesystem import DIR_MODE, FILE_MODE, FilesystemBackend, make_dirs
@@ -34,6 +35,7 @@ class Context:
     hashes: HashStates = field(default_factory=HashStates)
     signing_key: Ed25519PrivateKey | None = None
     verified_tokens: OrderedDict[str, Claims] = field(default_factory=OrderedDict)
+    downloads: DownloadCounter = field(default_factory=DownloadCounter)  # pulls not yet written
 
     @cached_property
     def public_key(self) -> Ed25519PublicKey:
@@ -45,7 +47,12 @@ class Context:
         return time.time()
 
     async def close(self) -> None:
-        """Close the database pool and the store's connections."""
+        """Write the pulls counted since the last flush, then close the database pool and the
+        store's connections."""
+        try:
+            await flush(self.db, self.downloads)
+        except Exception:
+            log.exception("could not write %d download counts", self.downloads.pending)
         try:
             await self.db.close()
         finally:
