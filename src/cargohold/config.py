@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 GiB = 1024**3
 MiB = 1024**2
+KiB = 1024
 
 CONFIG_ENV = "CARGOHOLD_CONFIG"
 
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
         default=None,
         description="How clients reach the registry (https://registry.example.com): the token"
         " realm names it. Unset: the Host a client used, on loopback only.",
+    )
+    token_max_scopes: int = Field(
+        default=64, ge=1, description="Most scopes one /token request may ask for."
     )
     token_lifetime: int = Field(default=300, ge=10, description="Registry JWT lifetime, seconds.")
     refresh_token_lifetime: int = Field(default=30 * 86400, ge=60)
@@ -107,6 +111,15 @@ class Settings(BaseSettings):
         ge=1,
         description="Upload sessions one user, access token or (auth = none) client address"
         " may have open at once.",
+    )
+    max_form_size: int = Field(
+        default=64 * KiB,
+        ge=1024,
+        description="Largest body of /token, UI forms and any request that is neither a blob"
+        " upload, a manifest nor an /api/v1 call.",
+    )
+    max_api_body_size: int = Field(
+        default=1 * MiB, ge=1024, description="Largest body of an /api/v1 request."
     )
     # Lifecycle: garbage collection (and the retention policies it applies first).
     gc_enabled: bool = Field(default=True, description="Collect garbage in the background.")

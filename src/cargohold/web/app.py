@@ -9,15 +9,21 @@ import random
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cargohold.config import Settings, load_settings
+from cargohold.oci.errors import SizeInvalid
 from cargohold.services.context import Context, open_context
 from cargohold.services.lifecycle import gc
 from cargohold.services.registry import uploads
 from cargohold.web import health, token
 from cargohold.web.api.app import create_api
+from cargohold.web.api.problems import problem
 from cargohold.web.proxy import ProxyHeaders
 from cargohold.web.registry import errors, routes
 from cargohold.web.ui.app import UiMount
@@ -25,6 +31,7 @@ from cargohold.web.ui.app import UiMount
 log = logging.getLogger("cargohold")
 
 _V2 = "/v2"
+_API = "/api/v1"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 _API_VERSION = [(b"docker-distribution-api-version", b"registry/2.0")]
 
@@ -49,6 +56,94 @@ class ApiVersionHeader:
             await send(message)
 
         await self.app(scope, receive, send_with_header)
+
+
+class BodyTooLarge(HTTPException):
+    """A request body over its limit. An HTTPException, so that every surface renders it
+    in its own format (the API as problem JSON, the UI as a page): see `BodyLimit`."""
+
+    def __init__(self, limit: int, kind: str | None = None) -> None:
+        what = "manifest" if kind == "manifest" else "request body"
+        super().__init__(413, f"the {what} is larger than this endpoint's limit of {limit} bytes")
+        self.limit = limit
+
+
+def _too_large(path: str, exc: BodyTooLarge) -> Response | None:
+    """The 413 of the surface that `path` belongs to; None for the UI, which renders it
+    itself (as a page in the reader's language)."""
+    if path == "/token":
+        return token.body_too_large(exc.limit)
+    if path == _V2 or path.startswith(_V2 + "/"):
+        return errors.render(SizeInvalid(exc.detail, status=413, detail={"limit": exc.limit}))
+    if path == _API or path.startswith(_API + "/"):
+        return problem(413, exc.detail)
+    return None
+
+
+async def _body_too_large(request: Request, exc: Exception) -> Response:
+    """A body found too large while it streamed, on /v2 or /token (the API and the UI
+    render the HTTPException themselves)."""
+    assert isinstance(exc, BodyTooLarge)
+    return _too_large(request.url.path, exc) or errors.render(
+        SizeInvalid(exc.detail, status=413, detail={"limit": exc.limit})
+    )
+
+
+class BodyLimit:
+    """Bounds every request body that is not a blob upload, before any route runs:
+    `max_form_size` for /token, the UI and everything else, `max_api_body_size` for
+    /api/v1, `max_manifest_size` for a manifest PUT. A declared `Content-Length` over the
+    limit is answered 413 at once, without reading the body or authenticating (the UI
+    gets its page from its own error handler); a body without one (chunked) is counted
+    while it streams, and the read that passes the limit raises `BodyTooLarge`."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    def limit(self, method: str, path: str) -> tuple[int | None, str | None]:
+        """The limit of a request's body (None: unbounded) and what the body is."""
+        settings = self.settings
+        if path.startswith(_V2 + "/"):
+            kind = None if method in ("GET", "HEAD") else routes.body_kind(method, path[4:])
+            if kind == "upload":
+                return None, kind
+            if kind == "manifest":
+                return settings.max_manifest_size, kind
+        elif path == _API or path.startswith(_API + "/"):
+            return settings.max_api_body_size, None
+        return settings.max_form_size, None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, kind = self.limit(scope["method"], scope["path"])
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        digits = declared.isascii() and declared.isdigit()
+        over = digits and (len(declared) > 19 or int(declared) > limit)
+        if over:
+            response = _too_large(scope["path"], BodyTooLarge(limit, kind))
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            if over:
+                raise BodyTooLarge(limit, kind)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit, kind)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 async def _sweep_uploads(ctx: Context) -> None:
@@ -111,10 +206,11 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
             Mount("/api/v1", app=create_api(ctx)),
             UiMount(ctx),
         ],
-        exception_handlers=errors.HANDLERS,
+        exception_handlers={**errors.HANDLERS, BodyTooLarge: _body_too_large},
         lifespan=lifespan,
     )
     app.state.context = ctx
+    app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(ApiVersionHeader)
     if settings.trust_proxy_headers:
         app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxies)

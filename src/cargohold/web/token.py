@@ -20,13 +20,41 @@ def _error(
     status: int, error: str, description: str, headers: dict[str, str] | None = None
 ) -> Response:
     """OAuth2-style errors, with the registry's `errors` array beside them for docker."""
-    code = {400: "UNSUPPORTED", 401: "UNAUTHORIZED", 429: "TOOMANYREQUESTS"}.get(status, "DENIED")
+    code = {
+        400: "UNSUPPORTED",
+        401: "UNAUTHORIZED",
+        413: "SIZE_INVALID",
+        429: "TOOMANYREQUESTS",
+    }.get(status, "DENIED")
     body = {
         "error": error,
         "error_description": description,
         "errors": [{"code": code, "message": description}],
     }
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def body_too_large(limit: int) -> Response:
+    """A request body over `max_form_size`, refused before it is read."""
+    return _error(
+        413,
+        "invalid_request",
+        f"the request body is larger than this endpoint's limit of {limit} bytes; a token"
+        " request is a few scopes and credentials",
+    )
+
+
+def _too_many_scopes(ctx: Context, values: list[str]) -> Response | None:
+    limit = ctx.settings.token_max_scopes
+    count = sum(1 for value in values for item in value.split(" ") if item)
+    if count <= limit:
+        return None
+    return _error(
+        400,
+        "invalid_scope",
+        f"{count} scopes were asked for; one token request may ask for at most {limit}."
+        " Ask for the repositories this job needs, or for several tokens",
+    )
 
 
 class _Refused(Exception):
@@ -96,6 +124,9 @@ async def token(request: Request) -> Response:
             "invalid_request",
             f"this registry's service is {ctx.settings.token_service!r}, not {service[:60]!r}",
         )
+    too_many = _too_many_scopes(ctx, scope_values)
+    if too_many is not None:
+        return too_many
     try:
         scopes = parse_resource_scopes(scope_values)
     except ScopeInvalid as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -167,6 +168,35 @@ async def test_several_scopes_in_one_value_and_across_values(
         {"type": "repository", "name": PUBLIC, "actions": ["pull"], "role": "read"},
         {"type": "registry", "name": "catalog", "actions": ["*"]},
     ]
+
+
+@pytest.mark.settings(token_max_scopes=64)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_more_scopes_than_the_limit_are_refused_before_any_lookup(
+    registry: Registry, world: World, method: str
+) -> None:
+    scopes = [f"repository:acme/app-{i}:pull" for i in range(65)]
+    values = [" ".join(scopes[:40]), *scopes[40:]]  # space-separated scopes count one by one
+    query = [("service", "cargohold"), *(("scope", v) for v in values)]
+    credential = world.credential("read", "read")
+
+    if method == "GET":
+        response = await registry.client.get("/token", params=query, headers=credential.basic)
+    else:
+        form = [("grant_type", "password"), ("username", credential.username), *query]
+        response = await registry.client.post(
+            "/token",
+            content=urlencode(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    within = await registry.client.get("/token", params=query[:-1], headers=credential.basic)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+    assert "65 scopes" in response.json()["error_description"]
+    assert "at most 64" in response.json()["error_description"]
+    assert error_code(response) == "UNSUPPORTED"
+    assert within.status_code == 200
 
 
 async def test_access_token_acts_as_a_robot_under_any_username(

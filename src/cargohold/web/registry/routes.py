@@ -56,6 +56,25 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, tuple[Handler, Action]]]] = [
 ]
 
 
+# The handlers that read a request body, and what that body is.
+_BODIES: dict[Handler, str] = {
+    uploads.start_upload: "upload",
+    uploads.patch_upload: "upload",
+    uploads.put_upload: "upload",
+    manifests.put_manifest: "manifest",
+}
+
+
+def body_kind(method: str, path: str) -> str | None:
+    """What the body of a /v2 request (`path` without the `/v2/` prefix) is, matched as
+    `dispatch` matches it: "upload" (a blob's bytes), "manifest", or None (no body is read)."""
+    for pattern, methods in _ROUTES:
+        if pattern.fullmatch(path):
+            route = methods.get(method)
+            return _BODIES.get(route[0]) if route else None
+    return None
+
+
 def _action(action: Action, params: dict[str, str]) -> Action:
     if action is DELETE_IMAGE and not is_digest(params.get("reference", ":")):
         return Action.DELETE_TAG
