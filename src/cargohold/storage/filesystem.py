@@ -123,8 +123,9 @@ class FilesystemBackend:
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
         with handle:
+            if os.fstat(handle.fileno()).st_size != offset:
+                handle.truncate(offset)  # what an append that died midway left behind
             handle.seek(offset)
-            handle.truncate()
             try:
                 batch: list[bytes] = []
                 batched = 0
@@ -138,7 +139,12 @@ class FilesystemBackend:
             except BaseException:
                 handle.truncate(offset)
                 raise
-            return handle.tell(), state
+            size = handle.tell()
+            if size - offset >= THREAD_MIN:
+                # Closing may wait for the disk too (ext4 starts writing back a file that
+                # was rewritten when it is closed): 0.15-0.25 s for 1 GiB here.
+                await asyncio.to_thread(handle.close)
+            return size, state
 
     async def read_upload(self, key: str, state: str) -> AsyncIterator[bytes]:
         try:
