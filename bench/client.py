@@ -1,5 +1,6 @@
 """The clients used for both servers: a few stdlib HTTP calls for setup, curl for the timed
-blob transfers, skopeo for a real image push, wrk for request rates."""
+blob transfers, skopeo for a real image push, wrk for request rates, a fixed-rate probe for
+latency under load."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -108,8 +110,12 @@ class Transfer:
 _CURL_FMT = "%{http_code} %{time_total} %{size_upload} %{size_download}"
 
 
-def _curl(args: list[str], what: str, want: str) -> tuple[float, int, int]:
+def _curl(
+    args: list[str], what: str, want: str, timeout: float | None = None
+) -> tuple[float, int, int]:
     cmd = ["curl", "-sS", "-o", "/dev/null", "-w", _CURL_FMT, *args]
+    if timeout is not None:
+        cmd[1:1] = ["--max-time", f"{timeout:g}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     fields = out.stdout.split()
     if out.returncode != 0 or len(fields) != 4 or fields[0] != want:
@@ -117,15 +123,16 @@ def _curl(args: list[str], what: str, want: str) -> tuple[float, int, int]:
     return float(fields[1]), int(float(fields[2])), int(float(fields[3]))
 
 
-def curl_put_file(location: str, digest: str, path: Path) -> Transfer:
-    """Stream ``path`` as the body of the closing PUT of a monolithic upload."""
+def curl_put_file(location: str, digest: str, path: Path, timeout: float | None = None) -> Transfer:
+    """Stream ``path`` as the body of the closing PUT of a monolithic upload (curl gives up
+    after ``timeout`` seconds, when given)."""
     args = [
         "-T", str(path),
         "-H", "Expect:",  # no 100-continue round trip
         "-H", "Content-Type: application/octet-stream",
         with_digest(location, digest),
     ]  # fmt: skip
-    seconds, up, _ = _curl(args, f"PUT {digest}", "201")
+    seconds, up, _ = _curl(args, f"PUT {digest}", "201", timeout)
     return Transfer(seconds, up)
 
 
@@ -278,3 +285,84 @@ def start_wrk(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
     )
     return WrkRun(url, proc, Path(script.name))
+
+
+@dataclass
+class ProbeResult:
+    """Latencies of a :class:`LatencyProbe`, in seconds, each counted from when its request
+    was due (so a server that stalls is charged for every request it held up)."""
+
+    latencies: list[float]
+    errors: int
+    seconds: float
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+class LatencyProbe:
+    """GET ``url`` at a fixed rate (``rate`` per second on each of ``connections`` keep-alive
+    connections) in threads until :meth:`stop`, timing each answer from when its request was
+    due rather than from when it was sent, as wrk2 does: a closed-loop client like wrk sends
+    almost nothing while a server stalls, and so hardly sees the stall in its percentiles."""
+
+    def __init__(
+        self, url: str, *, rate: float, connections: int, headers: dict[str, str] | None = None
+    ) -> None:
+        self.parts = urllib.parse.urlsplit(url)
+        self.interval = 1 / rate
+        self.headers = headers or {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._latencies: list[float] = []
+        self._errors = 0
+        self._threads = [
+            threading.Thread(target=self._run, args=(i / connections,), daemon=True)
+            for i in range(connections)
+        ]
+        self._started = 0.0
+
+    def start(self) -> LatencyProbe:
+        self._started = time.monotonic()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _run(self, phase: float) -> None:
+        conn: http.client.HTTPConnection | None = None
+        due = self._started + phase * self.interval
+        latencies: list[float] = []
+        errors = 0
+        while not self._stop.is_set():
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(self.parts.netloc, timeout=60)
+                conn.request("GET", self.parts.path, headers=self.headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors += 1
+                latencies.append(time.monotonic() - due)
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+            due += self.interval
+        if conn is not None:
+            conn.close()
+        with self._lock:
+            self._latencies.extend(latencies)
+            self._errors += errors
+
+    def stop(self) -> ProbeResult:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=90)
+        return ProbeResult(self._latencies, self._errors, time.monotonic() - self._started)

@@ -7,6 +7,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ BIG_REPO = "bench/big"
 BLOB_REPO = "bench/blob"
 SMALL_REPO = "bench/small"
 BLOB_GET_MIB = 64
+LOADED_PUSHERS = 4  # figure 8: clients pushing large layers at once
+LOADED_CONNECTIONS = 4  # and probe connections asking for the manifest meanwhile,
+LOADED_RATE = 10.0  # each this many times a second
+LOADED_TIMEOUT = 600.0  # seconds any one push may take before the run fails
 
 
 @dataclass
@@ -87,7 +92,11 @@ def _drop_caches(ctx: Context, keep: Path) -> None:
         except OSError as exc:
             ctx.log(f"  cannot drop the page cache ({exc}); going on without")
             ctx.drop_caches = False
-    with open(keep, "rb") as fh:
+    _read_into_cache(keep)
+
+
+def _read_into_cache(path: Path) -> None:
+    with open(path, "rb") as fh:
         buf = bytearray(4 * MiB)
         while fh.readinto(buf):
             pass
@@ -309,6 +318,69 @@ def blob_get(ctx: Context) -> None:
         ctx, "blob_get", f"/v2/{BLOB_REPO}/blobs/{blob.digest}", 4,
         None, lambda r: r.mib_s, "MiB/s",
     )  # fmt: skip
+
+
+def manifest_p99_under_push(ctx: Context) -> None:
+    """8. Manifest GET p99 latency while 4 clients push large layers (a fixed-rate probe).
+
+    A server that hashes, writes or fsyncs a large upload on the thread that answers
+    requests makes every request wait meanwhile; this is the latency a pull sees during
+    big pushes. Each server gets the same four new layers (of ``--size-mib``), pushed at
+    once (monolithic, curl), while a probe asks for the manifest of figure 1 at a fixed
+    rate (LOADED_RATE a second on each of LOADED_CONNECTIONS connections, light next to
+    figure 4) from just before the pushes start until the last one is done; each answer
+    is timed from when its request was due (see client.LatencyProbe).
+    """
+    layers = [
+        BlobFile(ctx.work / f"loaded-{i}.bin", ctx.size, ctx.seed + 100 + i)
+        for i in range(LOADED_PUSHERS)
+    ]
+    for server in ctx.order(1):
+        _drop_caches(ctx, layers[0].path)
+        for layer in layers[1:]:
+            _read_into_cache(layer.path)
+        url = f"{server.base}/v2/{BIG_REPO}/manifests/v1"
+        locations = [client.start_upload(server.base, BIG_REPO) for _ in layers]
+        probe = client.LatencyProbe(
+            url, rate=LOADED_RATE, connections=LOADED_CONNECTIONS, headers={"Accept": OCI_MANIFEST}
+        ).start()
+        try:
+            time.sleep(0.5)
+            start = time.perf_counter()
+            with ThreadPoolExecutor(len(layers)) as pool:
+                pushes = [
+                    pool.submit(
+                        client.curl_put_file, location, layer.digest, layer.path, LOADED_TIMEOUT
+                    )
+                    for location, layer in zip(locations, layers, strict=True)
+                ]
+                transfers = [push.result() for push in pushes]
+            seconds = time.perf_counter() - start
+        finally:
+            r = probe.stop()
+        total = sum(t.size for t in transfers)
+        p50, p99, worst = (r.percentile(q) * 1000 for q in (50, 99, 100))
+        if r.errors:
+            ctx.log(f"  WARNING {server.name}: {r.errors} probe requests failed")
+        ctx.log(
+            f"  {server.name}: manifest GET p99 {p99:.1f} ms, p50 {p50:.1f} ms, max"
+            f" {worst:.0f} ms ({len(r.latencies)} GETs) while {len(layers)} pushes took"
+            f" {seconds:.1f} s ({total / MiB / seconds:.0f} MiB/s in all)"
+        )
+        ctx.record(
+            "manifest_p99_push", server,
+            Measurement(
+                p99, "ms", [round(p99, 3)],
+                {"p50_ms": round(p50, 3), "max_ms": round(worst, 3),
+                 "requests": len(r.latencies), "errors": r.errors,
+                 "rate_per_connection": LOADED_RATE, "connections": LOADED_CONNECTIONS,
+                 "pushers": len(layers), "push_seconds": round(seconds, 3),
+                 "push_seconds_each": [round(t.seconds, 3) for t in transfers],
+                 "push_mib_s": round(total / MiB / seconds, 1)},
+            ),
+        )  # fmt: skip
+    for layer in layers:
+        layer.path.unlink(missing_ok=True)
 
 
 def peak_rss(ctx: Context) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.figures import Measurement, Results
+from bench.figures import LOADED_PUSHERS, Measurement, Results
 
 CARGO, DIST = "cargohold", "distribution"
 RSS_LIMIT_MIB = 120.0
@@ -45,6 +45,11 @@ def specs(size_label: str, small_layers: int) -> list[Spec]:
         Spec("push_small", f"Push {small_layers} small layers (skopeo)", False, ratio_target=1.0),
         Spec("manifest_rps", "Manifest GET, 32 connections", True, ratio_target=3.0),
         Spec("blob_get", "Blob GET 64 MiB, 4 connections", True, ratio_target=1.0),
+        Spec(
+            "manifest_p99_push",
+            f"Manifest GET p99 while {LOADED_PUSHERS} clients push {size_label} layers",
+            False,
+        ),
         Spec("rss_push", f"Peak RSS during {size_label} push", False, max_cargohold=RSS_LIMIT_MIB),
         Spec("rss_peak", "Peak RSS over the whole run", False),
         # Cargohold-only rows come last (the chart sets them apart).
@@ -55,6 +60,14 @@ def specs(size_label: str, small_layers: int) -> list[Spec]:
             ratio_target=0.8,
             variant="bearer",
             baseline="anonymous",
+        ),
+        Spec(
+            "metrics_manifest_rps",
+            "Manifest GET, metrics on ÷ off (Cargohold-only)",
+            True,
+            ratio_target=0.9,
+            variant="on",
+            baseline="off",
         ),
     ]
 
