@@ -19,9 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cargohold.config import Settings, load_settings
 from cargohold.oci.errors import SizeInvalid
 from cargohold.services.context import Context, open_context
+from cargohold.services.events import downloads
 from cargohold.services.lifecycle import gc
 from cargohold.services.registry import uploads
 from cargohold.web import health, token
+from cargohold.web.actors import RequestActor
 from cargohold.web.api.app import create_api
 from cargohold.web.api.problems import problem
 from cargohold.web.proxy import ProxyHeaders
@@ -180,12 +182,24 @@ async def _collect_garbage(ctx: Context) -> None:
             log.exception("garbage collection failed")
 
 
+async def _flush_downloads(ctx: Context) -> None:
+    """Every `download_flush_interval` the pulls this process counted are written (the
+    last ones by `Context.close` at shutdown): a pull itself never waits for a write."""
+    while True:
+        await asyncio.sleep(ctx.settings.download_flush_interval)
+        try:
+            await downloads.flush(ctx.db, ctx.downloads)
+        except Exception:
+            log.exception("writing download counts failed; they are kept for the next try")
+
+
 def create_app(settings: Settings, context: Context | None = None) -> Starlette:
     ctx = context or open_context(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_sweep_uploads(ctx))]
+        tasks.append(asyncio.create_task(_flush_downloads(ctx)))
         if ctx.settings.gc_enabled:
             tasks.append(asyncio.create_task(_collect_garbage(ctx)))
         try:
@@ -210,6 +224,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.context = ctx
+    app.add_middleware(RequestActor)  # innermost: after proxy.py has found the client
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(ApiVersionHeader)
     if settings.trust_proxy_headers:

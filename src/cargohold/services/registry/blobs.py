@@ -10,6 +10,7 @@ from cargohold.metadata.db import IntegrityError, Queries
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import BlobUnknown
 from cargohold.services.context import Context
+from cargohold.services.events import outbox
 from cargohold.services.registry.packages import ensure_package, find_package
 from cargohold.services.registry.quotas import hold_quota
 from cargohold.storage.base import ObjectNotFound
@@ -94,6 +95,15 @@ async def delete_blob(ctx: Context, *, name: str, digest: Digest) -> None:
             "DELETE FROM package_blobs WHERE package_id = :p AND digest = :d",
             {"p": package_id, "d": str(digest)},
         )
+        if removed:
+            await outbox.record(
+                tx,
+                "blob.deleted",
+                package=name,
+                digest=str(digest),
+                target=f"{name}@{digest}",
+                at=ctx.now(),
+            )
     if not removed:
         raise _unknown(digest, name)
 

@@ -23,6 +23,7 @@ from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
 from cargohold.oci.names import validate_tag
 from cargohold.oci.text import encodable
 from cargohold.services.context import Context
+from cargohold.services.events import outbox
 from cargohold.services.registry import protection
 from cargohold.services.registry.packages import ensure_package, find_package
 
@@ -32,6 +33,7 @@ class StoredManifest:
     digest: str
     media_type: str
     payload: bytes
+    is_child: bool = False  # a platform image of an index: its pull counts as the index's
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class PutResult:
 
 
 _BY_TAG = """
-SELECT m.digest, m.media_type, m.payload FROM packages p
+SELECT m.digest, m.media_type, m.payload, m.is_child FROM packages p
 JOIN tags t ON t.package_id = p.id
 JOIN manifests m ON m.id = t.manifest_id
 WHERE p.name = :name AND t.name = :ref
@@ -49,7 +51,7 @@ WHERE p.name = :name AND t.name = :ref
 
 
 _BY_DIGEST = """
-SELECT m.digest, m.media_type, m.payload FROM packages p
+SELECT m.digest, m.media_type, m.payload, m.is_child FROM packages p
 JOIN manifests m ON m.package_id = p.id
 WHERE p.name = :name AND m.digest = :ref
 """
@@ -76,7 +78,31 @@ async def get_manifest(ctx: Context, *, name: str, reference: str) -> StoredMani
         raise ManifestUnknown(
             f"manifest {reference!r} is not in repository {name!r}", detail={"reference": reference}
         )
-    return StoredManifest(row["digest"], row["media_type"], bytes(row["payload"]))
+    return StoredManifest(
+        row["digest"], row["media_type"], bytes(row["payload"]), bool(row["is_child"])
+    )
+
+
+async def count_pull(ctx: Context, *, name: str, reference: str, stored: StoredManifest) -> None:
+    """A manifest GET is a pull: counted in memory (`events.downloads`, written every few
+    seconds), under its tag, or by digest. A platform image of an index is not counted: the
+    pull of the index was. With `audit_pulls` the pull is recorded in the audit log too."""
+    if stored.is_child:
+        return
+    tag = None if is_digest(reference) else reference
+    ctx.downloads.count(name, tag, ctx.now())
+    if ctx.settings.audit_pulls:
+        async with ctx.db.transaction() as tx:
+            await outbox.record(
+                tx,
+                "manifest.pulled",
+                package=name,
+                tag=tag,
+                digest=stored.digest,
+                target=f"{name}:{tag}" if tag else f"{name}@{stored.digest}",
+                data={"media_type": stored.media_type, "size": len(stored.payload)},
+                at=ctx.now(),
+            )
 
 
 async def _missing(
@@ -151,6 +177,7 @@ async def put_manifest(
         await tx.fetchone(f"SELECT id FROM packages WHERE id = :p{tx.for_share}", {"p": package_id})
         await _check_references(tx, package_id, manifest)
         manifest_id = await _insert(tx, package_id, digest, manifest, payload, now)
+        before = None
         if isinstance(ref, str):
             await protection.guard_tag(
                 tx,
@@ -160,6 +187,7 @@ async def put_manifest(
                 may_override=may_override,
                 moving_to=manifest_id,
             )
+            before = await tag_digest(tx, package_id=package_id, tag=ref)
             await tx.execute(
                 "INSERT INTO tags (package_id, name, manifest_id, updated_at, pushed_by)"
                 " VALUES (:p, :tag, :m, :now, :by) ON CONFLICT (package_id, name)"
@@ -167,7 +195,58 @@ async def put_manifest(
                 " updated_at = excluded.updated_at, pushed_by = excluded.pushed_by",
                 {"p": package_id, "tag": ref, "m": manifest_id, "now": now, "by": pushed_by},
             )
+        await _record_push(tx, name, ref, digest, manifest, len(payload), before, now)
     return PutResult(digest, manifest.subject.digest if manifest.subject else None)
+
+
+async def tag_digest(tx: Queries, *, package_id: int, tag: str) -> str | None:
+    """The digest a tag names now; None when there is no such tag."""
+    row = await tx.fetchone(
+        "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id"
+        " WHERE t.package_id = :p AND t.name = :t",
+        {"p": package_id, "t": tag},
+    )
+    return None if row is None else str(row["digest"])
+
+
+async def _record_push(
+    tx: Queries,
+    name: str,
+    ref: Digest | str,
+    digest: Digest,
+    manifest: Manifest,
+    size: int,
+    before: str | None,
+    now: float,
+) -> None:
+    """`manifest.pushed`, and `tag.moved` when the tag named another manifest before."""
+    tag = ref if isinstance(ref, str) else None
+    data: dict[str, Any] = {"media_type": manifest.media_type, "size": size}
+    if manifest.subject:  # a referrer: a signature, an SBOM, ...
+        data["subject"] = str(manifest.subject.digest)
+        data["artifact_type"] = manifest.referrer_artifact_type
+    target = f"{name}:{tag}" if tag else f"{name}@{digest}"
+    await outbox.record(
+        tx,
+        "manifest.pushed",
+        package=name,
+        tag=tag,
+        digest=str(digest),
+        target=target,
+        data=data,
+        at=now,
+    )
+    if tag is not None and before is not None and before != str(digest):
+        await outbox.record(
+            tx,
+            "tag.moved",
+            package=name,
+            tag=tag,
+            digest=str(digest),
+            target=target,
+            data={"from": before, "to": str(digest)},
+            at=now,
+        )
 
 
 def manifest_too_large(ctx: Context) -> SizeInvalid:
@@ -278,10 +357,13 @@ async def delete_manifest(
             await protection.guard_tag(
                 tx, package_id=package_id, name=name, tag=ref, may_override=may_override
             )
+            named = await tag_digest(tx, package_id=package_id, tag=ref)
             removed = await tx.execute(
                 "DELETE FROM tags WHERE package_id = :p AND name = :ref",
                 {"p": package_id, "ref": ref},
             )
+            if removed:
+                await record_tag_deleted(tx, name=name, tag=ref, digest=named, now=ctx.now())
         else:
             indexes = await holding_indexes(tx, package_id=package_id, digest=str(ref))
             if indexes:
@@ -292,14 +374,53 @@ async def delete_manifest(
                         "indexes": [{"digest": i.digest, "tags": i.tags} for i in indexes],
                     },
                 )
+            tags = await tags_of(tx, package_id=package_id, digest=str(ref))
             removed = await tx.execute(
                 "DELETE FROM manifests WHERE package_id = :p AND digest = :ref",
                 {"p": package_id, "ref": str(ref)},
             )
+            if removed:
+                await record_manifest_deleted(
+                    tx, name=name, digest=str(ref), tags=tags, now=ctx.now()
+                )
     if not removed:
         raise ManifestUnknown(
             f"manifest {reference!r} is not in repository {name!r}", detail={"reference": reference}
         )
+
+
+async def tags_of(db: Queries, *, package_id: int, digest: str) -> list[str]:
+    """The tags that name a manifest of the package (deleting it deletes them too)."""
+    rows = await db.fetchall(
+        "SELECT t.name FROM tags t JOIN manifests m ON m.id = t.manifest_id"
+        " WHERE m.package_id = :p AND m.digest = :d ORDER BY t.name",
+        {"p": package_id, "d": digest},
+    )
+    return [row["name"] for row in rows]
+
+
+async def record_tag_deleted(
+    tx: Queries, *, name: str, tag: str, digest: str | None, now: float | None = None
+) -> None:
+    """`tag.deleted`, in the transaction that deleted the tag (/v2, the API, the UI)."""
+    await outbox.record(
+        tx, "tag.deleted", package=name, tag=tag, digest=digest, target=f"{name}:{tag}", at=now
+    )
+
+
+async def record_manifest_deleted(
+    tx: Queries, *, name: str, digest: str, tags: Sequence[str], now: float | None = None
+) -> None:
+    """`manifest.deleted`, with the tags that went with it, in the deleting transaction."""
+    await outbox.record(
+        tx,
+        "manifest.deleted",
+        package=name,
+        digest=digest,
+        target=f"{name}@{digest}",
+        data={"tags": list(tags)} if tags else None,
+        at=now,
+    )
 
 
 async def list_tags(

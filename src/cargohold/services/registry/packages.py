@@ -17,6 +17,7 @@ from cargohold.services.accounts.principals import (
 )
 from cargohold.services.context import Context
 from cargohold.services.errors import Conflict, Invalid, NotFound
+from cargohold.services.events import outbox
 
 
 async def find_package(db: Queries, name: str) -> int:
@@ -31,10 +32,14 @@ async def find_package(db: Queries, name: str) -> int:
 async def ensure_package(db: Queries, name: str, now: float) -> int:
     """The package's id, creating it when absent (development mode creates on first push)."""
     validate_name(name)
-    await db.execute(
+    created = await db.execute(
         "INSERT INTO packages (name, created_at) VALUES (:name, :now) ON CONFLICT DO NOTHING",
         {"name": name, "now": now},
     )
+    if created:
+        await outbox.record(
+            db, "package.created", package=name, target=name, data={"on": "push"}, at=now
+        )
     return await find_package(db, name)
 
 
@@ -66,6 +71,14 @@ async def create_package(db: Queries, *, name: str, repository: Repository, now:
         raise Conflict(f"package {name} already exists") from None
     package_id = await find_package(db, name)
     await link_package(db, package_id=package_id, repository=repository)
+    await outbox.record(
+        db,
+        "package.created",
+        package=name,
+        repository=repository.full_name,
+        target=f"{name}, linked to {repository.full_name}",
+        at=now,
+    )
     return package_id
 
 
@@ -105,5 +118,12 @@ async def create_on_push(ctx: Context, principal: Principal, name: str) -> Role:
 async def delete_package(db: Queries, name: str) -> None:
     """Delete a package with its tags, manifests, links and settings (the operator's
     use case: no role is checked); the bytes stay until garbage collection."""
+    row = await db.fetchone(
+        "SELECT COUNT(t.name) AS tags FROM packages p LEFT JOIN tags t ON t.package_id = p.id"
+        " WHERE p.name = :name",
+        {"name": name},
+    )
     if not await db.execute("DELETE FROM packages WHERE name = :name", {"name": name}):
         raise NotFound(f"no package {name[:255]!r}")
+    tags = int(row["tags"]) if row else 0
+    await outbox.record(db, "package.deleted", package=name, target=name, data={"tags": tags})

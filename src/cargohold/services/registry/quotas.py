@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from cargohold.metadata.db import Params, Queries
 from cargohold.oci.errors import Denied
 from cargohold.services.errors import Invalid, NotFound
+from cargohold.services.events import outbox
 
 # Sizes: a number with an optional unit; kB, MB, GB, TB are powers of 1000 (K, M, G,
 # T too), KiB, MiB, GiB, TiB powers of 1024 (Ki, Mi, Gi, Ti too); case does not matter.
@@ -192,12 +193,22 @@ async def set_quota(db: Queries, *, workspace: str, quota_bytes: int | None) -> 
     """Set (None: remove) a workspace's quota; returns its usage against it."""
     if quota_bytes is not None and not 0 <= quota_bytes <= MAX_QUOTA:
         raise Invalid(f"a quota is 0 to {MAX_QUOTA} bytes")
+    before = await quota_of(db, workspace)
     changed = await db.execute(
         "UPDATE workspaces SET quota_bytes = :q WHERE slug = :s",
         {"q": quota_bytes, "s": workspace},
     )
     if not changed:
         raise NotFound(f"no workspace {workspace[:80]!r}")
+    if before != quota_bytes:
+        shown = "none" if quota_bytes is None else format_bytes(quota_bytes)
+        await outbox.record(
+            db,
+            "settings.changed",
+            workspace=workspace,
+            target=f"storage quota of {workspace}: {shown}",
+            data={"setting": "quota_bytes", "from": before, "to": quota_bytes},
+        )
     return Quota(await workspace_bytes(db, workspace), quota_bytes)
 
 

@@ -20,6 +20,7 @@ from cargohold.services.accounts import logins, principals, tokens
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.errors import Unauthenticated
+from cargohold.web.actors import identify_principal
 
 
 async def _context(request: Request) -> Context:
@@ -73,7 +74,9 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 async def _transaction(ctx: CurrentContext, principal: CurrentPrincipal) -> AsyncIterator[Queries]:
     """One transaction per request. It opens once the caller is known (so a failed login
     never waits on it), rolls back when the operation raises, and commits when the
-    operation returns, before the response is sent."""
+    operation returns, before the response is sent. What it changes is recorded as done
+    by the principal (services/events)."""
+    identify_principal(principal)
     async with ctx.db.transaction() as tx:
         yield tx
 

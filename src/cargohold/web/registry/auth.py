@@ -23,6 +23,7 @@ from cargohold.services.accounts import logins, principals
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.registry import bearer_tokens, packages
+from cargohold.web.actors import identify_claims, identify_principal
 
 log = logging.getLogger("cargohold.registry")
 
@@ -172,13 +173,15 @@ async def authenticate(request: Request) -> Caller:
     value = value.strip()
     if kind.lower() == "bearer" and value:
         try:
-            return Caller(ctx, claims=bearer_tokens.verify(ctx, value), credentials=True)
+            claims = bearer_tokens.verify(ctx, value)
         except TokenInvalid as exc:
             raise unauthorized(
                 request,
                 f"the bearer token is not valid: {exc}; log in again",
                 error="invalid_token",
             ) from None
+        identify_claims(claims)
+        return Caller(ctx, claims=claims, credentials=True)
     if kind.lower() == "basic" and value:
         credentials = basic_credentials(value)
         if credentials is None:
@@ -192,6 +195,7 @@ async def authenticate(request: Request) -> Caller:
             raise TooManyRequests(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         except logins.LoginFailed as exc:
             raise unauthorized(request, exc.message) from None
+        identify_principal(principal)
         return Caller(ctx, principal=principal, credentials=True)
     raise unauthorized(request, "unsupported Authorization header; use Bearer or Basic")
 

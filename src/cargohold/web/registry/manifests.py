@@ -71,6 +71,7 @@ async def get_manifest(request: Request, name: str, reference: str) -> Response:
     headers = content_headers(stored.digest, len(stored.payload), stored.media_type)
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers)
+    await manifests.count_pull(ctx, name=name, reference=reference, stored=stored)
     return Response(stored.payload, status_code=200, headers=headers)
 
 

@@ -21,6 +21,7 @@ from cargohold.services.accounts import directory, sessions
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.registry.checked import browse
+from cargohold.web.actors import identify_principal
 from cargohold.web.ui import csrf, i18n, session_cookie
 from cargohold.web.ui.session_cookie import Session
 
@@ -148,4 +149,5 @@ async def begin(request: Request) -> Page:
             principal = Principal(user=found[1])
         else:
             session, fresh = session_cookie.new_session(ctx, None), True
+    identify_principal(principal)  # what the page changes is recorded as done by them
     return Page(request, ctx, session, principal, i18n.negotiate(request), fresh)

@@ -24,6 +24,8 @@ from cargohold.services.accounts.principals import (
     role_of,
 )
 from cargohold.services.errors import Forbidden, Invalid, NotFound
+from cargohold.services.events import outbox
+from cargohold.services.events.downloads import PACKAGE_DOWNLOADS
 from cargohold.services.registry.packages import (
     create_package,
     delete_package,
@@ -42,12 +44,14 @@ class PackageInfo:
     created_at: float
     tag_count: int
     role: Role  # the role of the principal asking
+    downloads: int = 0  # pulls of the package, all time (written every few seconds)
 
 
 _PACKAGES = f"""
 SELECT p.id, p.name, p.created_at, r.id AS repository_id, r.workspace_id, r.slug,
   r.is_public, w.slug AS workspace, pr.key AS project,
-  (SELECT COUNT(*) FROM tags t WHERE t.package_id = p.id) AS tag_count, {ROLE_COLUMNS}
+  (SELECT COUNT(*) FROM tags t WHERE t.package_id = p.id) AS tag_count,
+  {PACKAGE_DOWNLOADS} AS downloads, {ROLE_COLUMNS}
 FROM packages p
 JOIN package_links pl ON pl.package_id = p.id
 JOIN repositories r ON r.id = pl.repository_id
@@ -66,6 +70,7 @@ def _info(principal: Principal, row: Row) -> PackageInfo:
         created_at=row["created_at"],
         tag_count=int(row["tag_count"]),
         role=role_of(principal, row),
+        downloads=int(row["downloads"]),
     )
 
 
@@ -185,7 +190,24 @@ async def relink_package(
             " it public, which needs the right to make a repository public: an owner of"
             f" workspace {target.workspace}, acting as a person (not an access token)"
         )
+    before = await db.fetchone(
+        "SELECT w.slug AS workspace, r.slug FROM packages p"
+        " JOIN package_links pl ON pl.package_id = p.id"
+        " JOIN repositories r ON r.id = pl.repository_id"
+        " JOIN workspaces w ON w.id = r.workspace_id WHERE p.name = :name",
+        {"name": name},
+    )
+    moved_from = f"{before['workspace']}/{before['slug']}" if before else None
     await link_package(db, package_id=await find_package(db, name), repository=target)
+    if moved_from != target.full_name:
+        await outbox.record(
+            db,
+            "package.moved",
+            package=name,
+            repository=target.full_name,
+            target=f"{name}, linked to {target.full_name}",
+            data={"from": moved_from, "to": target.full_name, "public": target.is_public},
+        )
     return await show_package(db, principal, name)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
 from cargohold.services.accounts.principals import Principal, require_package
+from cargohold.services.events import outbox
 from cargohold.services.registry import patterns
 from cargohold.services.registry.packages import find_package
 from cargohold.services.registry.protection import patterns_of
@@ -44,4 +45,14 @@ async def set_protection(
             " VALUES (:p, :pattern, :now, :by)",
             {"p": package_id, "pattern": new, "now": now, "by": principal.display},
         )
-    return Protection(name, await patterns_of(tx, package_id))
+    after = await patterns_of(tx, package_id)
+    if set(after) != current:
+        await outbox.record(
+            tx,
+            "settings.changed",
+            package=name,
+            target=f"protected tags of {name}: {', '.join(after) or 'none'}",
+            data={"setting": "protection", "from": sorted(current), "to": list(after)},
+            at=now,
+        )
+    return Protection(name, after)
