@@ -3,7 +3,7 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: run install venv-test test check bench lock fuzz
+.PHONY: run install venv-test test check bench lock fuzz image
 
 run: install  ## install and start the registry on 127.0.0.1:5000
 	@echo "cargohold is installed in $(VENV)/bin. In a second terminal, from this directory:"
@@ -31,3 +31,7 @@ bench: venv-test
 
 lock:  ## after a change to the dependencies in pyproject.toml: resolve them again into uv.lock
 	scripts/uv lock
+
+image:  ## the container image cargohold:dev, with the engine DOCKER_HOST names: make image BASE_IMAGE=REF
+	@test -n "$(BASE_IMAGE)" || { echo "make image BASE_IMAGE=REF: a Debian bookworm image with python3 and python3-venv (docs/deploy.md)" >&2; exit 2; }
+	scripts/build-image "$(BASE_IMAGE)" "$(or $(IMAGE),cargohold:dev)"
