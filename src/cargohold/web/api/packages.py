@@ -30,6 +30,10 @@ class PackageOut(BaseModel):
     created_at: datetime
     tag_count: int
     role: RoleName = Field(description="What you may do: read pulls, write pushes, admin all.")
+    downloads: int = Field(
+        description="Pulls (manifest GETs; a multi-arch pull counts once), all time. Each"
+        " server process writes its counts every few seconds."
+    )
 
     @classmethod
     def of(cls, package: PackageInfo) -> PackageOut:
@@ -42,6 +46,7 @@ class PackageOut(BaseModel):
             created_at=timestamp(package.created_at),
             tag_count=package.tag_count,
             role=label(package.role),
+            downloads=package.downloads,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cargohold.services.registry.checked import manifests
 from cargohold.services.registry.checked.manifests import TagInfo
@@ -22,6 +22,7 @@ class TagOut(BaseModel):
     media_type: str
     size: int
     updated_at: datetime
+    downloads: int = Field(description="Pulls by this tag, all time (written every few seconds).")
 
     @classmethod
     def of(cls, tag: TagInfo) -> TagOut:
@@ -31,6 +32,7 @@ class TagOut(BaseModel):
             media_type=tag.media_type,
             size=tag.size,
             updated_at=timestamp(tag.updated_at),
+            downloads=tag.downloads,
         )
 
 

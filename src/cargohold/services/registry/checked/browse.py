@@ -24,6 +24,7 @@ from cargohold.services.accounts.principals import (
     require_package,
 )
 from cargohold.services.errors import Invalid, NotFound
+from cargohold.services.events.downloads import TAG_DOWNLOADS
 from cargohold.services.registry.checked.packages import scope_conditions
 from cargohold.services.registry.manifests import HoldingIndex, holding_indexes
 from cargohold.services.registry.quotas import PACKAGE_BYTES
@@ -175,6 +176,7 @@ class TagRow:
     updated_at: float
     manifest: ManifestRow
     pushed_by: str | None = None
+    downloads: int = 0  # pulls by this tag, all time
 
 
 def _parsed(media_type: str, payload: bytes) -> Manifest | None:
@@ -234,14 +236,20 @@ async def package_details(
     role = await require_package(db, principal, name, Role.READ)
     rows = await db.fetchall(
         "SELECT t.name AS tag, t.updated_at, t.pushed_by, m.digest, m.media_type, m.payload,"
-        " m.created_at,"
+        f" m.created_at, {TAG_DOWNLOADS} AS downloads,"
         f" m.artifact_type, {_IMAGE_SIZE} AS size FROM packages p"
         " JOIN tags t ON t.package_id = p.id JOIN manifests m ON m.id = t.manifest_id"
         " WHERE p.name = :name AND t.name > :after ORDER BY t.name LIMIT :n",
         {"name": name, "after": after or "", "n": limit + 1},
     )
     tags = [
-        TagRow(row["tag"], row["updated_at"], _manifest(row), row["pushed_by"])
+        TagRow(
+            row["tag"],
+            row["updated_at"],
+            _manifest(row),
+            row["pushed_by"],
+            int(row["downloads"]),
+        )
         for row in rows[:limit]
     ]
     untagged = await db.fetchall(
