@@ -81,10 +81,13 @@ async def package_routes(request: Request) -> Response:
 
 async def _package(page: Page, name: str) -> Response:
     after = page.request.query_params.get("after")
+    search = page.request.query_params.get("q", "")[:200]
+    sort = page.request.query_params.get("sort", "pushed")
+    sort = sort if sort in browse.TAG_SORTS else "pushed"
     async with page.transaction() as tx:
         info = await packages.show_package(tx, page.principal, name)
         details = await browse.package_details(
-            tx, page.principal, name, limit=TAG_PAGE, after=after
+            tx, page.principal, name, limit=TAG_PAGE, after=after, search=search, sort=sort
         )
         protected = await protection.protected_among(tx, name, [t.name for t in details.tags])
     return page.render(
@@ -96,4 +99,6 @@ async def _package(page: Page, name: str) -> Response:
         protected=protected,
         deleted=page.request.query_params.get("deleted", "")[:200],
         after=after,
+        search=search,
+        sort=sort,
     )

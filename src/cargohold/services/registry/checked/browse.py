@@ -8,10 +8,11 @@ the principal may not pull is NotFound, and never appears in a list.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from cargohold.authz.roles import Role
-from cargohold.metadata.db import Queries, Row
+from cargohold.metadata.db import Queries, Row, in_list
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import is_digest
 from cargohold.oci.errors import ManifestInvalid
@@ -221,27 +222,102 @@ _IMAGE_SIZE = """(m.size + COALESCE((SELECT SUM(b.size) FROM package_blobs pb
 @dataclass(frozen=True, slots=True)
 class PackageDetails:
     tags: list[TagRow]
-    next_tag: str | None
+    next_tag: str | None  # the cursor of the next page
     untagged: list[ManifestRow]
     storage: int
     role: Role
+    pull_tag: str | None = None  # `latest` if it exists, else the last pushed; None: no tags
+
+
+TAG_SORTS = ("pushed", "name")
+
+
+def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
+    """A tag name's place in natural order: runs of digits compare as numbers, so
+    build-2 comes before build-10."""
+    return tuple(
+        (0, int(part), part) if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
+
+
+async def _tag_page(
+    db: Queries, name: str, search: str, sort: str, after: str | None, limit: int
+) -> tuple[list[str], str | None]:
+    """The names of one page of a package's tags, filtered by a name substring, and the
+    cursor of the next page. By last push (newest first, then by name) it reads one page
+    of rows, keyset after the cursor `[updated_at, name]`; by name in natural order it
+    reads the names of the matching tags (no manifests) and pages after the cursor name."""
+    if sort not in TAG_SORTS:
+        raise Invalid(f"sort by one of {', '.join(TAG_SORTS)}")
+    where = ["p.name = :name"]
+    params: dict[str, object] = {"name": name}
+    if search.strip():
+        where.append("t.name LIKE :pattern ESCAPE '\\'")
+        params["pattern"] = f"%{_escape_like(search.strip()[:200])}%"
+    base = "SELECT t.name, t.updated_at FROM packages p JOIN tags t ON t.package_id = p.id"
+    if sort == "name":
+        rows = await db.fetchall(f"{base} WHERE {' AND '.join(where)}", params)
+        names = sorted((row["name"] for row in rows), key=natural_key)
+        if after:
+            names = [n for n in names if natural_key(n) > natural_key(after)]
+        return names[:limit], names[limit - 1] if len(names) > limit else None
+    cursor = _parse_cursor(after)
+    if cursor is not None:
+        where.append(
+            "(t.updated_at < :after_value"
+            " OR (t.updated_at = :after_value AND t.name > :after_name))"
+        )
+        params.update(after_value=cursor[0], after_name=cursor[1])
+    rows = await db.fetchall(
+        f"{base} WHERE {' AND '.join(where)} ORDER BY t.updated_at DESC, t.name LIMIT :n",
+        {**params, "n": limit + 1},
+    )
+    page = rows[:limit]
+    more = len(rows) > limit and page
+    return [row["name"] for row in page], (
+        json.dumps([page[-1]["updated_at"], page[-1]["name"]]) if more else None
+    )
+
+
+async def _pull_tag(db: Queries, name: str) -> str | None:
+    """The tag a pull command names: `latest` if the package has it, else the tag pushed
+    last; None for a package without tags."""
+    row = await db.fetchone(
+        "SELECT t.name FROM packages p JOIN tags t ON t.package_id = p.id"
+        " WHERE p.name = :name ORDER BY CASE WHEN t.name = 'latest' THEN 0 ELSE 1 END,"
+        " t.updated_at DESC, t.name LIMIT 1",
+        {"name": name},
+    )
+    return str(row["name"]) if row else None
 
 
 async def package_details(
-    db: Queries, principal: Principal, name: str, *, limit: int = 50, after: str | None = None
+    db: Queries,
+    principal: Principal,
+    name: str,
+    *,
+    limit: int = 50,
+    after: str | None = None,
+    search: str = "",
+    sort: str = "pushed",
 ) -> PackageDetails:
-    """One page of tags (name order, after `after`) with their manifests, the untagged
-    image versions (not a child of an index, not a referrer), and the storage the package
-    takes, each blob counted once."""
+    """One page of tags (see `_tag_page`) with their manifests, the tag a pull command
+    should name, the untagged image versions (not a child of an index, not a referrer),
+    and the storage the package takes, each blob counted once."""
     role = await require_package(db, principal, name, Role.READ)
+    names, next_tag = await _tag_page(db, name, search, sort, after, limit)
+    chosen, chosen_params = in_list("t.name", names or [""], "tag")
     rows = await db.fetchall(
         "SELECT t.name AS tag, t.updated_at, t.pushed_by, m.digest, m.media_type, m.payload,"
         f" m.created_at, {TAG_DOWNLOADS} AS downloads,"
         f" m.artifact_type, {_IMAGE_SIZE} AS size FROM packages p"
         " JOIN tags t ON t.package_id = p.id JOIN manifests m ON m.id = t.manifest_id"
-        " WHERE p.name = :name AND t.name > :after ORDER BY t.name LIMIT :n",
-        {"name": name, "after": after or "", "n": limit + 1},
+        f" WHERE p.name = :name AND {chosen}",
+        {"name": name, **chosen_params},
     )
+    rows = sorted(rows, key=lambda row: names.index(row["tag"]))
     tags = [
         TagRow(
             row["tag"],
@@ -250,7 +326,7 @@ async def package_details(
             row["pushed_by"],
             int(row["downloads"]),
         )
-        for row in rows[:limit]
+        for row in rows
     ]
     untagged = await db.fetchall(
         "SELECT m.digest, m.media_type, m.payload, m.created_at, m.artifact_type,"
@@ -268,7 +344,8 @@ async def package_details(
     )
     return PackageDetails(
         tags=tags,
-        next_tag=tags[-1].name if len(rows) > limit and tags else None,
+        next_tag=next_tag,
+        pull_tag=await _pull_tag(db, name),
         untagged=[_manifest(row) for row in untagged],
         storage=int(storage["size"] or 0) if storage else 0,
         role=role,
