@@ -385,15 +385,26 @@ def _label(target: Target) -> str:
 def _reason(exc: BaseException) -> str:
     """What went wrong, in words that hold no URL."""
     if isinstance(exc, httpx.ConnectError):
-        text = str(exc)
-        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+        causes = list(_causes(exc))
+        if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
             return "the TLS certificate is not valid for this name"
-        if "refused" in text.lower():
+        if any(isinstance(c, ConnectionRefusedError) for c in causes):
             return "connection refused"
+        if any(isinstance(c, ssl.SSLError) for c in causes):
+            return "the TLS handshake failed"
         return "could not connect"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server broke the HTTP exchange"
     return "the connection failed"
+
+
+def _causes(exc: BaseException) -> Iterable[BaseException]:
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
 
 
 _REDACTED = "REDACTED"

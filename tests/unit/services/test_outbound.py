@@ -346,7 +346,7 @@ async def test_a_server_that_trickles_its_answer_is_cut_off_by_the_total_time() 
 async def test_a_closed_port_is_unreachable() -> None:
     async with serving(answering("200 OK")) as port:
         pass
-    with pytest.raises(Unreachable, match=r"connection refused|could not connect"):
+    with pytest.raises(Unreachable, match="connection refused"):
         await outbound.request("GET", f"http://127.0.0.1:{port}/", policy=LOOPBACK)
 
 
