@@ -77,7 +77,7 @@ async def test_main_pages_in_japanese_have_no_english_left(ui: Ui) -> None:
         r"^(Cargohold|[a-z0-9-]+|acme[\w/.-]*( \(\w+\))?|globex[\w/.-]*|PLAT|WWW|APP|v2|owner"
         r"|[\w.-]+@example\.com"
         r"|English|日本語|—|#|\d+|linux/\w+(, linux/\w+)*|sha256:\w+…?"
-        r"|\(?[\d.]+ (byte|kB|KB|MB|GB)\)?"
+        r"|\(?[\d.]+ (kB|MB|GB)\)?"
         r"|\d{4}/\d{2}/\d{2} \d{1,2}:\d{2}:\d{2} UTC"
         r"|owner (read|write|admin):package"  # the name of owner@'s token in the API world
         r"|/|:|·|@|\(|\)|,|\.|read:package|write:package|admin:package)$"

@@ -24,7 +24,7 @@ async def test_usage_page_draws_a_chart_of_the_largest_packages(ui: Ui) -> None:
     text = page.text
     assert text.count('<svg viewBox="0 0 640') == 2  # packages, repositories
     assert re.search(
-        r'<a href="/p/acme/web/api">\s*<title>acme/web/api: [\d.]+ (byte|kB)</title>', text
+        r'<a href="/p/acme/web/api">\s*<title>acme/web/api: [\d.]+ (bytes|kB)</title>', text
     )
     assert re.search(r'<rect x="230" y="5" width="300"', text)  # the largest: the full bar
     assert "Total storage" in text and "Shared between packages" in text
@@ -38,7 +38,7 @@ async def test_usage_page_shows_the_quota_gauge(ui: Ui) -> None:
     await set_quota(ui, 10_000_000)
     page = await owner.get("/w/acme/usage")
     assert '<meter id="quota-gauge" class="quota" min="0" max="10000000"' in page.text
-    assert re.search(r"[\d.]+ (byte|kB) of 10 MB \(0\.\d%\)", page.text)
+    assert re.search(r"[\d.]+ (bytes|kB) of 10 MB \(0\.\d%\)", page.text)
 
 
 async def test_home_page_shows_how_full_each_workspace_with_a_quota_is(ui: Ui) -> None:

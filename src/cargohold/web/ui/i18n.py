@@ -76,22 +76,19 @@ def format_iso_time(text: object, language: str) -> str:
     return format_time(moment.timestamp(), language)
 
 
-_UNITS = (
-    (1000**3, "digital-gigabyte"),
-    (1000**2, "digital-megabyte"),
-    (1000, "digital-kilobyte"),
-)
+_UNITS = ((1000**3, "GB"), (1000**2, "MB"), (1000, "kB"))
 
 
 def format_size(size: int | None, language: str) -> str:
-    """A size in bytes, in decimal units (kB = 1000 bytes), as the locale writes them."""
+    """A size in bytes, in decimal units (kB = 1000 bytes): the number as the locale writes
+    it, the same unit symbols in every language, and bytes spelled out ("777 bytes",
+    "777 バイト")."""
     value = size or 0
+    locale = Locale.parse(language)
     for factor, unit in _UNITS:
         if value >= factor:
-            return format_unit(
-                round(value / factor, 1), unit, length="short", locale=Locale.parse(language)
-            )
-    return format_unit(value, "digital-byte", length="short", locale=Locale.parse(language))
+            return f"{format_decimal(round(value / factor, 1), locale=locale)} {unit}"
+    return format_unit(value, "digital-byte", length="long", locale=locale)
 
 
 def format_number(value: int, language: str) -> str:

@@ -90,6 +90,7 @@ async def _package(page: Page, name: str) -> Response:
             tx, page.principal, name, limit=TAG_PAGE, after=after, search=search, sort=sort
         )
         protected = await protection.protected_among(tx, name, [t.name for t in details.tags])
+    details = await browse.read_platforms(page.ctx.storage, details)  # outside the transaction
     return page.render(
         "package.html",
         package=info,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries, Row, in_list
@@ -17,7 +18,7 @@ from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import is_digest
 from cargohold.oci.errors import ManifestInvalid
 from cargohold.oci.image_config import FIELDS, ImageConfig, read_image_config
-from cargohold.oci.manifest import Descriptor, Manifest, parse_manifest
+from cargohold.oci.manifest import Descriptor, Manifest, Platform, parse_manifest
 from cargohold.services.accounts.principals import (
     CAN_READ,
     Principal,
@@ -169,6 +170,7 @@ class ManifestRow:
     platforms: list[str] = field(default_factory=list)
     artifact_type: str | None = None
     readable: bool = True  # False: an index whose stored bytes the model refuses
+    config: Descriptor | None = None  # an image's JSON config, to read its platform from
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,9 @@ def _parsed(media_type: str, payload: bytes) -> Manifest | None:
 def _manifest(row: Row, size: int | None = None) -> ManifestRow:
     """A manifest row as lists show it; an index with the platforms of its children."""
     is_index = row["media_type"] in mt.INDEXES
-    index = _parsed(row["media_type"], bytes(row["payload"])) if is_index else None
+    parsed = _parsed(row["media_type"], bytes(row["payload"]))
+    index = parsed if is_index else None
+    config = parsed.config if parsed and not is_index else None
     return ManifestRow(
         digest=row["digest"],
         media_type=row["media_type"],
@@ -201,6 +205,67 @@ def _manifest(row: Row, size: int | None = None) -> ManifestRow:
         platforms=[str(platform) for platform in index.platforms] if index else [],
         artifact_type=row["artifact_type"],
         readable=index is not None or not is_index,
+        config=config if config and _readable_config(config) else None,
+    )
+
+
+def _readable_config(config: Descriptor) -> bool:
+    return config.size <= MAX_CONFIG and config.media_type.endswith("json")
+
+
+async def _linked_configs(db: Queries, name: str, rows: list[ManifestRow]) -> list[ManifestRow]:
+    """The rows, keeping the config of an image only when the package links it: the store
+    holds every package's blobs, and a manifest may name any digest."""
+    digests = sorted({str(row.config.digest) for row in rows if row.config})
+    if not digests:
+        return rows
+    chosen, params = in_list("pb.digest", digests, "config")
+    linked = {
+        found["digest"]
+        for found in await db.fetchall(
+            "SELECT pb.digest FROM packages p JOIN package_blobs pb ON pb.package_id = p.id"
+            f" WHERE p.name = :name AND {chosen}",
+            {"name": name, **params},
+        )
+    }
+    return [
+        row if row.config is None or str(row.config.digest) in linked else replace(row, config=None)
+        for row in rows
+    ]
+
+
+async def _read_json(storage: Backend, config: Descriptor) -> dict[str, Any] | None:
+    chunks: list[bytes] = []
+    try:
+        async for chunk in storage.read(blob_key(config.digest)):
+            chunks.append(chunk)
+        parsed = json.loads(b"".join(chunks))
+    except (ObjectNotFound, ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+async def read_platforms(storage: Backend, details: PackageDetails) -> PackageDetails:
+    """The package's rows with the platform of each single-platform image, read from its
+    image config's os/architecture/variant (call it outside the transaction; only configs
+    the package links, see `package_details`). A config that cannot be read leaves none."""
+    configs: dict[str, str] = {}
+    for row in [tag.manifest for tag in details.tags] + details.untagged:
+        if row.config is not None and str(row.config.digest) not in configs:
+            document = await _read_json(storage, row.config)
+            image = read_image_config(document) if document is not None else None
+            configs[str(row.config.digest)] = (
+                str(Platform(image.os, image.architecture, image.variant)) if image else ""
+            )
+
+    def shown(row: ManifestRow) -> ManifestRow:
+        platform = configs.get(str(row.config.digest), "") if row.config else ""
+        return replace(row, platforms=[platform]) if platform and not row.platforms else row
+
+    return replace(
+        details,
+        tags=[replace(tag, manifest=shown(tag.manifest)) for tag in details.tags],
+        untagged=[shown(row) for row in details.untagged],
     )
 
 
@@ -342,11 +407,15 @@ async def package_details(
     storage = await db.fetchone(
         f"SELECT {_SIZE} AS size FROM packages p WHERE p.name = :name", {"name": name}
     )
+    linked = await _linked_configs(
+        db, name, [tag.manifest for tag in tags] + [_manifest(row) for row in untagged]
+    )
+    tags = [replace(tag, manifest=row) for tag, row in zip(tags, linked, strict=False)]
     return PackageDetails(
         tags=tags,
         next_tag=next_tag,
         pull_tag=await _pull_tag(db, name),
-        untagged=[_manifest(row) for row in untagged],
+        untagged=linked[len(tags) :],
         storage=int(storage["size"] or 0) if storage else 0,
         role=role,
     )
@@ -369,6 +438,19 @@ class ManifestDetails:
     config_linked: bool = False  # whether the package links the config blob
     config_unreadable: bool = False  # a config to show that could not be read
     indexes: list[HoldingIndex] = field(default_factory=list)  # naming it as a platform
+    child_sizes: dict[str, int] = field(default_factory=dict)  # an index's: digest -> bytes
+
+    @property
+    def compressed_size(self) -> int | None:
+        """What pulling it downloads, compressed: an image's config and layers; an index's
+        platforms' (a blob two of them share counted once). None when unreadable."""
+        if self.manifest is None:
+            return None
+        if not self.is_index:
+            return self.manifest.blob_size
+        return sum(self.child_blobs.values())
+
+    child_blobs: dict[str, int] = field(default_factory=dict)  # their blobs: digest -> bytes
 
     @property
     def is_index(self) -> bool:
@@ -451,6 +533,16 @@ async def manifest_details(
             )
         )
     details.indexes = await holding_indexes(db, package_id=row["package_id"], digest=row["digest"])
+    if details.is_index and details.children:
+        chosen, params = in_list("digest", [str(c.digest) for c in details.children], "child")
+        for child in await db.fetchall(
+            f"SELECT digest, media_type, payload FROM manifests WHERE package_id = :p AND {chosen}",
+            {"p": row["package_id"], **params},
+        ):
+            image = _parsed(child["media_type"], bytes(child["payload"]))
+            if image is not None and not image.is_index:
+                details.child_sizes[child["digest"]] = image.blob_size
+                details.child_blobs.update((str(b.digest), b.size) for b in image.blobs)
     referrers = await db.fetchall(
         "SELECT digest, media_type, payload, size, created_at, artifact_type FROM manifests"
         " WHERE package_id = (SELECT id FROM packages WHERE name = :name)"
@@ -470,19 +562,13 @@ async def read_config(storage: Backend, details: ManifestDetails) -> None:
     any digest. One that cannot be read (not linked, gone, not a JSON object) sets
     `config_unreadable`, the same whichever it is."""
     config = details.config
-    if config is None or config.size > MAX_CONFIG or not config.media_type.endswith("json"):
+    if config is None or not _readable_config(config):
         return
     if not details.config_linked:
         details.config_unreadable = True
         return
-    chunks: list[bytes] = []
-    try:
-        async for chunk in storage.read(blob_key(config.digest)):
-            chunks.append(chunk)
-        parsed = json.loads(b"".join(chunks))
-    except (ObjectNotFound, ValueError, RecursionError):
-        parsed = None
-    if isinstance(parsed, dict):
+    parsed = await _read_json(storage, config)
+    if parsed is not None:
         details.image = read_image_config(parsed)
     else:
         details.config_unreadable = True
