@@ -8,6 +8,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.config import Settings, load_settings
 from cargohold.metadata import migrate
+from cargohold.metadata.db import private_sqlite_file
 
 app = typer.Typer(no_args_is_help=True, help="Database schema.")
 
@@ -17,7 +18,7 @@ def database_url(settings: Settings) -> str:
     if settings.is_postgres:
         assert settings.database_url is not None
         return settings.database_url
-    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(settings.sqlite_path)
     return migrate.sqlite_url(settings.sqlite_path)
 
 

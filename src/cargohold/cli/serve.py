@@ -16,8 +16,10 @@ from cargohold.cli.first_start import first_start_hint_here
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.config import Settings, load_settings
 from cargohold.metadata import migrate
+from cargohold.metadata.db import private_sqlite_file
 from cargohold.services.accounts.directory import count_users
 from cargohold.services.context import open_context
+from cargohold.storage.filesystem import make_dirs
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -200,11 +202,11 @@ def serve(
     )
     check_bind(settings)
     check_port_free(settings.host, settings.port)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(settings.data_dir)
     if settings.is_postgres:
         check_schema(settings)
     else:
-        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(settings.sqlite_path)
         migrate.upgrade(migrate.sqlite_url(settings.sqlite_path))
     if settings.storage == "s3":
         check_store(settings)
