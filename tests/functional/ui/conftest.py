@@ -58,6 +58,16 @@ class UiClient:
             path, data=form, headers=self._headers(kw.pop("headers", None)), **kw
         )
 
+    async def follow(self, response: httpx.Response) -> httpx.Response:
+        """The page a 303 leads to, as a browser loads it: with the cookies the redirect
+        set (a one-time flash) besides the session's."""
+        assert response.status_code == 303, response.text
+        headers = self._headers()
+        cookies = [headers.get("cookie", "")]
+        cookies += [f"{name}={value}" for name, value in response.cookies.items()]
+        headers["cookie"] = "; ".join(cookie for cookie in cookies if cookie)
+        return await self.client.get(response.headers["location"], headers=headers)
+
 
 @dataclass
 class Ui:

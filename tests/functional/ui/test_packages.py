@@ -89,7 +89,9 @@ async def test_create_package_offers_only_admin_repositories_and_shows_commands(
     admin = await ui.as_("admin")
     form = await admin.get("/new-package")
     assert 'value="acme/web"' in form.text and 'value="acme/site"' not in form.text
-    created = await admin.post("/new-package", {"repository": "acme/web", "name": "web/worker"})
+    created = await admin.follow(
+        await admin.post("/new-package", {"repository": "acme/web", "name": "web/worker"})
+    )
     assert created.status_code == 200, created.text
     for command in (
         "docker login registry.test --username admin@example.com",

@@ -11,8 +11,10 @@ from tests.functional.ui.conftest import PASSWORD, Ui, set_password
 
 async def test_create_use_and_revoke_a_personal_token(ui: Ui) -> None:
     owner = await ui.as_("owner")
-    created = await owner.post(
-        "/settings/tokens", {"name": "laptop", "scope": "write:package", "expires": "90d"}
+    created = await owner.follow(
+        await owner.post(
+            "/settings/tokens", {"name": "laptop", "scope": "write:package", "expires": "90d"}
+        )
     )
     assert created.status_code == 200, created.text
     secret = re.search(r"(chp_[a-z0-9]{12}_[A-Za-z0-9_-]{43})", created.text)
@@ -48,8 +50,10 @@ async def test_a_token_needs_a_valid_scope_and_expiry(ui: Ui) -> None:
 
 async def test_repository_access_tokens_are_for_admins(ui: Ui) -> None:
     admin = await ui.as_("admin")
-    created = await admin.post(
-        "/w/acme/repos/web/tokens", {"name": "ci", "scope": "write:package", "expires": "30d"}
+    created = await admin.follow(
+        await admin.post(
+            "/w/acme/repos/web/tokens", {"name": "ci", "scope": "write:package", "expires": "30d"}
+        )
     )
     assert created.status_code == 200
     assert re.search(r"cha_[a-z0-9]{12}_", created.text)
@@ -63,7 +67,7 @@ async def test_workspace_access_tokens_are_for_owners(ui: Ui) -> None:
     created = await owner.post(
         "/w/acme/tokens", {"name": "deploy", "scope": "read:package", "expires": "7d"}
     )
-    assert created.status_code == 200
+    assert created.status_code == 303
     assert "deploy" in (await owner.get("/w/acme/tokens")).text
     member = await ui.as_("member")
     assert (await member.get("/w/acme/tokens")).status_code == 403

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -54,7 +56,14 @@ async def create_package(request: Request) -> Response:
             name=short,
             error=error,
         )
-    return page.render("package_created.html", name=name, repository=repository)
+    return page.redirect(f"/p/{quote(name)}/-/created")  # a reload makes nothing twice
+
+
+async def _created(page: Page, name: str) -> Response:
+    """Where creating a package lands: how to push to it."""
+    async with page.transaction() as tx:
+        info = await packages.show_package(tx, page.principal, name)
+    return page.render("package_created.html", name=name, repository=info.repository)
 
 
 async def package_routes(request: Request) -> Response:
@@ -69,6 +78,8 @@ async def package_routes(request: Request) -> Response:
             raise NotFound("no such page")
         return await _package(page, name)
     parts = rest.split("/")
+    if parts == ["created"] and request.method != "POST":
+        return await _created(page, name)
     if len(parts) in (2, 3) and parts[0] in ("tags", "manifests"):
         deleting = len(parts) == 3
         if deleting and parts[2] != "delete":

@@ -1,11 +1,22 @@
 """Personal API tokens, and the access tokens of a workspace (owners) or a repository
 (admins): create (shown once, with the `docker login` command), list, revoke. The personal
-page also lists the person's sessions (UI sign-ins) and refresh tokens, to end them."""
+page also lists the person's sessions (UI sign-ins) and refresh tokens, to end them.
+
+Creating a token answers with a redirect to the tokens page (post/redirect/get: reloading
+it makes no second token). The secret reaches that page in a one-time flash: a cookie for
+that page only, encrypted and authenticated with a key derived from the session key, bound
+to the browser's session, good for five minutes, and deleted by the page that shows it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import os
 from typing import Any, Literal
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,9 +27,12 @@ from cargohold.services.accounts.principals import require_person
 from cargohold.services.accounts.sessions import Session
 from cargohold.services.accounts.tokens import Token
 from cargohold.services.errors import Conflict, Invalid
+from cargohold.web.ui import session_cookie
 from cargohold.web.ui.page import Page, begin
 
 EXPIRIES = ("7d", "30d", "90d", "1y")
+FLASH = "cargohold_new_token"
+FLASH_AGE = 300  # seconds
 
 
 Kind = Literal["personal", "repository", "workspace"]
@@ -67,6 +81,44 @@ def _render(
     )
 
 
+def _flash_cipher(page: Page) -> AESGCM:
+    key = session_cookie._key(page.ctx)  # the session key, never sent anywhere
+    return AESGCM(hashlib.sha256(key + b"cargohold new token flash").digest())
+
+
+def _seal_flash(page: Page, token: Token, secret: str, username: str) -> str:
+    data: dict[str, Any] = {"id": token.id, "secret": secret, "username": username}
+    data |= {"session": page.session.csrf, "at": page.ctx.now()}
+    nonce = os.urandom(12)
+    sealed = _flash_cipher(page).encrypt(nonce, json.dumps(data).encode(), FLASH.encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def _open_flash(page: Page) -> dict[str, Any]:
+    """The flash of a token just made, when genuine, of this session and fresh; else {}."""
+    value = page.request.cookies.get(FLASH)
+    if not value:
+        return {}
+    try:
+        raw = base64.urlsafe_b64decode(value)
+        data = json.loads(_flash_cipher(page).decrypt(raw[:12], raw[12:], FLASH.encode()))
+        fresh = float(data["at"]) + FLASH_AGE >= page.ctx.now()
+        if isinstance(data, dict) and fresh and data["session"] == page.session.csrf:
+            return data
+    except (ValueError, KeyError, TypeError, InvalidTag):
+        pass
+    return {}
+
+
+def _flash_cookie(request: Request) -> dict[str, Any]:
+    return {
+        "path": request.url.path,
+        "httponly": True,
+        "samesite": "strict",
+        "secure": request.url.scheme == "https",
+    }
+
+
 async def tokens_page(request: Request) -> Response:
     page = await begin(request)
     require_person(page.principal)
@@ -74,7 +126,15 @@ async def tokens_page(request: Request) -> Response:
     async with page.transaction() as tx:
         found = await _list(tx, page, kind, target)
         signed_in = await _sessions(tx, page, kind)
-    return _render(page, kind, target, found, sessions=signed_in)
+    flash = _open_flash(page)
+    created = next((t for t in found if t.id == flash.get("id")), None)
+    shown: dict[str, Any] = {}
+    if created is not None:
+        shown = {"created": created, "secret": flash["secret"], "username": flash["username"]}
+    response = _render(page, kind, target, found, sessions=signed_in, **shown)
+    if FLASH in request.cookies:
+        response.delete_cookie(FLASH, **_flash_cookie(request))  # shown once
+    return response
 
 
 async def create_token(request: Request) -> Response:
@@ -114,16 +174,10 @@ async def create_token(request: Request) -> Response:
     token, secret = created
     assert page.user is not None
     username = page.user.email if kind == "personal" else token.name
-    return _render(
-        page,
-        kind,
-        target,
-        found,
-        created=token,
-        secret=secret,
-        username=username,
-        sessions=signed_in,
-    )
+    response = page.redirect(request.url.path)
+    flash = _seal_flash(page, token, secret, username)
+    response.set_cookie(FLASH, flash, max_age=FLASH_AGE, **_flash_cookie(request))
+    return response
 
 
 async def revoke_token(request: Request) -> Response:
