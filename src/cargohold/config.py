@@ -94,7 +94,22 @@ class Settings(BaseSettings):
         default=False,
         description="Let auth=none listen on a non-loopback address (development only).",
     )
-    access_log: bool = False
+    access_log: bool | None = Field(
+        default=None,
+        description="Log one line per request; unset: on when log_format is json, else off.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text lines, or one JSON object per line."
+    )
+    metrics_address: str = Field(
+        default="",
+        description="HOST:PORT serving Prometheus /metrics, apart from the registry; empty: off.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Also serve /metrics on the registry's own listener, to this bearer token.",
+    )
     shutdown_timeout: int = Field(
         default=25,
         ge=1,
@@ -221,6 +236,16 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("metrics_address")
+    @classmethod
+    def _check_metrics_address(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"metrics_address must be HOST:PORT, not {value[:100]!r}")
+        return value
+
     @model_validator(mode="after")
     def _check_scale_out(self) -> Settings:
         url = self.database_url
@@ -231,6 +256,16 @@ class Settings(BaseSettings):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
         return self
+
+    @property
+    def metrics_enabled(self) -> bool:
+        """Metrics are recorded when something serves them."""
+        return bool(self.metrics_address or self.metrics_token)
+
+    @property
+    def logs_requests(self) -> bool:
+        """One log line per request: `access_log`, or by default with JSON logs."""
+        return self.log_format == "json" if self.access_log is None else self.access_log
 
     @property
     def is_postgres(self) -> bool:

@@ -519,5 +519,5 @@ def test_a_log_line_forged_in_a_path_stays_on_its_own_line_escaped(servers: Serv
     lines = [line for line in server.log().splitlines() if "10.9.8.7" in line]
     assert len(lines) == 1, lines
     assert "GET /v2/forged\\x0d\\x0a[2030-01-01 00:00:00 +0000] 10.9.8.7 - \\x22DELETE" in lines[0]
-    assert re.search(r'/tags/list HTTP/1\.1" 404 [0-9.]+$', lines[0]), lines[0]
+    assert re.search(r'/tags/list HTTP/1\.1" 404 [0-9.]+ id=\S+ route=', lines[0]), lines[0]
     assert not any(line.startswith("[2030-01-01") for line in server.log().splitlines())

@@ -10,6 +10,7 @@ import pytest
 
 from cargohold.storage.base import Backend
 from cargohold.storage.filesystem import FilesystemBackend
+from cargohold.storage.measured import MeasuredBackend
 from cargohold.storage.memory import MemoryBackend
 from cargohold.storage.s3 import MIN_PART_SIZE, S3Backend
 from tests.backends import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, SeaweedFS
@@ -31,10 +32,14 @@ def s3_backend(server: SeaweedFS, **overrides: object) -> S3Backend:
     return S3Backend(**options)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["filesystem", "memory", "s3"])
+@pytest.fixture(params=["filesystem", "memory", "s3", "measured"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """Each store; `measured` is the metrics' wrapper (storage/measured.py) around the
+    filesystem store, which must keep the whole contract too."""
     if request.param == "filesystem":
         yield FilesystemBackend(tmp_path / "store")
+    elif request.param == "measured":
+        yield MeasuredBackend(FilesystemBackend(tmp_path / "store"))
     elif request.param == "memory":
         yield MemoryBackend()
     else:

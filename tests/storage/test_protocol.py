@@ -13,10 +13,11 @@ import pytest
 import cargohold
 from cargohold.storage.base import Backend
 from cargohold.storage.filesystem import FilesystemBackend
+from cargohold.storage.measured import MeasuredBackend
 from cargohold.storage.memory import MemoryBackend
 from cargohold.storage.s3 import S3Backend
 
-BACKENDS = [FilesystemBackend, MemoryBackend, S3Backend]
+BACKENDS = [FilesystemBackend, MemoryBackend, S3Backend, MeasuredBackend]
 METHODS = sorted(
     name for name, value in vars(Backend).items() if not name.startswith("_") and callable(value)
 )

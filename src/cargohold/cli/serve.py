@@ -20,6 +20,7 @@ from cargohold.metadata.db import private_sqlite_file
 from cargohold.services.accounts.directory import count_users
 from cargohold.services.context import open_context
 from cargohold.storage.filesystem import make_dirs
+from cargohold.web import exposition
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -56,7 +57,7 @@ def check_bind(settings: Settings) -> None:
     )
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, hint: str = "--port") -> None:
     """Refuse a port another server holds; the server itself binds with SO_REUSEPORT,
     which would otherwise let two registries silently share one port. Connections of a
     server that just stopped or crashed (TIME_WAIT, FIN_WAIT) do not count: the probe binds
@@ -69,7 +70,7 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise typer.BadParameter(
                 f"cannot listen on {host}:{port}: {exc.strerror}. Is another server running?",
-                param_hint="--port",
+                param_hint=hint,
             ) from None
 
 
@@ -163,6 +164,29 @@ def check_store(settings: Settings) -> None:
         typer.secho(f"WARNING: {exc.message}", fg=typer.colors.YELLOW, err=True)
 
 
+def check_metrics(settings: Settings) -> None:
+    """The metrics server's address is free, and not the registry's own."""
+    if not settings.metrics_address:
+        return
+    host, port = exposition.split_address(settings.metrics_address)
+    if (host, port) == (settings.host, settings.port):
+        raise typer.BadParameter(
+            "metrics_address must differ from the registry's host and port (or set"
+            " metrics_token to serve /metrics on the registry's listener instead)",
+            param_hint="metrics_address",
+        )
+    check_port_free(host, port, hint="metrics_address")
+
+
+def _prepare_metrics(settings: Settings) -> None:
+    """With metrics on, the worker processes keep their values in a private directory
+    that the metrics server reads (web/exposition.py); made empty here."""
+    os.environ.pop(exposition.MULTIPROC_ENV, None)
+    if settings.metrics_enabled:
+        path = exposition.private_directory(settings.host, settings.port)
+        os.environ[exposition.MULTIPROC_ENV] = str(path)
+
+
 def _export(settings: Settings) -> None:
     """Hand the resolved settings to the worker processes through the environment."""
     for field, value in settings.model_dump(exclude_none=True).items():
@@ -202,6 +226,7 @@ def serve(
     )
     check_bind(settings)
     check_port_free(settings.host, settings.port)
+    check_metrics(settings)
     make_dirs(settings.data_dir)
     if settings.is_postgres:
         check_schema(settings)
@@ -213,6 +238,7 @@ def serve(
     if settings.auth == "token":
         _first_start_hint(settings)
     _export(settings)
+    _prepare_metrics(settings)
     scheme = "https" if settings.tls_cert else "http"
     typer.echo(
         f"cargohold listening on {scheme}://{settings.host}:{settings.port}"

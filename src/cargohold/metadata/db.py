@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
+
+from cargohold import metrics
 
 Row = Mapping[str, Any]
 Params = Mapping[str, Any]
@@ -88,6 +91,8 @@ class SQLiteDatabase:
         ):
             self._conn.execute(f"PRAGMA {pragma}")
         self._lock = asyncio.Lock()
+        self._open = True
+        metrics.PROCESS.db_max += 1
 
     async def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
         row: Row | None = self._conn.execute(sql, params or {}).fetchone()
@@ -105,14 +110,28 @@ class SQLiteDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteDatabase]:
+        # The metrics count the one connection as in use while a transaction holds it,
+        # and a transaction that waits for another as a wait for the pool.
+        process = metrics.PROCESS
+        waited = time.perf_counter() if self._lock.locked() else None
         async with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            if waited is not None:
+                process.db_waits += 1
+                process.db_wait_seconds += time.perf_counter() - waited
+            process.db_in_use += 1
             try:
-                yield self
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                process.db_in_use -= 1
 
     async def close(self) -> None:
+        if self._open:
+            self._open = False
+            metrics.PROCESS.db_max -= 1
         self._conn.close()

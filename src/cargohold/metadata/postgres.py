@@ -14,6 +14,7 @@ import asyncio
 import functools
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias, TypeVar, cast
@@ -23,6 +24,7 @@ import asyncpg
 import asyncpg.exceptions as pg_errors
 from asyncpg.pool import PoolConnectionProxy
 
+from cargohold import metrics
 from cargohold.metadata.db import IntegrityError, Params, Row
 from cargohold.oci.errors import Unavailable
 
@@ -161,6 +163,8 @@ class PostgresDatabase:
         self._pool: asyncpg.Pool[Any] | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Lock | None = None
+        self._in_use = 0  # connections this adapter's requests hold now (for the metrics)
+        self._counted = False  # its pool size is in the metrics' cargohold_db_connections_max
 
     @property
     def where(self) -> str:
@@ -185,6 +189,9 @@ class PostgresDatabase:
                     max_inactive_connection_lifetime=60.0,
                     reset=_reset,
                 )
+                if not self._counted:
+                    self._counted = True
+                    metrics.PROCESS.db_max += self._max
             return self._pool
 
     async def guard(self, operation: Awaitable[T]) -> T:
@@ -212,10 +219,19 @@ class PostgresDatabase:
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Conn]:
         pool = await self._get_pool()
+        process = metrics.PROCESS
+        waited = time.perf_counter() if self._in_use >= self._max else None
         conn = await self.guard(pool.acquire(timeout=self._command_timeout))
+        if waited is not None:  # every connection was taken: this request waited for one
+            process.db_waits += 1
+            process.db_wait_seconds += time.perf_counter() - waited
+        self._in_use += 1
+        process.db_in_use += 1
         try:
             yield conn
         finally:
+            self._in_use -= 1
+            process.db_in_use -= 1
             try:
                 await pool.release(conn, timeout=self._connect_timeout)
             except Exception:  # a broken connection is dropped by the pool anyway
@@ -269,6 +285,9 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
+        if self._counted:
+            self._counted = False
+            metrics.PROCESS.db_max -= self._max
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), timeout=5.0)

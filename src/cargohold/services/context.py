@@ -22,6 +22,7 @@ from cargohold.services.events.downloads import DownloadCounter, flush
 from cargohold.services.hashing import HashStates
 from cargohold.storage.base import Backend
 from cargohold.storage.filesystem import DIR_MODE, FILE_MODE, FilesystemBackend, make_dirs
+from cargohold.storage.measured import MeasuredBackend
 from cargohold.storage.memory import MemoryBackend
 
 log = logging.getLogger("cargohold")
@@ -68,9 +69,12 @@ def open_context(settings: Settings) -> Context:
     """
     private_data_dir(settings.data_dir)
     key = load_signing_key(settings) if settings.auth == "token" else None
+    storage = open_storage(settings)
+    if settings.metrics_enabled:
+        storage = MeasuredBackend(storage)  # times and counts every call, for the metrics
     return Context(
         db=_open_database(settings),
-        storage=open_storage(settings),
+        storage=storage,
         settings=settings,
         signing_key=key,
     )

@@ -12,22 +12,24 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cargohold import metrics
 from cargohold.config import Settings, load_settings
 from cargohold.oci.errors import SizeInvalid
 from cargohold.services.context import Context, open_context
 from cargohold.services.events import downloads
 from cargohold.services.lifecycle import gc
 from cargohold.services.registry import uploads
-from cargohold.web import health, token
+from cargohold.web import health, observe, token
 from cargohold.web.actors import RequestActor
 from cargohold.web.api.app import create_api
-from cargohold.web.api.problems import problem
+from cargohold.web.api.problems import internal_problem, problem
 from cargohold.web.proxy import ProxyHeaders
 from cargohold.web.registry import errors, routes
+from cargohold.web.ui.app import PREFIXES as UI_PREFIXES
 from cargohold.web.ui.app import UiMount
 
 log = logging.getLogger("cargohold")
@@ -148,6 +150,36 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+def _route_family(path: str) -> str:
+    """The route family (a metrics label) of a request no /v2 route noted: see
+    web/observe.py and docs/operations.md."""
+    if path.startswith(_V2):
+        return "v2_base" if path in (_V2, _V2 + "/") else "v2_other"
+    if path == "/token":
+        return "token"
+    if path == _API or path.startswith(_API + "/"):
+        return "api"
+    if path in ("/healthz", "/readyz"):
+        return "health"
+    if path == "/metrics":
+        return "metrics"
+    if path.startswith("/static/"):
+        return "ui_static"
+    if path == "/" or path.startswith(UI_PREFIXES):
+        return "ui"
+    return "other"
+
+
+def _internal_error(path: str, request_id: str) -> Response:
+    """The 500 of the surface `path` belongs to, for an error no handler rendered (web/
+    observe.py logged it, with this request id)."""
+    if path == "/token" or path == _V2 or path.startswith(_V2 + "/"):
+        return errors.internal_error(request_id)
+    if path == _API or path.startswith(_API + "/"):
+        return internal_problem(request_id)
+    return PlainTextResponse(f"Internal Server Error (request ID {request_id})\n", 500)
+
+
 async def _sweep_uploads(ctx: Context) -> None:
     while True:
         await asyncio.sleep(ctx.settings.upload_sweep_interval)
@@ -202,11 +234,15 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
         tasks.append(asyncio.create_task(_flush_downloads(ctx)))
         if ctx.settings.gc_enabled:
             tasks.append(asyncio.create_task(_collect_garbage(ctx)))
+        if ctx.settings.metrics_enabled:
+            tasks.append(asyncio.create_task(metrics.flush_every()))
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+            if ctx.settings.metrics_enabled:
+                metrics.flush()  # what this worker counted last
             await ctx.close()
 
     app = Starlette(
@@ -214,6 +250,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
             Route("/token", token.token, methods=["GET", "POST"]),
             Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
             Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
+            *([observe.metrics_route(ctx)] if settings.metrics_token else []),
             Route("/v2/", routes.base, methods=_METHODS),
             Route("/v2", routes.base, methods=_METHODS),
             Route("/v2/{path:path}", routes.dispatch, methods=_METHODS),
@@ -228,7 +265,11 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(ApiVersionHeader)
     if settings.trust_proxy_headers:
+        app.add_middleware(observe.NoteClient)
         app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxies)
+    app.add_middleware(
+        observe.Observe, settings=settings, classify=_route_family, render_error=_internal_error
+    )
     return app
 
 

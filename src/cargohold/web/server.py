@@ -9,7 +9,11 @@ Process rules (see docs/deploy.md, "Stopping and restarting"):
 - Workers die with the supervisor (PR_SET_PDEATHSIG): a supervisor killed with SIGKILL
   leaves no worker holding the port. A worker that dies is replaced.
 - Log lines cannot be forged: control characters in anything logged are escaped, and
-  the access log is our own, with the path escaped.
+  the access log is our own (web/observe.py), with the path escaped; `log_format = json`
+  makes every line a JSON object (web/logs.py).
+- With `metrics_address`, this process serves the workers' metrics (web/exposition.py)
+  from a thread of its own, so that they outlive any worker; `cargohold serve` made their
+  directory (PROMETHEUS_MULTIPROC_DIR), and it goes when the server stops.
 """
 
 from __future__ import annotations
@@ -17,21 +21,26 @@ from __future__ import annotations
 import copy
 import ctypes
 import logging
+import logging.config
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from granian.constants import Interfaces
 from granian.log import LOGGING_CONFIG
 from granian.server.mp import MPServer
 
-if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from cargohold.web.logs import (  # noqa: F401 (escape and escape_field: the tests' names)
+    JsonFormatter,
+    escape,
+    escape_all_log_records,
+    escape_field,
+)
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -39,102 +48,34 @@ APP = "cargohold.web.app:app_factory"
 ACCESS_LOGGER = "cargohold.access"
 
 
-# --------------------------------------------------------------------------- safe log lines
+# --------------------------------------------------------------------------- log lines
 
 
-def escape(text: str, also: str = "") -> str:
-    """`text` on one line: control and other unprintable characters (CR, LF, ESC, U+2028,
-    ...), and any character of `also`, become `\\xHH`, `\\uHHHH` or `\\UHHHHHHHH`.
-    Printable non-ASCII letters stay as they are."""
-    out = []
-    for char in text:
-        if char.isprintable() and char not in also:
-            out.append(char)
-        elif ord(char) < 0x100:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    return "".join(out)
-
-
-def escape_field(text: str) -> str:
-    """`escape`, and `"` and `\\` too: a quoted field cannot be closed early, and an escape
-    sequence in the log always stands for an escaped character."""
-    return escape(text, also='"\\')
-
-
-def _escape_block(text: str) -> str:
-    """A traceback (printed below its record's message) keeps its lines, each escaped and
-    indented: only the first line of a log record starts at column 0."""
-    return "\n".join("    " + escape(line) for line in text.rstrip("\n").split("\n"))
-
-
-_make_record = logging.getLogRecordFactory()
-
-
-def _escaped_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    record = _make_record(*args, **kwargs)
-    try:
-        record.msg, record.args = escape(record.getMessage()), None
-    except Exception:  # a broken log call: the handler reports it when it emits
-        return record
-    if record.exc_info and not record.exc_text:
-        record.exc_text = _escape_block(logging.Formatter().formatException(record.exc_info))
-    if record.stack_info:
-        record.stack_info = _escape_block(record.stack_info)
-    return record
-
-
-def escape_all_log_records() -> None:
-    """Every log record made in this process has its message escaped (see `escape`)."""
-    logging.setLogRecordFactory(_escaped_record)
-
-
-def log_config() -> dict[str, Any]:
-    """Granian's logging set-up, plus our access logger on its access handler."""
+def log_config(log_format: str = "text") -> dict[str, Any]:
+    """Granian's logging set-up, plus our access logger (web/observe.py writes the access
+    log, one line per request) and the root logger; with `json`, every line is a JSON
+    object (web/logs.py)."""
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    formatters = dict(config["formatters"])
+    formatters["default"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    if log_format == "json":
+        formatters = {name: {"()": JsonFormatter} for name in formatters}
+    handlers = dict(config["handlers"])
+    handlers["default"] = {
+        "formatter": "default",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
     loggers = dict(config["loggers"])
     loggers[ACCESS_LOGGER] = {"handlers": ["access"], "level": "INFO", "propagate": False}
-    return {**config, "loggers": loggers}
-
-
-class AccessLog:
-    """One line per request, in Granian's format, with the path escaped:
-    `[2024-05-01 12:00:00 +0000] 127.0.0.1 - "GET /v2/ HTTP/1.1" 200 0.274`."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.log = logging.getLogger(ACCESS_LOGGER)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started, clock = time.time(), time.perf_counter()
-        status = 500  # unless a response starts
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            client = scope.get("client")
-            self.log.info(
-                '[%s] %s - "%s %s HTTP/%s" %d %.3f',
-                time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(started)),
-                client[0] if client else "-",
-                escape_field(scope["method"]),
-                escape_field(scope["path"]),
-                scope["http_version"],
-                status,
-                (time.perf_counter() - clock) * 1000,
-            )
+    root = {"handlers": ["default"], "level": "INFO"}
+    return {
+        **config,
+        "formatters": formatters,
+        "handlers": handlers,
+        "loggers": loggers,
+        "root": root,
+    }
 
 
 # --------------------------------------------------------------------------- processes
@@ -160,10 +101,7 @@ def load_app(target: str) -> Callable[..., Any]:
     escape_all_log_records()
     module_name, name = target.split(":")
     factory = getattr(__import__(module_name, fromlist=[name]), name)
-    app: Any = factory()
-    if os.environ.get("CARGOHOLD_ACCESS_LOG") == "True":
-        app = AccessLog(app)
-    return app  # type: ignore[no-any-return]
+    return factory()  # type: ignore[no-any-return]
 
 
 class Server(MPServer):
@@ -186,7 +124,15 @@ def _accept_stop_signals() -> None:
 
 def main() -> None:
     env = os.environ
+    supervisor = os.getpid()
     escape_all_log_records()
+    config = log_config(env.get("CARGOHOLD_LOG_FORMAT", "text"))
+    logging.config.dictConfig(config)
+    metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR")
+    if env.get("CARGOHOLD_METRICS_ADDRESS"):
+        from cargohold.web import exposition
+
+        exposition.serve_in_background(env["CARGOHOLD_METRICS_ADDRESS"])
     cert, key = env.get("CARGOHOLD_TLS_CERT"), env.get("CARGOHOLD_TLS_KEY")
     server = Server(
         APP,
@@ -194,15 +140,19 @@ def main() -> None:
         port=int(env.get("CARGOHOLD_PORT", "5000")),
         workers=int(env.get("CARGOHOLD_WORKERS", "1")),
         interface=Interfaces.ASGI,
-        log_dictconfig=log_config(),
-        log_access=False,  # AccessLog writes it, escaped
+        log_dictconfig=config,
+        log_access=False,  # web/observe.py writes it, escaped
         respawn_failed_workers=True,
         workers_kill_timeout=int(env.get("CARGOHOLD_SHUTDOWN_TIMEOUT", "25")),
         ssl_cert=Path(cert) if cert and key else None,
         ssl_key=Path(key) if cert and key else None,
     )
     server.on_startup(_accept_stop_signals)  # after Granian installed its signal handlers
-    server.serve(target_loader=load_app)
+    try:
+        server.serve(target_loader=load_app)
+    finally:
+        if metrics_dir and os.getpid() == supervisor:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

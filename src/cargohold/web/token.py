@@ -7,19 +7,23 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cargohold import metrics
 from cargohold.authz.errors import ScopeInvalid
 from cargohold.authz.scopes import parse_resource_scopes
 from cargohold.services.accounts import logins
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.registry import bearer_tokens
+from cargohold.web import observe
 from cargohold.web.registry.auth import basic_credentials
 
 
 def _error(
     status: int, error: str, description: str, headers: dict[str, str] | None = None
 ) -> Response:
-    """OAuth2-style errors, with the registry's `errors` array beside them for docker."""
+    """OAuth2-style errors, with the registry's `errors` array beside them for docker.
+    Every refusal of /token comes through here, and is counted."""
+    metrics.count_refused_token(error)
     code = {
         400: "UNSUPPORTED",
         401: "UNAUTHORIZED",
@@ -135,6 +139,8 @@ async def token(request: Request) -> Response:
         principal = await _principal(ctx, request, params)
     except _Refused as refused:
         return refused.response
+    observe.note_principal(request, principal)
     offline = params.get("offline_token") == "true" or params.get("access_type") == "offline"
     issued = await bearer_tokens.issue(ctx, principal, scopes, offline=offline)
+    metrics.TOKENS_ISSUED.inc()
     return JSONResponse(issued.body(), headers={"Cache-Control": "no-store"})

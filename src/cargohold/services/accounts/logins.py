@@ -37,6 +37,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from cargohold import metrics
 from cargohold.config import Settings
 from cargohold.metadata.db import Queries, Row
 from cargohold.oci.errors import Unavailable
@@ -69,7 +70,22 @@ async def authenticate(
     ctx: Context, *, username: str, secret: str, address: str | None
 ) -> Principal:
     """The principal for Basic credentials: email + API token (any name for an access
-    token), or email + password where the site allows it."""
+    token), or email + password where the site allows it. Counted for the metrics
+    (`cargohold_logins_total`): accepted, refused, or throttled."""
+    credential = "token" if tokens.looks_like_token(secret) else "password"
+    try:
+        principal = await _authenticate(ctx, username, secret, address)
+    except TooManyAttempts:
+        metrics.count_login(credential, "throttled")
+        raise
+    except LoginFailed:
+        metrics.count_login(credential, "refused")
+        raise
+    metrics.count_login(credential, "accepted")
+    return principal
+
+
+async def _authenticate(ctx: Context, username: str, secret: str, address: str | None) -> Principal:
     if tokens.looks_like_token(secret):
         principal = await _check_token(ctx, username, secret)
         if principal is None:
@@ -223,6 +239,7 @@ class _PasswordChecks:
 
     def _refuse_when_full(self) -> None:
         if self._pending >= self._most:
+            metrics.count_login("password", "busy")
             raise Unavailable(
                 "too many password logins are being checked; try again in a moment, or log"
                 " in with an API token",

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cargohold import metrics
 from cargohold.metadata.db import IntegrityError, Queries, in_list
 from cargohold.oci.digest import Digest
 from cargohold.services.context import Context
@@ -374,6 +375,7 @@ async def collect(
         await run.uploads()
     except Exception as exc:
         if run_id is not None:
+            metrics.count_collection(completed=False)
             await gc_history.finished(ctx.db, run_id, now=ctx.now(), error=str(exc) or repr(exc))
         raise
     finally:
@@ -381,5 +383,11 @@ async def collect(
             await leases.release(ctx.db, LEASE, holder)
     report.seconds = time.monotonic() - started
     if run_id is not None:
+        metrics.count_collection(
+            completed=True,
+            manifests=report.manifests + report.retention_manifests,
+            blobs=report.blobs,
+            freed_bytes=report.freed_bytes,
+        )
         await gc_history.finished(ctx.db, run_id, now=ctx.now(), report=report.figures())
     return report

@@ -20,6 +20,7 @@ from cargohold.services.accounts import logins, principals, tokens
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.errors import Unauthenticated
+from cargohold.web import observe
 from cargohold.web.actors import identify_principal
 
 
@@ -43,6 +44,13 @@ def _basic(value: str) -> tuple[str, str]:
 
 
 async def _principal(request: Request, ctx: CurrentContext) -> Principal:
+    """Who is asking (noted for the request's log line)."""
+    principal = await _find_principal(request, ctx)
+    observe.note_principal(request, principal)
+    return principal
+
+
+async def _find_principal(request: Request, ctx: Context) -> Principal:
     """Who is asking: `Bearer <API or access token>`, Basic email + API token, or nobody.
 
     Runs outside the request's transaction. Only tokens are taken here, and a wrong

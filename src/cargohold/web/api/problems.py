@@ -11,7 +11,6 @@ is down) likewise. A 401 gets the bearer challenge here, since it depends on the
 
 from __future__ import annotations
 
-import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -25,8 +24,7 @@ from cargohold.oci.errors import RegistryError
 from cargohold.oci.text import encodable
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
-
-log = logging.getLogger("cargohold.api")
+from cargohold.web.observe import request_id
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -45,6 +43,8 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+    instance: str | None = None  # a 500: `urn:cargohold:request:ID`, the request id
+    request_id: str | None = None  # a 500: the id the server's log names the error under
 
 
 class ProblemResponse(JSONResponse):
@@ -120,9 +120,27 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
+def internal_problem(request_id: str | None) -> Response:
+    """A 500 for an error no handler rendered; the log has its traceback under the id that
+    `request_id` and `instance` (and the `X-Request-ID` header) name."""
+    detail = "internal server error; the server logged the details"
+    if request_id is None:
+        return problem(500, detail)
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(500).phrase,
+        "status": 500,
+        "detail": f"{detail} under request id {request_id}",
+        "instance": f"urn:cargohold:request:{request_id}",
+        "request_id": request_id,
+    }
+    return ProblemResponse(body, status_code=500)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "internal server error; the server logged the details")
+    """An error no handler took. The request middleware (web/observe.py) logs it, with its
+    traceback and the request id, once this answer is sent."""
+    return internal_problem(request_id(request))
 
 
 HANDLERS: dict[Any, Any] = {

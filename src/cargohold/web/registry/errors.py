@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from cargohold.oci.errors import BlobUploadInvalid, RegistryError, Unsupported
 from cargohold.oci.text import encodable
+from cargohold.web.observe import request_id
 
 log = logging.getLogger("cargohold.registry")
 
@@ -43,9 +44,21 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def internal_error(request_id: str | None) -> Response:
+    """A 500 for an error no handler rendered; the log has its traceback under the id that
+    the body's detail (and the `X-Request-ID` header) names."""
+    message = "internal server error; the registry logged the details"
+    if request_id is None:
+        return render(RegistryError(message))
+    message += f" under request id {request_id}"
+    return render(RegistryError(message, detail={"request_id": request_id}))
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
+    """The app's last resort, outside the request middleware (web/observe.py), which logs
+    and answers every error a route raised itself."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return render(RegistryError("internal server error; the registry logged the details"))
+    return internal_error(request_id(request))
 
 
 HANDLERS = {

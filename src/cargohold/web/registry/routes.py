@@ -12,6 +12,7 @@ from cargohold.authz.roles import Action
 from cargohold.oci.digest import is_digest
 from cargohold.oci.errors import NameInvalid, Unsupported
 from cargohold.oci.names import validate_name
+from cargohold.web import observe
 from cargohold.web.registry import auth, blobs, catalog, manifests, referrers, tags, uploads
 
 Handler = Callable[..., Awaitable[Response]]
@@ -75,6 +76,23 @@ def body_kind(method: str, path: str) -> str | None:
     return None
 
 
+# Each handler's route family, the label of its metrics (docs/operations.md).
+_FAMILIES: dict[Handler, str] = {
+    uploads.start_upload: "blob_upload_start",
+    uploads.patch_upload: "blob_upload_patch",
+    uploads.put_upload: "blob_upload_put",
+    uploads.get_upload: "blob_upload_get",
+    uploads.cancel_upload: "blob_upload_delete",
+    blobs.get_blob: "blob_get",
+    blobs.delete_blob: "blob_delete",
+    manifests.get_manifest: "manifest_get",
+    manifests.put_manifest: "manifest_put",
+    manifests.delete_manifest: "manifest_delete",
+    tags.list_tags: "tags_list",
+    referrers.list_referrers: "referrers",
+}
+
+
 def _action(action: Action, params: dict[str, str]) -> Action:
     if action is DELETE_IMAGE and not is_digest(params.get("reference", ":")):
         return Action.DELETE_TAG
@@ -93,21 +111,27 @@ async def base(request: Request) -> Response:
 async def dispatch(request: Request) -> Response:
     path: str = request.path_params["path"]
     if path == "_catalog":
+        observe.note(request, "catalog")
         if request.method not in ("GET", "HEAD"):
             raise _not_allowed(request.method, ["GET"])
         request.state.caller = await auth.authenticate(request)
+        observe.note_principal(request, request.state.caller)
         return await catalog.list_catalog(request)
     for pattern, methods in _ROUTES:
         match = pattern.fullmatch(path)
         if match is None:
             continue
         params = match.groupdict()
-        _check_name(params["name"])
         route = methods.get(request.method)
+        if route is not None:
+            observe.note(request, _FAMILIES[route[0]])
+        _check_name(params["name"])
         if route is None:
             raise _not_allowed(request.method, list(methods))
         handler, action = route
+        observe.note(request, _FAMILIES[handler], params["name"])
         caller = await auth.authenticate(request)
+        observe.note_principal(request, caller)
         await auth.require(request, caller, params["name"], _action(action, params))
         request.state.caller = caller
         return await handler(request, **params)

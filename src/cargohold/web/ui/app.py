@@ -18,6 +18,7 @@ from starlette.types import Scope
 from cargohold.oci.errors import RegistryError
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
+from cargohold.web.observe import request_id
 from cargohold.web.ui import members, packages, signin, tokens, usage, workspaces
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
@@ -95,6 +96,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await _error(request, exc.status_code, page.gettext("That did not work."), None)
 
 
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """An error no handler took: a page naming the request id, under which the request
+    middleware (web/observe.py) logs the traceback; the page never shows the traceback."""
+    page = await begin(request)
+    return page.render(
+        "error.html",
+        500,
+        title=page.gettext("Something went wrong"),
+        message=page.gettext(
+            "The server could not do this. If it happens again, give your administrator"
+            " this request ID:"
+        ),
+        detail=None,
+        request_id=request_id(request),
+        path="/",
+    )
+
+
 class _Static(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
@@ -140,6 +159,7 @@ def create_ui(context: Context) -> Starlette:
         ServiceError: _service_error,
         RegistryError: _registry_error,
         HTTPException: _http_error,
+        Exception: _server_error,
     }
     ui = Starlette(routes=routes, exception_handlers=handlers)
     ui.state.context = context

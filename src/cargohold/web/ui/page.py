@@ -21,6 +21,7 @@ from cargohold.services.accounts import directory, sessions
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.registry.checked import browse
+from cargohold.web import observe
 from cargohold.web.actors import identify_principal
 from cargohold.web.ui import csrf, i18n, session_cookie
 from cargohold.web.ui.session_cookie import Session
@@ -150,4 +151,5 @@ async def begin(request: Request) -> Page:
         else:
             session, fresh = session_cookie.new_session(ctx, None), True
     identify_principal(principal)  # what the page changes is recorded as done by them
+    observe.note_principal(request, principal)
     return Page(request, ctx, session, principal, i18n.negotiate(request), fresh)
