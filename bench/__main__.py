@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import auth, chart, gc, report, scaleout
+from bench import auth, chart, gc, metrics_cost, report, scaleout
 from bench import figures as fig
 from bench.figures import Context
 from bench.servers import REPO_ROOT, SERVER_NAMES, Server, cargohold_available, server_version
@@ -34,6 +34,7 @@ FIGURES: list[Callable[[Context], None]] = [
     fig.blob_get,
     fig.manifest_p99_under_push,
     auth.bearer_manifest_rps,  # Cargohold only, on a second Cargohold with accounts
+    metrics_cost.metrics_manifest_rps,  # Cargohold only: two more, metrics off and on
     fig.peak_rss,
 ]
 

@@ -61,6 +61,14 @@ def specs(size_label: str, small_layers: int) -> list[Spec]:
             variant="bearer",
             baseline="anonymous",
         ),
+        Spec(
+            "metrics_manifest_rps",
+            "Manifest GET, metrics on ÷ off (Cargohold-only)",
+            True,
+            ratio_target=0.9,
+            variant="on",
+            baseline="off",
+        ),
     ]
 
 
