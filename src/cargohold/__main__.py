@@ -1,3 +1,3 @@
-from cargohold.cli.main import app
+from cargohold.cli.entry import main
 
-app(prog_name="cargohold")
+main()
