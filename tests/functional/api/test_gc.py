@@ -14,11 +14,26 @@ async def test_site_admins_see_the_newest_collections_first(api: Api) -> None:
     response = await api.get("/gc/runs", "site_admin")
 
     assert response.status_code == 200, response.text
-    runs = response.json()
+    runs = response.json()["items"]
     assert [run["outcome"] for run in runs] == ["done", "done"]
     assert runs[0]["id"] > runs[1]["id"]
     assert runs[0]["figures"]["freed_bytes"] == 0
     assert runs[0]["finished_at"] >= runs[0]["started_at"]
+
+
+async def test_the_runs_page_like_every_list_with_next_after(api: Api) -> None:
+    for _ in range(3):
+        await gc.collect(api.context, grace=0)
+
+    first = (await api.get("/gc/runs", "site_admin", params={"limit": 2})).json()
+    rest = (
+        await api.get("/gc/runs", "site_admin", params={"limit": 2, "after": first["next_after"]})
+    ).json()
+
+    ids = [run["id"] for run in first["items"] + rest["items"]]
+    assert len(first["items"]) == 2 and first["next_after"] == str(ids[1])
+    assert len(ids) == 3 and ids == sorted(ids, reverse=True)
+    assert rest["next_after"] is None
 
 
 async def test_only_site_admins_see_collections(api: Api) -> None:

@@ -53,5 +53,11 @@ async def test_every_operation_documents_its_problems(api: Api) -> None:
             assert operation["operationId"].replace("_", "").isalpha()
 
 
+async def test_putting_a_member_documents_200_changed_and_201_added(api: Api) -> None:
+    doc = await document(api)
+    operation = doc["paths"]["/workspaces/{workspace}/members/{email}"]["put"]
+    assert {"200", "201"} <= set(operation["responses"])
+
+
 async def test_openapi_document_is_a_valid_openapi_document(api: Api) -> None:
     openapi_spec_validator.validate(await document(api))

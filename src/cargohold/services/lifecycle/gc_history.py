@@ -56,11 +56,12 @@ async def finished(
     )
 
 
-async def recent(db: Queries, *, limit: int = 20) -> list[GcRun]:
+async def recent(db: Queries, *, limit: int = 20, before: int | None = None) -> list[GcRun]:
+    """The newest runs, newest first; with `before`, those older than that run's id."""
     rows = await db.fetchall(
         "SELECT id, holder, started_at, finished_at, outcome, report, error FROM gc_runs"
-        " ORDER BY id DESC LIMIT :n",
-        {"n": limit},
+        " WHERE id < :before ORDER BY id DESC LIMIT :n",
+        {"n": limit, "before": 2**62 if before is None else before},
     )
     return [
         GcRun(

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from cargohold.services.lifecycle.checked import gc_history
 from cargohold.services.lifecycle.gc_history import GcRun
 from cargohold.web.api.deps import CurrentPrincipal, DbTx
-from cargohold.web.api.models import timestamp
+from cargohold.web.api.models import Items, timestamp
 from cargohold.web.api.problems import responses
 
 router = APIRouter(tags=["garbage collection"], responses=responses(401, 403, 422))
@@ -44,7 +44,16 @@ async def list_gc_runs(
     tx: DbTx,
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> list[GcRunOut]:
+    after: Annotated[
+        int | None, Query(ge=1, description="A `next_after` of the page before")
+    ] = None,
+) -> Items[GcRunOut]:
     """The newest garbage collections, newest first: who ran them, when, what they deleted
-    and freed (`figures`), or why they failed. Site admins only."""
-    return [GcRunOut.of(run) for run in await gc_history.list_runs(tx, principal, limit=limit)]
+    and freed (`figures`), or why they failed. Site admins only. Pages like every list:
+    pass `next_after` as `after` for older runs."""
+    runs = await gc_history.list_runs(tx, principal, limit=limit + 1, before=after)
+    more = len(runs) > limit
+    return Items(
+        items=[GcRunOut.of(run) for run in runs[:limit]],
+        next_after=str(runs[limit - 1].id) if more else None,
+    )

@@ -120,7 +120,10 @@ async def list_members(workspace: str, tx: DbTx, principal: CurrentPrincipal) ->
     return Items(items=[MemberOut.of(m) for m in members])
 
 
-@router.put("/workspaces/{workspace}/members/{email}", responses=responses(409))
+@router.put(
+    "/workspaces/{workspace}/members/{email}",
+    responses={201: {"description": "Added", "model": MemberOut}, **responses(409)},
+)
 async def put_member(
     workspace: str,
     email: str,

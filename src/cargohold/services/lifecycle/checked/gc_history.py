@@ -8,10 +8,12 @@ from cargohold.services.errors import Forbidden, Unauthenticated
 from cargohold.services.lifecycle.gc_history import GcRun, recent
 
 
-async def list_runs(db: Queries, principal: Principal, *, limit: int) -> list[GcRun]:
-    """The newest collections, for site admins."""
+async def list_runs(
+    db: Queries, principal: Principal, *, limit: int, before: int | None = None
+) -> list[GcRun]:
+    """The newest collections (older than run `before`, if given), for site admins."""
     if principal.user is None:
         raise Unauthenticated("sign in as a site admin to see garbage collection runs")
     if not principal.user.is_admin or principal.robot:
         raise Forbidden("only site admins may see garbage collection runs")
-    return await recent(db, limit=limit)
+    return await recent(db, limit=limit, before=before)
