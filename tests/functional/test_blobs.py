@@ -44,6 +44,25 @@ async def test_head_blob_has_digest_and_length_but_no_body(registry: Registry) -
     assert response.headers["etag"] == f'"{digest}"'
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v2/{NAME}/blobs/{UNKNOWN_DIGEST}",
+        f"/v2/{NAME}/manifests/{UNKNOWN_DIGEST}",
+        f"/v2/{NAME}/manifests/no-such-tag",
+        "/v2/acme/unknown/blobs/" + UNKNOWN_DIGEST,
+    ],
+)
+async def test_an_error_answer_to_head_has_its_status_and_headers_but_no_body(
+    registry: Registry, path: str
+) -> None:
+    response = await registry.raw("HEAD", path)
+
+    assert response.status_code == 404
+    assert response.content == b""
+    assert response.headers["docker-distribution-api-version"] == "registry/2.0"
+
+
 async def test_sha512_blob_is_pushed_and_pulled_by_its_sha512_digest(registry: Registry) -> None:
     data = random_blob(2000)
     digest = digest_of(data, "sha512")

@@ -24,9 +24,19 @@ def render(error: RegistryError) -> Response:
     return JSONResponse(encodable(error.body()), status_code=error.http_status, headers=headers)
 
 
+def answer(request: Request, error: RegistryError) -> Response:
+    """`render`, but a HEAD request gets the status and headers without the body (HEAD
+    never has one, errors included)."""
+    response = render(error)
+    if request.method != "HEAD":
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(status_code=response.status_code, headers=headers)
+
+
 async def registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)
-    return render(exc)
+    return answer(request, exc)
 
 
 async def client_disconnect(request: Request, exc: Exception) -> Response:
@@ -36,7 +46,8 @@ async def client_disconnect(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 and 405 (no route, method outside the route's list), in our body."""
     assert isinstance(exc, HTTPException)
-    return render(
+    return answer(
+        request,
         Unsupported(
             f"{request.method} {request.url.path[:200]} is not an endpoint of this registry",
             status=exc.status_code,
