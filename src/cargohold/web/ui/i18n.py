@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -63,6 +63,21 @@ def format_time(timestamp: float | None, language: str) -> str:
         return "—"
     moment = datetime.fromtimestamp(timestamp, UTC)
     return format_datetime(moment, "medium", tzinfo=UTC, locale=Locale.parse(language)) + " UTC"
+
+
+def iso_time(timestamp: float) -> str:
+    """A time for `<time datetime>`: RFC 3339, UTC."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def format_ago(timestamp: float | None, now: float, language: str) -> str:
+    """How long ago, as the locale says it ("2 minutes ago", "2 分前"); a time a little
+    ahead of `now` (clocks of two nodes) reads as now."""
+    if not timestamp:
+        return "—"
+    return format_timedelta(
+        min(round(timestamp - now), -1), add_direction=True, locale=Locale.parse(language)
+    )
 
 
 def format_iso_time(text: object, language: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -51,6 +51,10 @@ def environment(language: str) -> Environment:
     )
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["time"] = lambda value: i18n.format_time(value, language)
+    env.filters["isoformat"] = i18n.iso_time
+    env.filters["ago"] = pass_context(
+        lambda context, value: i18n.format_ago(value, context["now"], language)
+    )
     env.filters["isotime"] = lambda value: i18n.format_iso_time(value, language)
     env.filters["size"] = lambda value: i18n.format_size(value, language)
     env.filters["number"] = lambda value: i18n.format_number(value, language)
@@ -108,6 +112,7 @@ class Page:
                     "csrf_field": csrf.FIELD,
                     "path": self.request.url.path,
                     "registry_host": registry_host(self.request),
+                    "now": self.ctx.now(),
                     **values,
                 }
             )
