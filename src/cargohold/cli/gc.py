@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cargohold.cli.common import act_as_operator
 from cargohold.cli.options import ConfigOption, DataDirOption
 from cargohold.config import Settings, load_settings
 from cargohold.services.context import open_context
@@ -82,6 +83,7 @@ def summary(report: gc.GcReport) -> Table:
         "stored objects without a row", str(report.orphans), format_bytes(report.orphan_bytes)
     )
     table.add_row("abandoned uploads", str(report.uploads), "")
+    table.add_row("audit log entries past their retention", str(report.events), "")
     table.add_row(f"total {verb}", "", format_bytes(report.freed_bytes))
     return table
 
@@ -141,6 +143,7 @@ def collect(
     console = Console(stderr=True)
 
     async def main() -> gc.GcReport:
+        act_as_operator()
         ctx = open_context(settings)
         try:
             with Progress(

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import IntegrityError, Queries, Row
 from cargohold.services.errors import Conflict, Invalid, NotFound
+from cargohold.services.events import outbox
 
 _HASHER = PasswordHasher()
 
@@ -111,6 +112,9 @@ async def create_user(
         )
     except IntegrityError:
         raise Conflict(f"a user with email {email} already exists") from None
+    await outbox.record(
+        db, "user.created", target=email, data={"email": email, "admin": is_admin}, at=now
+    )
     return await find_user(db, email)
 
 
@@ -154,7 +158,14 @@ async def set_password(db: Queries, *, user: User, password: str | None) -> int:
         "UPDATE users SET password_hash = :hash WHERE id = :id",
         {"hash": hash_password(password) if password else None, "id": user.id},
     )
-    return await end_sessions(db, user_id=user.id)
+    ended = await end_sessions(db, user_id=user.id)
+    await outbox.record(
+        db,
+        "user.password_changed",
+        target=user.email,
+        data={"email": user.email, "removed": password is None, "sessions_ended": ended},
+    )
+    return ended
 
 
 async def count_users(db: Queries) -> int:
@@ -178,6 +189,14 @@ async def create_workspace(
         )
     except IntegrityError:
         raise Conflict(f"workspace {slug} already exists") from None
+    await outbox.record(
+        db,
+        "workspace.created",
+        workspace=slug,
+        target=slug,
+        data={"name": name or slug, "owner": owner.email},
+        at=now,
+    )
     workspace_id = await find_workspace(db, slug)
     await set_member(db, workspace_id=workspace_id, user=owner, owner=True)
     return workspace_id
@@ -190,19 +209,61 @@ async def find_workspace(db: Queries, slug: str) -> int:
     return int(row["id"])
 
 
+async def _slug(db: Queries, workspace_id: int) -> str | None:
+    row = await db.fetchone("SELECT slug FROM workspaces WHERE id = :w", {"w": workspace_id})
+    return None if row is None else str(row["slug"])
+
+
 async def set_member(db: Queries, *, workspace_id: int, user: User, owner: bool) -> None:
+    """Add a person to a workspace, or change whether they own it (`member.added`,
+    `member.changed`; nothing is recorded when nothing changes)."""
+    before = await db.fetchone(
+        "SELECT is_owner FROM workspace_members WHERE workspace_id = :w AND user_id = :u",
+        {"w": workspace_id, "u": user.id},
+    )
     await db.execute(
         "INSERT INTO workspace_members (workspace_id, user_id, is_owner) VALUES (:w, :u, :o)"
         " ON CONFLICT (workspace_id, user_id) DO UPDATE SET is_owner = excluded.is_owner",
         {"w": workspace_id, "u": user.id, "o": owner},
     )
+    if before is not None and bool(before["is_owner"]) == owner:
+        return
+    slug = await _slug(db, workspace_id)
+    await outbox.record(
+        db,
+        "member.added" if before is None else "member.changed",
+        workspace=slug,
+        target=f"{user.email} in {slug}, as {'owner' if owner else 'member'}",
+        data={"email": user.email, "owner": owner},
+    )
+
+
+async def record_member_removed(db: Queries, *, workspace: str, user: User) -> None:
+    await outbox.record(
+        db,
+        "member.removed",
+        workspace=workspace,
+        target=f"{user.email} from {workspace}",
+        data={"email": user.email},
+    )
 
 
 async def set_create_on_push(db: Queries, *, workspace_id: int, enabled: bool) -> None:
+    row = await db.fetchone(
+        "SELECT slug, create_on_push FROM workspaces WHERE id = :w", {"w": workspace_id}
+    )
     await db.execute(
         "UPDATE workspaces SET create_on_push = :v WHERE id = :w",
         {"v": enabled, "w": workspace_id},
     )
+    if row is not None and bool(row["create_on_push"]) != enabled:
+        await outbox.record(
+            db,
+            "settings.changed",
+            workspace=row["slug"],
+            target=f"create on push in {row['slug']}: {'on' if enabled else 'off'}",
+            data={"setting": "create_on_push", "from": not enabled, "to": enabled},
+        )
 
 
 async def create_project(
@@ -218,6 +279,14 @@ async def create_project(
         )
     except IntegrityError:
         raise Conflict(f"project {key} already exists in {workspace}") from None
+    await outbox.record(
+        db,
+        "project.created",
+        workspace=workspace,
+        target=f"project {key} of {workspace}",
+        data={"key": key, "name": name or key},
+        at=now,
+    )
     return await find_project(db, workspace_id=workspace_id, key=key)
 
 
@@ -254,6 +323,14 @@ async def create_repository(
         )
     except IntegrityError:
         raise Conflict(f"repository {full_name} already exists") from None
+    await outbox.record(
+        db,
+        "repository.created",
+        repository=full_name,
+        target=full_name,
+        data={"project": project_key, "public": public},
+        at=now,
+    )
     return await find_repository(db, full_name)
 
 
@@ -281,6 +358,14 @@ async def set_repository_visibility(db: Queries, *, repository: Repository, publ
         "UPDATE repositories SET is_public = :p WHERE id = :id",
         {"p": public, "id": repository.id},
     )
+    if repository.is_public != public:
+        await outbox.record(
+            db,
+            "repository.visibility_changed",
+            repository=repository.full_name,
+            target=f"{repository.full_name}: {'public' if public else 'private'}",
+            data={"public": public},
+        )
 
 
 async def grant_repository(db: Queries, *, repository: Repository, user: User, role: Role) -> None:
@@ -293,15 +378,59 @@ async def grant_project(db: Queries, *, project_id: int, user: User, role: Role)
 
 async def _grant(db: Queries, table: str, column: str, target: int, user: User, role: Role) -> None:
     if role == Role.NONE:
-        await db.execute(
+        removed = await db.execute(
             f"DELETE FROM {table} WHERE {column} = :t AND user_id = :u",
             {"t": target, "u": user.id},
         )
+        if removed:
+            await _record_grant(db, table, target, user, None)
         return
+    before = await db.fetchone(
+        f"SELECT role FROM {table} WHERE {column} = :t AND user_id = :u",
+        {"t": target, "u": user.id},
+    )
     await db.execute(
         f"INSERT INTO {table} ({column}, user_id, role) VALUES (:t, :u, :r)"
         f" ON CONFLICT ({column}, user_id) DO UPDATE SET role = excluded.role",
         {"t": target, "u": user.id, "r": int(role)},
+    )
+    if before is None or int(before["role"]) != int(role):
+        was = None if before is None else Role(int(before["role"]))
+        await _record_grant(db, table, target, user, role, was)
+
+
+async def _record_grant(
+    db: Queries, table: str, target: int, user: User, role: Role | None, was: Role | None = None
+) -> None:
+    """`grant.changed` (a role given or changed) or `grant.removed`, on a project or a
+    repository (`table` is ours, never input)."""
+    if table == "project_grants":
+        row = await db.fetchone(
+            "SELECT w.slug AS workspace, p.key AS name FROM projects p"
+            " JOIN workspaces w ON w.id = p.workspace_id WHERE p.id = :t",
+            {"t": target},
+        )
+        workspace, repository = (row["workspace"] if row else None), None
+        label = f"project {row['name']} of {row['workspace']}" if row else "a project"
+    else:
+        row = await db.fetchone(
+            "SELECT w.slug AS workspace, r.slug AS name FROM repositories r"
+            " JOIN workspaces w ON w.id = r.workspace_id WHERE r.id = :t",
+            {"t": target},
+        )
+        full_name = f"{row['workspace']}/{row['name']}" if row else None
+        workspace, repository = None, full_name
+        label = full_name or "a repository"
+    data = {"email": user.email, "role": role.label if role else None}
+    if role is not None:
+        data["from"] = was.label if was else None
+    await outbox.record(
+        db,
+        "grant.changed" if role is not None else "grant.removed",
+        target=f"{user.email} on {label}" + (f": {role.label}" if role else ""),
+        data=data,
+        workspace=workspace,
+        repository=repository,
     )
 
 
@@ -335,6 +464,7 @@ async def drop_grant(db: Queries, table: str, column: str, target: int, user: Us
     )
     if not removed:
         raise NotFound(f"{user.email} has no grant here")
+    await _record_grant(db, table, target, user, None)
 
 
 def granted_role(role: Role) -> Role:

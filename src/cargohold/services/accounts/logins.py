@@ -45,6 +45,7 @@ from cargohold.services.accounts import directory, tokens
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
+from cargohold.services.events import actors, outbox
 
 
 class LoginFailed(ServiceError):
@@ -124,9 +125,36 @@ async def _check_password(
     user, password_hash = await directory.find_password_hash(ctx.db, email)
     matches = await checks.verify(password_hash, password)  # also when there is no user
     if user is None or not matches:
+        async with ctx.db.transaction() as tx:  # no change to go with: it stands alone
+            await _record_sign_in(tx, ctx, email, None, address)
         raise LoginFailed("wrong email or password (or log in with an API token instead)")
-    await ctx.db.execute("DELETE FROM login_failures WHERE key = :k", {"k": pair.key})
+    async with ctx.db.transaction() as tx:
+        await tx.execute("DELETE FROM login_failures WHERE key = :k", {"k": pair.key})
+        await _record_sign_in(tx, ctx, email, user, address)
     return Principal(user=user)
+
+
+async def _record_sign_in(
+    tx: Queries, ctx: Context, email: str, user: directory.User | None, address: str | None
+) -> None:
+    """`signin.succeeded` as the person, or `signin.failed` (outcome refused) as anonymous
+    with the email that was tried: every password sign-in (the UI, /token, Basic on /v2)."""
+    here = actors.current()
+    who = actors.Actor(
+        actors.USER if user else actors.ANONYMOUS,
+        id=str(user.id) if user else None,
+        name=user.email if user else email,
+        client_address=address or here.client_address,
+        request_id=here.request_id,
+    )
+    await outbox.record(
+        tx,
+        "signin.succeeded" if user else "signin.failed",
+        outcome=outbox.OK if user else outbox.REFUSED,
+        target=f"password sign-in as {email}",
+        actor=who,
+        at=ctx.now(),
+    )
 
 
 def _place(address: str | None) -> str:

@@ -18,6 +18,7 @@ from cargohold.authz.errors import TokenScopeInvalid
 from cargohold.authz.roles import Role, parse_token_scopes, scope_ceiling
 from cargohold.metadata.db import Queries, Row
 from cargohold.services.errors import Invalid, NotFound
+from cargohold.services.events import outbox
 
 PERSONAL_PREFIX = "chp_"
 ACCESS_PREFIX = "cha_"
@@ -120,7 +121,47 @@ async def create_token(
             "hash": _hash(secret),
         },
     )
-    return await get_token(db, token_id), f"{prefix}{token_id}_{secret}"
+    token = await get_token(db, token_id)
+    await _record(db, "token.created", token, now)
+    return token, f"{prefix}{token_id}_{secret}"
+
+
+async def _record(db: Queries, action: str, token: Token, now: float) -> None:
+    """`token.created` or `token.revoked`: the token's id, name, kind, scopes and holder,
+    never its secret; in its workspace's log when it is a repository's or workspace's."""
+    workspace = repository = holder = None
+    if token.repository_id is not None:
+        row = await db.fetchone(
+            "SELECT w.slug AS workspace, r.slug FROM repositories r"
+            " JOIN workspaces w ON w.id = r.workspace_id WHERE r.id = :r",
+            {"r": token.repository_id},
+        )
+        repository = holder = f"{row['workspace']}/{row['slug']}" if row else None
+    elif token.workspace_id is not None:
+        row = await db.fetchone(
+            "SELECT slug FROM workspaces WHERE id = :w", {"w": token.workspace_id}
+        )
+        workspace = holder = str(row["slug"]) if row else None
+    elif token.user_id is not None:
+        row = await db.fetchone("SELECT email FROM users WHERE id = :u", {"u": token.user_id})
+        holder = str(row["email"]) if row else None
+    kind = "API token" if token.kind == "personal" else f"{token.kind} access token"
+    await outbox.record(
+        db,
+        action,
+        workspace=workspace,
+        repository=repository,
+        target=f"{kind} {token.name!r} of {holder}",
+        data={
+            "id": token.id,
+            "kind": token.kind,
+            "name": token.name,
+            "holder": holder,
+            "scopes": sorted(token.scopes),
+            "expires_at": token.expires_at,
+        },
+        at=now,
+    )
 
 
 async def get_token(db: Queries, token_id: str) -> Token:
@@ -157,6 +198,8 @@ async def revoke_token(db: Queries, token_id: str, *, now: float) -> None:
     )
     if not changed:
         await get_token(db, token_id)
+        return
+    await _record(db, "token.revoked", await get_token(db, token_id), now)
 
 
 async def list_tokens(

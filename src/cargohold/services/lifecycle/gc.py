@@ -11,7 +11,11 @@ A run works in phases, each in short transactions, none held across object-store
 2. blobs no package links: the row goes and a tombstone stands while the bytes are
    deleted; an upload of the same digest waits for the tombstone before it publishes, and
    a push that links the blob first keeps it (the link refers to the row);
-3. objects in the store without a row (left by a crash), and upload data without a session.
+3. objects in the store without a row (left by a crash), and upload data without a session;
+   audit log entries older than `audit_retention_days`.
+
+Each deletion of phases 1 and 2 leaves a `gc.deleted` event in its transaction: one per
+package (listing the manifests, counting the links) and one per blob (docs/audit.md).
 
 Everything is deleted only when older than the grace period (`gc_grace`): a manifest by
 when it was pushed, a link by when it was last uploaded or mounted, a blob by when it was
@@ -29,6 +33,7 @@ from cargohold import metrics
 from cargohold.metadata.db import IntegrityError, Queries, in_list
 from cargohold.oci.digest import Digest
 from cargohold.services.context import Context
+from cargohold.services.events import outbox
 from cargohold.services.lifecycle import gc_history, leases, retention
 from cargohold.services.lifecycle.reachability import load_graph, lock_package
 from cargohold.services.registry import uploads
@@ -39,6 +44,7 @@ LEASE = "gc"
 LEASE_TTL = 300.0
 LEFTOVER_MIN_AGE = 60.0  # bytes written a moment ago may belong to a push still under way
 _BATCH = 500
+LISTED = 1000  # the most manifests one gc.deleted event lists (it counts them all)
 
 
 @dataclass
@@ -54,6 +60,7 @@ class GcReport:
     orphans: int = 0
     orphan_bytes: int = 0
     uploads: int = 0
+    events: int = 0  # audit log entries past audit_retention_days
     kept_in_use: int = 0  # blobs a push linked again while the run was deciding
     seconds: float = 0.0
 
@@ -173,14 +180,40 @@ class _Run:
         for start in range(0, len(doomed), _BATCH):
             where, params = in_list("id", doomed[start : start + _BATCH])
             await tx.execute(f"DELETE FROM manifests WHERE {where}", params)
+        unlinked = 0
         for start in range(0, len(stale), _BATCH):
             where, params = in_list("digest", stale[start : start + _BATCH])
             # created_at again: an upload or mount that renewed the link meanwhile keeps it
-            self.report.links += await tx.execute(
+            unlinked += await tx.execute(
                 f"DELETE FROM package_blobs WHERE package_id = :p AND created_at < :cutoff"
                 f" AND {where}",
                 {"p": package_id, "cutoff": self.cutoff, **params},
             )
+        self.report.links += unlinked
+        digests = sorted(d for d, node in graph.manifests.items() if node.id in gone)
+        await self._record_package(tx, package_id, digests, unlinked)
+
+    async def _record_package(
+        self, tx: Queries, package_id: int, digests: list[str], unlinked: int
+    ) -> None:
+        """One `gc.deleted` event per package and run: its manifests that went (listed up
+        to `LISTED`), and how many of its links to blobs."""
+        if not digests and not unlinked:
+            return
+        row = await tx.fetchone("SELECT name FROM packages WHERE id = :p", {"p": package_id})
+        name = str(row["name"]) if row else None
+        await outbox.record(
+            tx,
+            "gc.deleted",
+            package=name,
+            target=f"{name}: {len(digests)} manifests, {unlinked} links to blobs",
+            data={
+                "manifest_count": len(digests),
+                "manifests": digests[:LISTED],
+                "links": unlinked,
+            },
+            at=self.ctx.now(),
+        )
 
     # -- phase 2: blobs no package links
 
@@ -232,6 +265,14 @@ class _Run:
                 )
                 if removed:
                     await self._tombstone(tx, digest)
+                    await outbox.record(
+                        tx,
+                        "gc.deleted",
+                        digest=digest,
+                        target=f"blob {digest}",
+                        data={"blob_size": size},
+                        at=self.ctx.now(),
+                    )
         except IntegrityError:  # a push linked it after the check: it stays
             removed = 0
         if not removed:
@@ -350,6 +391,30 @@ class _Run:
             {"stale": ctx.now() - 2 * uploads.TOMBSTONE_TIMEOUT},
         )
 
+    async def audit_log(self) -> None:
+        """Delete the audit log's entries older than `audit_retention_days` (0: none)."""
+        days = self.ctx.settings.audit_retention_days
+        if not days:
+            return
+        before = self.ctx.now() - days * 86400
+        if self.report.dry_run:
+            row = await self.ctx.db.fetchone(
+                "SELECT COUNT(*) AS n FROM events WHERE at < :before", {"before": before}
+            )
+            self.report.events += int(row["n"]) if row else 0
+            return
+        async with self.ctx.db.transaction() as tx:
+            pruned = await outbox.prune(tx, before=before)
+            if pruned:
+                await outbox.record(
+                    tx,
+                    "gc.deleted",
+                    target=f"{pruned} audit log entries older than {days} days",
+                    data={"events": pruned, "before": before},
+                    at=self.ctx.now(),
+                )
+        self.report.events += pruned
+
 
 async def collect(
     ctx: Context,
@@ -373,6 +438,7 @@ async def collect(
         await run.blobs()
         await run.orphans()
         await run.uploads()
+        await run.audit_log()
     except Exception as exc:
         if run_id is not None:
             metrics.count_collection(completed=False)

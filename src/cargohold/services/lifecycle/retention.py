@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from cargohold.metadata.db import Queries, in_list
 from cargohold.services.context import Context
 from cargohold.services.errors import NotFound
+from cargohold.services.events import outbox
 from cargohold.services.lifecycle import reachability
 from cargohold.services.lifecycle.reachability import PackageGraph
 from cargohold.services.lifecycle.retention_plan import Plan, Policy, plan
@@ -85,7 +86,32 @@ async def apply_saved_policy(
     graph, planned = await plan_for(tx, package_id, saved.policy, now)
     if not dry_run:
         await _execute(tx, package_id, graph, planned)
+        await _record(tx, name, planned)
     return planned
+
+
+LISTED = 1000  # the most tags and manifests one event lists (it counts them all)
+
+
+async def _record(tx: Queries, name: str, planned: Plan) -> None:
+    """One `retention.deleted` event per package and run, listing what went."""
+    if not planned.tags and not planned.manifests:
+        return
+    await outbox.record(
+        tx,
+        "retention.deleted",
+        package=name,
+        target=f"{name}: {len(planned.tags)} tags, {len(planned.manifests)} images",
+        data={
+            "tag_count": len(planned.tags),
+            "manifest_count": len(planned.manifests),
+            "tags": [{"name": t.name, "digest": t.digest} for t in planned.tags[:LISTED]],
+            "manifests": [
+                {"digest": m.digest, "reason": m.reason} for m in planned.manifests[:LISTED]
+            ],
+        },
+        at=planned.now,
+    )
 
 
 @dataclass(frozen=True, slots=True)

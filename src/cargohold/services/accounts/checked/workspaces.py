@@ -21,6 +21,7 @@ from cargohold.services.accounts.directory import (
 )
 from cargohold.services.accounts.principals import Principal, require_person, require_workspace
 from cargohold.services.errors import Conflict, Forbidden, Invalid, NotFound
+from cargohold.services.events import outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +124,20 @@ async def update_workspace(
         name = name.strip()
         if not name or len(name) > 200:
             raise Invalid("a workspace name is 1 to 200 characters")
+        before = await db.fetchone(
+            "SELECT name FROM workspaces WHERE id = :w", {"w": seen.workspace_id}
+        )
         await db.execute(
             "UPDATE workspaces SET name = :n WHERE id = :w", {"n": name, "w": seen.workspace_id}
         )
+        if before is not None and before["name"] != name:
+            await outbox.record(
+                db,
+                "workspace.changed",
+                workspace=slug,
+                target=f"{slug}: named {name}",
+                data={"name": {"from": before["name"], "to": name}},
+            )
     if create_on_push is not None:
         await directory.set_create_on_push(
             db, workspace_id=seen.workspace_id, enabled=create_on_push
@@ -185,6 +197,7 @@ async def remove_member(db: Queries, principal: Principal, slug: str, *, email: 
         "DELETE FROM workspace_members WHERE workspace_id = :w AND user_id = :u",
         {"w": seen.workspace_id, "u": user.id},
     )
+    await directory.record_member_removed(db, workspace=slug, user=user)
 
 
 async def _keep_an_owner(db: Queries, workspace_id: int, slug: str) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
 from cargohold.services.accounts.principals import Principal, require_package
 from cargohold.services.errors import Conflict
+from cargohold.services.events import outbox
 from cargohold.services.lifecycle.retention import (
     SavedPolicy,
     apply_saved_policy,
@@ -36,6 +40,24 @@ async def preview(
     return planned
 
 
+def _policy(saved: SavedPolicy | Policy | None) -> dict[str, Any] | None:
+    if saved is None:
+        return None
+    policy = saved.policy if isinstance(saved, SavedPolicy) else saved
+    return {**asdict(policy), "keep_pattern": list(policy.keep_pattern)}
+
+
+async def _record(tx: Queries, name: str, before: SavedPolicy | None, after: Policy | None) -> None:
+    """`settings.changed`: the package's retention policy, from what to what."""
+    await outbox.record(
+        tx,
+        "settings.changed",
+        package=name,
+        target=f"retention policy of {name}" + ("" if after else ": removed"),
+        data={"setting": "retention", "from": _policy(before), "to": _policy(after)},
+    )
+
+
 async def set_policy(
     tx: Queries,
     principal: Principal,
@@ -55,6 +77,7 @@ async def set_policy(
             f"this policy would delete every tag of {name} ({len(planned.tags)} now);"
             " send confirm_delete_all_tags: true to save it anyway"
         )
+    before = await saved_policy(tx, package_id, name)
     values = {
         "p": package_id,
         "n": policy.keep_newest,
@@ -73,17 +96,21 @@ async def set_policy(
         " updated_by = excluded.updated_by",
         values,
     )
+    if before is None or before.policy != policy:
+        await _record(tx, name, before, policy)
     return SavedPolicy(name, policy, now, principal.display), planned
 
 
 async def remove_policy(tx: Queries, principal: Principal, name: str) -> None:
     await require_package(tx, principal, name, Role.ADMIN)
+    package_id = await find_package(tx, name)
+    before = await saved_policy(tx, package_id, name)
     removed = await tx.execute(
-        "DELETE FROM retention_policies WHERE package_id = :p",
-        {"p": await find_package(tx, name)},
+        "DELETE FROM retention_policies WHERE package_id = :p", {"p": package_id}
     )
     if not removed:
         raise no_policy(name)
+    await _record(tx, name, before, None)
 
 
 async def run_policy(tx: Queries, principal: Principal, *, name: str, now: float) -> Plan:
