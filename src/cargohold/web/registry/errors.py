@@ -51,7 +51,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
         Unsupported(
             f"{request.method} {request.url.path[:200]} is not an endpoint of this registry",
             status=exc.status_code,
-        )
+        ),
     )
 
 
