@@ -1,10 +1,15 @@
-"""A database at the previous schema revision, with people, tokens and packages in it,
+"""A database at an earlier schema revision, with people, tokens and packages in it,
 upgrades to the newest one (`cargohold db upgrade`) and keeps working: what was there
-still logs in and pulls, and what the new revision adds (sessions) works on it."""
+still logs in and pulls, and what the newer revisions add (sessions, the audit log,
+download counts) works on it.
+
+The earlier database is filled with the SQL of its own schema, not through the services:
+they write what the newest schema has (every change records an event, revision 0007)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import secrets
 from pathlib import Path
@@ -15,14 +20,15 @@ import pytest
 from cargohold.config import Settings
 from cargohold.metadata import migrate, revision
 from cargohold.metadata.db import Database, SQLiteDatabase
-from cargohold.services.accounts import directory, tokens
-from cargohold.services.registry import packages
+from cargohold.services.accounts import directory
+from cargohold.services.events import downloads
 from cargohold.web.app import create_app
 from tests import backends
 from tests.backends import PostgresServer, SeaweedFS
 from tests.functional.registry import fail_on_server_error
 
-PREVIOUS = "0004"
+# Before sessions (0005), upload openers (0006) and events (0007); and the one before events.
+PREVIOUS = ("0004", "0006")
 PASSWORD = "correct horse battery staple"
 NOW = 1_800_000_000.0
 
@@ -48,31 +54,46 @@ def _database(settings: Settings) -> Database:
     return SQLiteDatabase(settings.sqlite_path)
 
 
+_USER = "(SELECT id FROM users WHERE email = 'owner@example.com')"
+_WORKSPACE = "(SELECT id FROM workspaces WHERE slug = 'acme')"
+_ROWS = [
+    "INSERT INTO users (email, display_name, password_hash, is_admin, created_at)"
+    " VALUES ('owner@example.com', 'owner', :password, :false, :now)",
+    "INSERT INTO workspaces (slug, name, create_on_push, created_at)"
+    " VALUES ('acme', 'acme', :false, :now)",
+    "INSERT INTO workspace_members (workspace_id, user_id, is_owner)"
+    f" VALUES ({_WORKSPACE}, {_USER}, :true)",
+    f"INSERT INTO projects (workspace_id, key, name, created_at) VALUES ({_WORKSPACE},"
+    " 'PLAT', 'PLAT', :now)",
+    "INSERT INTO repositories (workspace_id, project_id, slug, is_public, created_at)"
+    f" SELECT {_WORKSPACE}, id, 'web', :false, :now FROM projects WHERE key = 'PLAT'",
+    "INSERT INTO packages (name, created_at) VALUES ('acme/web', :now)",
+    "INSERT INTO package_links (package_id, repository_id) SELECT p.id, r.id"
+    " FROM packages p, repositories r WHERE p.name = 'acme/web' AND r.slug = 'web'",
+    "INSERT INTO tokens (id, kind, user_id, name, secret_hash, scopes, expires_at, created_at)"
+    f" VALUES ('laptop000001', 'personal', {_USER}, 'laptop', :hash, 'admin:package',"
+    " :expires, :now)",
+]
+
+
 async def _fill(settings: Settings) -> str:
-    """People, a workspace, a repository, a package and an API token, written at the
-    previous revision; returns the token."""
+    """A person who owns workspace acme, its repository and package acme/web, and an API
+    token, written with the SQL of the earlier schema; returns the token."""
+    secret = secrets.token_urlsafe(32)
+    values = {
+        "password": directory.hash_password(PASSWORD),
+        "hash": hashlib.sha256(secret.encode()).hexdigest(),
+        "expires": NOW + 365 * 86400,
+        "now": NOW,
+        "true": True,
+        "false": False,
+    }
     db = _database(settings)
     try:
         async with db.transaction() as tx:
-            owner = await directory.create_user(
-                tx, email="owner@example.com", password=PASSWORD, now=NOW
-            )
-            await directory.create_workspace(tx, slug="acme", owner=owner, now=NOW)
-            await directory.create_project(tx, workspace="acme", key="PLAT", now=NOW)
-            web = await directory.create_repository(
-                tx, full_name="acme/web", project_key="PLAT", now=NOW
-            )
-            await packages.create_package(tx, name="acme/web", repository=web, now=NOW)
-            _, secret = await tokens.create_token(
-                tx,
-                kind="personal",
-                name="laptop",
-                scopes=["admin:package"],
-                expires_at=NOW + 365 * 86400,
-                now=NOW,
-                user_id=owner.id,
-            )
-        return secret
+            for sql in _ROWS:
+                await tx.execute(sql, {k: v for k, v in values.items() if f":{k}" in sql})
+        return f"chp_laptop000001_{secret}"
     finally:
         await db.close()
 
@@ -81,11 +102,12 @@ def _basic(username: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()}
 
 
-async def test_a_database_of_the_previous_revision_upgrades_and_keeps_working(
-    tmp_path: Path, request: pytest.FixtureRequest
+@pytest.mark.parametrize("previous", PREVIOUS)
+async def test_a_database_of_an_earlier_revision_upgrades_and_keeps_working(
+    tmp_path: Path, request: pytest.FixtureRequest, previous: str
 ) -> None:
     settings, url = _settings(tmp_path, request)
-    migrate.upgrade(url, PREVIOUS)
+    migrate.upgrade(url, previous)
     token = await _fill(settings)
     migrate.upgrade(url)
     assert migrate.current_revision(url) == revision.HEAD
@@ -133,4 +155,20 @@ async def test_a_database_of_the_previous_revision_upgrades_and_keeps_working(
         assert signed_in.status_code == 303
         page = await client.get("/settings/tokens")
         assert page.status_code == 200 and "Web session" in page.text
+
+        # changes are recorded, and the owner reads them in the audit log
+        bearer = {"Authorization": f"Bearer {token}"}
+        project = await client.post(
+            "/api/v1/workspaces/acme/projects", json={"key": "OPS"}, headers=bearer
+        )
+        assert project.status_code == 201, project.text
+        log = await client.get("/api/v1/workspaces/acme/audit", headers=bearer)
+        assert [item["action"] for item in log.json()["items"]] == ["project.created"]
+
+        # pulls are counted
+        ctx = app.state.context
+        ctx.downloads.count("acme/web", "v1", ctx.now())
+        await downloads.flush(ctx.db, ctx.downloads)
+        package = await client.get("/api/v1/packages/acme/web", headers=bearer)
+        assert package.json()["downloads"] == 1
     await app.state.context.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cargohold.cli import accounts, db, gc, serve, tokens
+from cargohold.cli import accounts, audit, db, gc, serve, tokens
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cargohold container registry.")
 app.command(name="serve")(serve.serve)
@@ -16,3 +16,4 @@ app.add_typer(accounts.repos, name="repo")
 app.add_typer(accounts.package_commands, name="package")
 app.add_typer(tokens.app, name="token")
 app.command(name="gc")(gc.collect)
+app.command(name="audit")(audit.show)

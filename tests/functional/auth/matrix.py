@@ -38,6 +38,7 @@ from tests.functional.auth.world import (
     PUBLIC,
     PUBLIC_BASE,
     PUBLIC_PACKAGES,
+    SCOPES,
     VAULT,
     World,
     bearer,
@@ -348,3 +349,63 @@ async def check(
         assert response.json() == {"name": caller.target, "tags": ["v1"]}
     if operation != "catalog":
         await check_effect(client, world, caller, operation, allowed)
+
+
+# The audit log (/api/v1, docs/audit.md): acme's owners and the site admins read acme's
+# log with any personal token; acme's other members are refused (403); people outside acme
+# do not see it (404); access tokens read no log (403); bad or no credentials are 401.
+# Only site admins read the whole site's log.
+AUDIT_PATHS = {
+    "workspace_audit": "/api/v1/workspaces/acme/audit",
+    "site_audit": "/api/v1/audit",
+}
+AUDIT_READS: dict[str, dict[str, int]] = {
+    "workspace_audit": {
+        "anonymous": 401,
+        "none": 403,
+        "read": 404,
+        "write": 404,
+        "admin": 404,
+        "owner": 200,
+        "other": 404,
+        "vault": 404,
+        "site_admin": 200,
+        "robot": 403,
+        "robot_ws": 403,
+        "expired": 401,
+        "revoked": 401,
+    },
+    "site_audit": {
+        "anonymous": 401,
+        "none": 403,
+        "read": 403,
+        "write": 403,
+        "admin": 403,
+        "owner": 403,
+        "other": 403,
+        "vault": 403,
+        "site_admin": 200,
+        "robot": 403,
+        "robot_ws": 403,
+        "expired": 401,
+        "revoked": 401,
+    },
+}
+
+
+def audit_callers() -> list[tuple[str, str | None]]:
+    """(who, token scope) of every caller of the audit endpoints."""
+    people = ("none", "read", "write", "admin", "owner", "other", "vault", "site_admin")
+    found: list[tuple[str, str | None]] = [
+        ("anonymous", None),
+        ("expired", None),
+        ("revoked", None),
+    ]
+    found += [(who, scope) for who in (*people, "robot", "robot_ws") for scope in SCOPES]
+    return found
+
+
+def audit_headers(world: World, who: str, scope: str | None) -> dict[str, str]:
+    if who == "anonymous":
+        return {}
+    return {"Authorization": f"Bearer {world.credential(who, scope or 'admin').secret}"}

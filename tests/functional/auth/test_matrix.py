@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from tests.functional.auth.matrix import (
+    AUDIT_PATHS,
+    AUDIT_READS,
     OPERATIONS,
     Caller,
+    audit_callers,
+    audit_headers,
     caller_headers,
     callers,
     check,
+    expected,
     observer,
     perform,
 )
@@ -62,3 +67,72 @@ async def test_mount_from_an_unreadable_package_reveals_nothing(
     assert len({repr(answer) for answer in answers.values()}) == 1, answers
     status = await observer(registry.client, world, PRIVATE)
     assert await status(f"/v2/{PRIVATE}/blobs/{world.secret_blob}") == 404
+
+
+# What a /v2 change records: the event of an allowed change names its caller; a refused
+# change records nothing (docs/audit.md).
+EVENTS = {
+    "push_manifest": "manifest.pushed",
+    "delete_tag": "tag.deleted",
+    "delete_manifest": "manifest.deleted",
+    "delete_blob": "blob.deleted",
+}
+CHANGES = [(caller, operation) for caller in callers() for operation in EVENTS]
+
+
+ACTORS = ("none", "read", "write", "admin", "owner", "other", "site_admin", "robot", "robot_ws")
+
+
+def _actor(caller: Caller, world: World) -> tuple[str, str | None]:
+    """The actor kind and name the event of this caller's change names."""
+    if caller.who in ("robot", "robot_ws"):
+        return "token", f"ci {caller.scope}"
+    return "user", world.credential(caller.who, caller.scope or "admin").username
+
+
+@pytest.mark.parametrize(
+    ("caller", "operation"),
+    CHANGES,
+    ids=[f"{caller.id}-{operation}" for caller, operation in CHANGES],
+)
+async def test_a_change_leaves_its_event_and_a_refusal_none(
+    registry: Registry, world: World, caller: Caller, operation: str
+) -> None:
+    db = registry.context.db
+    newest = await db.fetchone("SELECT MAX(id) AS id FROM events")
+    assert newest is not None
+    headers = await caller_headers(registry.client, world, caller)
+    await perform(registry.client, world, caller.target, operation, headers)
+    rows = await db.fetchall(
+        "SELECT action, package, actor_kind, actor_name FROM events WHERE id > :id",
+        {"id": newest["id"]},
+    )
+    found = [tuple(row) for row in rows if row["action"] in EVENTS.values()]
+    if expected(caller, operation).status >= 400:
+        assert found == []
+    elif caller.who in ACTORS:
+        assert found == [(EVENTS[operation], caller.target, *_actor(caller, world))]
+    else:  # callers of other kinds: the event, whoever it names
+        assert [row[:2] for row in found] == [(EVENTS[operation], caller.target)]
+
+
+AUDIT_CASES = [(who, scope, endpoint) for who, scope in audit_callers() for endpoint in AUDIT_PATHS]
+
+
+@pytest.mark.parametrize(
+    ("who", "scope", "endpoint"),
+    AUDIT_CASES,
+    ids=[f"{who}-{scope or 'any'}-{endpoint}" for who, scope, endpoint in AUDIT_CASES],
+)
+async def test_audit_log_readers(
+    registry: Registry, world: World, who: str, scope: str | None, endpoint: str
+) -> None:
+    response = await registry.client.get(
+        AUDIT_PATHS[endpoint], headers=audit_headers(world, who, scope)
+    )
+    assert response.status_code == AUDIT_READS[endpoint][who], response.text
+    if response.status_code == 200:
+        items = response.json()["items"]
+        assert items
+        if endpoint == "workspace_audit":
+            assert {item["workspace"] for item in items} == {"acme"}

@@ -96,6 +96,7 @@ async def test_main_pages_in_japanese_have_no_english_left(ui: Ui) -> None:
         "/settings/tokens",
         "/w/acme/members",
         "/w/acme/tokens",
+        "/w/acme/audit",
     ]
     for path in pages:
         page = await owner.get(path)

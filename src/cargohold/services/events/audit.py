@@ -7,10 +7,13 @@ Nothing here changes or deletes an event; only garbage collection prunes the old
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from cargohold.metadata.db import Queries, Row
+from cargohold.services.errors import Invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +133,27 @@ async def list_events(
     )
     events = [_event(row) for row in rows[:limit]]
     return events, events[-1].id if len(rows) > limit else None
+
+
+_RELATIVE = re.compile(r"(\d{1,6})([mhdw])")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_time(text: str, *, now: float) -> float:
+    """A bound of `since`/`until`, in unix seconds: an ISO 8601 date (`2026-03-01`, midnight
+    UTC) or time (`2026-03-01T12:00:00Z`; without a zone, UTC), or an age such as `30m`,
+    `24h`, `7d` or `2w` (that long before `now`)."""
+    cleaned = text.strip()
+    relative = _RELATIVE.fullmatch(cleaned)
+    if relative:
+        return now - int(relative[1]) * _UNITS[relative[2]]
+    try:
+        when = datetime.fromisoformat(cleaned.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise Invalid(
+            f"{text[:40]!r} is not a time: write a date (2026-03-01), a time"
+            " (2026-03-01T12:00:00Z) or an age (30m, 24h, 7d, 2w)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()

@@ -15,6 +15,7 @@ from starlette.types import Scope
 
 from cargohold.services.context import Context
 from cargohold.web.api import (
+    audit,
     gc,
     packages,
     problems,
@@ -113,6 +114,7 @@ def create_api(context: Context) -> FastAPI:
         packages,
         tokens,
         gc,
+        audit,
     ):
         api.include_router(module.router)
 

@@ -19,7 +19,7 @@ from cargohold.oci.errors import RegistryError
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
 from cargohold.web.observe import request_id
-from cargohold.web.ui import members, packages, signin, tokens, usage, workspaces
+from cargohold.web.ui import audit, members, packages, signin, tokens, usage, workspaces
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
 
@@ -141,6 +141,7 @@ def create_ui(context: Context) -> Starlette:
         Route(ws + "/projects/{project}", workspaces.packages, methods=_GET),
         Route(ws + "/repos/{repository}", workspaces.packages, methods=_GET),
         Route(ws + "/usage", usage.usage_page, methods=_GET),
+        Route(ws + "/audit", audit.audit_page, methods=_GET),
         Route(ws + "/members", members.members_page, methods=_GET),
         Route(ws + "/members", members.change, methods=["POST"]),
         Route(ws + "/tokens", tokens.tokens_page, methods=_GET),
