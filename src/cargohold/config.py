@@ -23,6 +23,21 @@ KiB = 1024
 
 CONFIG_ENV = "CARGOHOLD_CONFIG"
 
+# Signature algorithms an ID token may use: asymmetric only (a shared-secret HS* token could
+# be forged with the issuer's public key, and `none` is no signature at all).
+OIDC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CARGOHOLD_", extra="forbid")
@@ -177,6 +192,64 @@ class Settings(BaseSettings):
         description="Addresses or CIDRs of the proxies in front (comma-separated): only they"
         " may send forwarded headers, and they are skipped in X-Forwarded-For.",
     )
+    # OpenID Connect: keyless CI logins through trust policies, and single sign-on for
+    # people (docs/access.md).
+    oidc_allow_http_issuers: bool = Field(
+        default=False,
+        description="Allow http:// OpenID issuers (tests on loopback); https:// otherwise.",
+    )
+    oidc_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs (comma-separated) that OpenID issuers may resolve to"
+        " despite the guard against request forgery (loopback for tests).",
+    )
+    oidc_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(OIDC_ALGORITHMS),
+        description="Signature algorithms accepted on ID tokens (never none, never HS*).",
+    )
+    oidc_clock_skew: int = Field(
+        default=60, ge=0, le=300, description="Seconds of clock difference allowed."
+    )
+    oidc_max_token_age: int = Field(
+        default=7200,
+        ge=60,
+        description="ID tokens issued (iat) longer ago than this many seconds are refused.",
+    )
+    oidc_keys_cache_seconds: int = Field(
+        default=3600, ge=1, description="How long an issuer's discovery and keys are kept."
+    )
+    oidc_keys_refetch_interval: int = Field(
+        default=60,
+        ge=1,
+        description="An unknown key id fetches an issuer's keys again at most this often.",
+    )
+    oidc_fetch_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds a discovery or key fetch may take."
+    )
+    oidc_max_document_size: int = Field(
+        default=128 * 1024, ge=1024, description="Largest discovery, keys or token answer."
+    )
+    sso_issuer: str | None = Field(
+        default=None, description="OpenID provider for people's sign-in to the web UI."
+    )
+    sso_client_id: str | None = None
+    sso_client_secret: str | None = None
+    sso_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["openid", "email", "profile"],
+        description="Scopes asked for at single sign-on.",
+    )
+    sso_allowed_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Email domains that may sign in with single sign-on; empty: any.",
+    )
+    sso_create_accounts: bool = Field(
+        default=False,
+        description="Make an account at a person's first single sign-on; off: only people"
+        " whose account exists (invited) may sign in.",
+    )
+    sso_name: str = Field(
+        default="", max_length=60, description="The provider's name on the sign-in button."
+    )
     # Scale-out: PostgreSQL (database_url = postgresql://...) and an S3-compatible store.
     database_pool_size: int = Field(default=10, ge=1, description="Connections per process.")
     database_connect_timeout: float = Field(default=2.0, gt=0, description="Seconds.")
@@ -246,6 +319,51 @@ class Settings(BaseSettings):
                 raise ValueError(f"metrics_address must be HOST:PORT, not {value[:100]!r}")
         return value
 
+    @field_validator(
+        "oidc_allowed_networks",
+        "oidc_algorithms",
+        "sso_scopes",
+        "sso_allowed_domains",
+        mode="before",
+    )
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        """A comma-separated string (an environment variable), also in list brackets."""
+        if isinstance(value, str):
+            items = (item.strip().strip("'\"") for item in value.strip().strip("[]").split(","))
+            return [item for item in items if item]
+        return value
+
+    @field_validator("oidc_allowed_networks")
+    @classmethod
+    def _check_oidc_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"oidc_allowed_networks: {item[:60]!r} is not an IP address or CIDR network"
+                ) from None
+        return value
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _check_oidc_algorithms(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item not in OIDC_ALGORITHMS:
+                raise ValueError(
+                    f"oidc_algorithms: {item[:20]!r} is not accepted; choose among"
+                    f" {', '.join(OIDC_ALGORITHMS)} (never none or HS*)"
+                )
+        if not value:
+            raise ValueError("oidc_algorithms needs at least one algorithm")
+        return value
+
+    @field_validator("sso_allowed_domains")
+    @classmethod
+    def _lower_domains(cls, value: list[str]) -> list[str]:
+        return [item.lower().lstrip("@") for item in value]
+
     @model_validator(mode="after")
     def _check_scale_out(self) -> Settings:
         url = self.database_url
@@ -256,6 +374,26 @@ class Settings(BaseSettings):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
         return self
+
+    @model_validator(mode="after")
+    def _check_sso(self) -> Settings:
+        if self.sso_issuer is None:
+            return self
+        parts = urlsplit(self.sso_issuer)
+        schemes = ("https", "http") if self.oidc_allow_http_issuers else ("https",)
+        if parts.scheme not in schemes or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                "sso_issuer must be an https:// URL (http:// only with oidc_allow_http_issuers)"
+            )
+        if not self.sso_client_id:
+            raise ValueError("sso_issuer needs sso_client_id")
+        if "openid" not in self.sso_scopes:
+            raise ValueError("sso_scopes must include openid")
+        return self
+
+    @property
+    def sso_enabled(self) -> bool:
+        return self.sso_issuer is not None
 
     @property
     def metrics_enabled(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,26 @@ from cargohold.services.context import Context, open_context
 from cargohold.web.app import create_app
 from tests.backends import SeaweedFS, empty_database, migrated_postgres, test_backend
 from tests.functional.registry import Registry, fail_on_server_error
+from tests.oidc.issuer import Issuer, IssuerServer, issuer_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "settings(**overrides): Settings fields to override for this test"
     )
+
+
+@pytest.fixture(scope="session")
+def oidc_server() -> Iterator[IssuerServer]:
+    """The HTTP server of the tests' OpenID issuers (127.0.0.1), for the whole run."""
+    with issuer_server() as server:
+        yield server
+
+
+@pytest.fixture
+def issuer(oidc_server: IssuerServer) -> Issuer:
+    """A new issuer of this test alone, with one published RS256 key `main`."""
+    return oidc_server.issuer()
 
 
 @pytest.fixture(scope="session")

@@ -27,3 +27,7 @@ class ScopeInvalid(AuthzError):
 
 class TokenInvalid(AuthzError):
     """The bearer token is malformed, forged, expired, or for another service."""
+
+
+class ClaimConditionInvalid(AuthzError):
+    """A claim condition of an OpenID Connect trust policy that cannot be used."""

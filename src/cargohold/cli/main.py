@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cargohold.cli import accounts, audit, db, gc, serve, tokens
+from cargohold.cli import oidc as oidc_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cargohold container registry.")
 app.command(name="serve")(serve.serve)
@@ -15,5 +16,6 @@ app.add_typer(accounts.projects, name="project")
 app.add_typer(accounts.repos, name="repo")
 app.add_typer(accounts.package_commands, name="package")
 app.add_typer(tokens.app, name="token")
+app.add_typer(oidc_cli.app, name="oidc-policy")
 app.command(name="gc")(gc.collect)
 app.command(name="audit")(audit.show)

@@ -255,6 +255,9 @@ sessions = Table(
     Column("created_at", Double, nullable=False),
     Column("last_used_at", Double),
     Column("expires_at", Double, nullable=False),
+    # Revision 0008: how a web session was signed in to: `sso` (OpenID Connect single
+    # sign-on), which password_login = false does not end; None: a password or a token.
+    Column("method", String(16)),
     Index("ix_sessions_user", "user_id"),
     Index("ix_sessions_token", "token_id"),
     Index("ix_sessions_expires", "expires_at"),
@@ -365,4 +368,41 @@ downloads = Table(
     Column("tag", String(128), primary_key=True),
     Column("day", Integer, primary_key=True),
     Column("count", BigInteger, nullable=False),
+)
+
+
+# OpenID Connect (revision 0008). A trust policy lets ID tokens of one issuer and audience
+# whose claims match its conditions log in to the registry as a robot with one role on one
+# repository (or on every repository of the workspace), for at most `lifetime` seconds.
+oidc_policies = Table(
+    "oidc_policies",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    ),
+    # None: every repository of the workspace
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE")),
+    Column("issuer", String(500), nullable=False),
+    Column("audience", String(500), nullable=False),
+    Column("claims", Text, nullable=False),  # JSON: {claim name: exact value or glob}
+    Column("role", Integer, nullable=False),  # 1 read, 2 write, 3 admin
+    Column("lifetime", Integer, nullable=False),  # seconds a registry token from it lives
+    Column("created_at", Double, nullable=False),
+    Column("created_by", String(320)),
+    Index("ix_oidc_policies_issuer", "issuer"),
+    Index("ix_oidc_policies_workspace", "workspace_id"),
+)
+
+# People who signed in with single sign-on: the provider's (issuer, subject) linked to an
+# account, first by a verified email address.
+sso_identities = Table(
+    "sso_identities",
+    metadata,
+    Column("issuer", String(500), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double),
+    Index("ix_sso_identities_user", "user_id"),
 )

@@ -17,6 +17,7 @@ from cargohold.authz.tokens import Claims
 from cargohold.config import Settings
 from cargohold.metadata import revision
 from cargohold.metadata.db import Database, SQLiteDatabase, private_sqlite_file
+from cargohold.services.accounts.federation import FederationState
 from cargohold.services.accounts.keys import load_signing_key
 from cargohold.services.events.downloads import DownloadCounter, flush
 from cargohold.services.hashing import HashStates
@@ -37,6 +38,7 @@ class Context:
     signing_key: Ed25519PrivateKey | None = None
     verified_tokens: OrderedDict[str, Claims] = field(default_factory=OrderedDict)
     downloads: DownloadCounter = field(default_factory=DownloadCounter)  # pulls not yet written
+    federation: FederationState = field(default_factory=FederationState)  # OpenID providers
 
     @cached_property
     def public_key(self) -> Ed25519PublicKey:

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from cargohold import metrics
 from cargohold.authz.errors import ScopeInvalid
-from cargohold.authz.scopes import parse_resource_scopes
+from cargohold.authz.scopes import ResourceScope, parse_resource_scopes
 from cargohold.services.accounts import logins
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
@@ -66,10 +66,14 @@ class _Refused(Exception):
         self.response = response
 
 
-async def _login(ctx: Context, request: Request, username: str, secret: str) -> Principal:
+async def _login(
+    ctx: Context, request: Request, username: str, secret: str, workspaces: set[str] | None
+) -> Principal:
     address = request.client.host if request.client else None
     try:
-        return await logins.authenticate(ctx, username=username, secret=secret, address=address)
+        return await logins.authenticate(
+            ctx, username=username, secret=secret, address=address, workspaces=workspaces
+        )
     except logins.TooManyAttempts as exc:
         raise _Refused(
             _error(429, "slow_down", str(exc), {"Retry-After": str(exc.retry_after)})
@@ -81,7 +85,16 @@ async def _login(ctx: Context, request: Request, username: str, secret: str) -> 
         ) from None
 
 
-async def _principal(ctx: Context, request: Request, params: dict[str, str]) -> Principal:
+def _workspaces(scopes: list[ResourceScope]) -> set[str] | None:
+    """The workspaces whose packages are asked for (an ID token is matched against their
+    trust policies); None when no package is named (a login)."""
+    names = {s.name.partition("/")[0] for s in scopes if s.type == "repository"}
+    return names or None
+
+
+async def _principal(
+    ctx: Context, request: Request, params: dict[str, str], workspaces: set[str] | None
+) -> Principal:
     grant_type = params.get("grant_type")
     if request.method == "POST" and grant_type == "refresh_token":
         principal = await bearer_tokens.principal_from_refresh(ctx, params.get("refresh_token", ""))
@@ -91,7 +104,8 @@ async def _principal(ctx: Context, request: Request, params: dict[str, str]) -> 
             )
         return principal
     if request.method == "POST" and grant_type == "password":
-        return await _login(ctx, request, params.get("username", ""), params.get("password", ""))
+        username, password = params.get("username", ""), params.get("password", "")
+        return await _login(ctx, request, username, password, workspaces)
     if request.method == "POST" and grant_type is not None:
         raise _Refused(
             _error(
@@ -107,7 +121,7 @@ async def _principal(ctx: Context, request: Request, params: dict[str, str]) -> 
         raise _Refused(
             _error(401, "invalid_request", "send Basic credentials: your email and an API token")
         )
-    return await _login(ctx, request, *credentials)
+    return await _login(ctx, request, *credentials, workspaces)
 
 
 async def token(request: Request) -> Response:
@@ -136,7 +150,7 @@ async def token(request: Request) -> Response:
     except ScopeInvalid as exc:
         return _error(400, "invalid_scope", str(exc))
     try:
-        principal = await _principal(ctx, request, params)
+        principal = await _principal(ctx, request, params, _workspaces(scopes))
     except _Refused as refused:
         return refused.response
     observe.note_principal(request, principal)

@@ -30,7 +30,15 @@ from tests.backends import (
     test_backend,
 )
 from tests.functional.auth import world as world_module
-from tests.functional.auth.world import World
+from tests.functional.auth.world import ID_TOKEN_LIFETIME, World
+from tests.oidc.issuer import Issuer, IssuerServer
+
+# The world's OpenID issuers are http:// servers on 127.0.0.1: let them in.
+OIDC_SETTINGS: dict[str, Any] = {
+    "oidc_allow_http_issuers": True,
+    "oidc_allowed_networks": ["127.0.0.1/32"],
+    "oidc_max_token_age": ID_TOKEN_LIFETIME,
+}
 
 
 @dataclass(frozen=True)
@@ -42,17 +50,25 @@ class WorldTemplate:
 
 
 @pytest.fixture(scope="session")
+def world_issuer(oidc_server: IssuerServer) -> Issuer:
+    """The issuer whose ID tokens the world's pipelines log in with."""
+    return oidc_server.issuer("world")
+
+
+@pytest.fixture(scope="session")
 def world_template(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, world_issuer: Issuer
 ) -> WorldTemplate:
     data_dir = tmp_path_factory.mktemp("auth-world") / "data"
     if test_backend() != "postgres-s3":
-        world = world_module.build(Settings(data_dir=data_dir, auth="token"))
+        settings = Settings(data_dir=data_dir, auth="token", **OIDC_SETTINGS)
+        world = world_module.build(settings, world_issuer)
         return WorldTemplate(data_dir, world)
     url = migrated_postgres(request.getfixturevalue("postgres_server"), "auth_world")
     store: SeaweedFS = request.getfixturevalue("seaweedfs_server")
     place = {"database_url": url, **store.settings(prefix=f"auth-{secrets.token_hex(6)}/")}
-    world = world_module.build(Settings(data_dir=data_dir, auth="token", **place))
+    settings = Settings(data_dir=data_dir, auth="token", **place, **OIDC_SETTINGS)
+    world = world_module.build(settings, world_issuer)
     return WorldTemplate(data_dir, world, place, snapshot_database(url))
 
 
@@ -74,5 +90,5 @@ def settings(
         restore_database(world_template.settings["database_url"], world_template.snapshot)
     # The world is a deployment that clients reach as http://registry.test (the test client's
     # base URL): the token realm names it.
-    defaults = {"auth": "token", "public_url": "http://registry.test"}
+    defaults = {"auth": "token", "public_url": "http://registry.test", **OIDC_SETTINGS}
     return Settings(data_dir=data_dir, **{**defaults, **world_template.settings, **overrides})

@@ -9,11 +9,14 @@ then checks that a refused request changed nothing and an allowed one did its wo
 
 How a caller authenticates (`via`):
   none      no credentials at all
-  token     Basic credentials (email + API token) straight on /v2
+  token     Basic credentials (email + API token; `oidc` + an ID token for the pipelines
+            oidc_repo and oidc_ws) straight on /v2
   jwt       a bearer token from /token, asked for pull,push,delete on the target, pull on
             the mount sources, and the catalog
   jwt_pull  a bearer token from /token asked for pull only (and no catalog)
   jwt_push  a bearer token from /token asked for pull,push (no delete, no catalog)
+  exchange  (pipelines) a bearer token from POST /api/v1/oidc/exchange, asked for what jwt
+            asks for
 
 Expected answers: allowed → the operation's success status; no credentials → 401 with
 a Bearer challenge naming the scope; a bearer token that could do it but was not
@@ -68,7 +71,12 @@ OPERATIONS: dict[str, tuple[Role, int, str]] = {
 # the scope a 401 challenge names for each docker action
 CHALLENGE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 # what each kind of bearer token asked /token for on the target
-ASKED = {"jwt": {"pull", "push", "delete"}, "jwt_pull": {"pull"}, "jwt_push": {"pull", "push"}}
+ASKED = {
+    "jwt": {"pull", "push", "delete"},
+    "exchange": {"pull", "push", "delete"},
+    "jwt_pull": {"pull"},
+    "jwt_push": {"pull", "push"},
+}
 
 # The role each caller holds on each target package before token scopes narrow it.
 ROLE_ON: dict[str, dict[str, Role]] = {
@@ -83,6 +91,8 @@ ROLE_ON: dict[str, dict[str, Role]] = {
         "site_admin": ADMIN,
         "robot": ADMIN,  # access token of acme/web: capped by its scope alone
         "robot_ws": ADMIN,  # access token of workspace acme
+        "oidc_repo": ADMIN,  # a pipeline whose trust policy grants on acme/web: its role alone
+        "oidc_ws": ADMIN,  # a pipeline whose trust policy grants on workspace acme
     },
     PUBLIC: {
         "anonymous": READ,
@@ -95,6 +105,8 @@ ROLE_ON: dict[str, dict[str, Role]] = {
         "site_admin": ADMIN,
         "robot": READ,  # another repository's robot: public read only
         "robot_ws": ADMIN,
+        "oidc_repo": READ,  # granted on another repository: public read only
+        "oidc_ws": ADMIN,
     },
 }
 CEILING = {"read": READ, "write": WRITE, "admin": ADMIN}
@@ -111,6 +123,8 @@ CATALOG: dict[str, list[str]] = {
     "site_admin": ALL_PACKAGES,
     "robot": ACME,
     "robot_ws": ACME,
+    "oidc_repo": ACME,
+    "oidc_ws": ACME,
 }
 
 
@@ -163,6 +177,18 @@ def callers() -> list[Caller]:
         Caller("robot", "jwt", "admin", PUBLIC),
         Caller("robot_ws", "token", "admin", PUBLIC),
     ]
+    # pipelines logged in with an ID token (user name `oidc`), whose scope is the role
+    # their trust policy grants
+    callers += [
+        Caller(who, via, scope, PRIVATE)
+        for who in ("oidc_repo", "oidc_ws")
+        for scope in ("read", "write", "admin")
+        for via in ("token", "jwt", "exchange")
+    ]
+    callers += [
+        Caller("oidc_repo", "jwt", "admin", PUBLIC),
+        Caller("oidc_ws", "token", "admin", PUBLIC),
+    ]
     callers += [Caller(who, "token", None, PRIVATE) for who in ("expired", "revoked")]
     return callers
 
@@ -214,9 +240,92 @@ async def caller_headers(client: httpx.AsyncClient, world: World, caller: Caller
         f"repository:{PUBLIC_BASE}:pull",
         f"repository:{VAULT}:pull",
     ]
-    if caller.via == "jwt":
+    if caller.via in ("jwt", "exchange"):
         scopes.append("registry:catalog:*")
+    if caller.via == "exchange":
+        assert credential is not None
+        body = {"token": credential.secret, "scope": scopes}
+        response = await client.post("/api/v1/oidc/exchange", json=body)
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['token']}"}
     return await bearer(client, credential, scopes)
+
+
+# --------------------------------------------------------------------------- trust policies
+#
+# The OpenID Connect trust policies of acme in the management API (docs/access.md): acme's
+# owners and the site admins read them with any personal token and change them with
+# admin:package (a change with a narrower token is 403 for anyone); acme's other members
+# are refused (403); people outside acme do not see them (404); access tokens manage
+# nothing (403); a pipeline's ID token is no credential of the API, and bad or no
+# credentials are 401.
+
+POLICY_OPERATIONS: dict[str, int] = {
+    "list": 200,
+    "show": 200,
+    "create_repository": 201,
+    "create_workspace": 201,
+    "delete": 204,
+}
+POLICY_READERS = {"owner", "site_admin"}
+POLICY_MEMBERS = {"none"}  # members of acme who own nothing there
+
+
+def policy_callers() -> list[tuple[str, str | None]]:
+    """(who, token scope) of every caller of the trust policy endpoints."""
+    people = ("none", "read", "write", "admin", "owner", "other", "vault", "site_admin")
+    found: list[tuple[str, str | None]] = [
+        ("anonymous", None),
+        ("expired", None),
+        ("revoked", None),
+    ]
+    scopes = ("read", "write", "admin")
+    found += [(who, scope) for who in (*people, "robot", "robot_ws") for scope in scopes]
+    found += [("oidc_ws", "admin")]
+    return found
+
+
+def policy_expected(who: str, scope: str | None, operation: str) -> int:
+    if who in ("anonymous", "expired", "revoked", "oidc_ws"):
+        return 401
+    if who in ("robot", "robot_ws"):
+        return 403
+    if operation not in ("list", "show") and scope != "admin":
+        return 403  # a change needs admin:package, whoever asks
+    if who in POLICY_READERS:
+        return POLICY_OPERATIONS[operation]
+    return 403 if who in POLICY_MEMBERS else 404
+
+
+def policy_headers(world: World, who: str, scope: str | None) -> dict[str, str]:
+    if who == "anonymous":
+        return {}
+    credential = world.credential(who, scope or "admin")
+    return {"Authorization": f"Bearer {credential.secret}"}
+
+
+async def perform_policy(
+    client: httpx.AsyncClient, operation: str, policy: str, headers: dict[str, str]
+) -> httpx.Response:
+    base = "/api/v1/workspaces/acme/oidc-policies"
+    body = {
+        "issuer": "https://token.actions.githubusercontent.com",
+        "audience": "cargohold",
+        "claims": {"repository": "acme/web"},
+        "role": "write",
+    }
+    match operation:
+        case "list":
+            return await client.get(base, headers=headers)
+        case "show":
+            return await client.get(f"{base}/{policy}", headers=headers)
+        case "create_repository":
+            return await client.post(base, json={**body, "repository": "web"}, headers=headers)
+        case "create_workspace":
+            return await client.post(base, json={**body, "workspace": True}, headers=headers)
+        case "delete":
+            return await client.delete(f"{base}/{policy}", headers=headers)
+    raise AssertionError(f"no such operation {operation}")
 
 
 def changed_manifest(world: World, target: str) -> bytes:

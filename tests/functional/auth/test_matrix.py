@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cargohold.services.accounts import oidc_policies
+from tests.functional.auth import matrix as oidc_matrix
 from tests.functional.auth.matrix import (
     AUDIT_PATHS,
     AUDIT_READS,
@@ -33,6 +35,51 @@ async def test_matrix(registry: Registry, world: World, caller: Caller, operatio
     headers = await caller_headers(registry.client, world, caller)
     response = await perform(registry.client, world, caller.target, operation, headers)
     await check(registry.client, world, caller, operation, response)
+
+
+POLICY_CASES = [
+    (who, scope, operation)
+    for who, scope in oidc_matrix.policy_callers()
+    for operation in oidc_matrix.POLICY_OPERATIONS
+]
+
+
+@pytest.mark.parametrize(
+    ("who", "scope", "operation"),
+    POLICY_CASES,
+    ids=[f"{who}-{scope}-{operation}" for who, scope, operation in POLICY_CASES],
+)
+async def test_trust_policy_matrix(
+    registry: Registry, world: World, who: str, scope: str | None, operation: str
+) -> None:
+    """The trust policy endpoints answer each caller as the table says, and a refused change
+    changes nothing."""
+    ctx = registry.context
+    async with ctx.db.transaction() as tx:
+        made = await oidc_policies.create_policy(
+            tx,
+            ctx.settings,
+            workspace="acme",
+            repository="web",
+            issuer="https://gitlab.example.com",
+            audience="cargohold",
+            claims={"project_path": "acme/web"},
+            role="read",
+            lifetime=None,
+            created_by="matrix",
+            now=ctx.now(),
+        )
+    count = "SELECT COUNT(*) AS n FROM oidc_policies"
+    before = (await ctx.db.fetchone(count))["n"]
+    headers = oidc_matrix.policy_headers(world, who, scope)
+    response = await oidc_matrix.perform_policy(registry.client, operation, made.id, headers)
+    status = oidc_matrix.policy_expected(who, scope, operation)
+    assert response.status_code == status, response.text
+    after = (await ctx.db.fetchone(count))["n"]
+    change = {"create_repository": 1, "create_workspace": 1, "delete": -1}.get(operation, 0)
+    assert after - before == (change if status < 400 else 0)
+    if operation == "list" and status == 200:
+        assert made.id in {item["id"] for item in response.json()["items"]}
 
 
 @pytest.mark.parametrize("via", ["token", "jwt"])

@@ -19,6 +19,10 @@ robots `robot` (access token of acme/web) and `robot_ws` (of workspace acme)
 have one of each too. `expired` and `revoked` are admin@'s admin tokens that no
 longer hold. `read@` also has a password.
 
+With an OpenID issuer (tests/oidc/issuer.py), pipelines log in too: `oidc_repo` with an
+ID token that a trust policy of acme accepts for read, write or admin on acme/web, and
+`oidc_ws` with one accepted for the whole workspace acme (user name `oidc`).
+
 The world is built once per run; each test starts from a copy of it (its data directory,
 and on PostgreSQL its rows, put back before each test).
 """
@@ -34,11 +38,12 @@ import httpx
 
 from cargohold.authz.roles import Role
 from cargohold.config import Settings
-from cargohold.services.accounts import directory, tokens
+from cargohold.services.accounts import directory, oidc_policies, tokens
 from cargohold.services.context import Context
 from cargohold.services.registry import packages
 from cargohold.web.app import create_app
 from tests.functional.registry import Registry, digest_of, image_manifest, random_blob
+from tests.oidc.issuer import Issuer
 
 PRIVATE = "acme/web"
 PUBLIC = "acme/site"
@@ -50,6 +55,9 @@ ALL_PACKAGES = [PUBLIC_BASE, PUBLIC, PRIVATE, FOREIGN, VAULT]
 
 PEOPLE = ("none", "read", "write", "admin", "owner", "other", "site_admin", "vault")
 ROBOTS = ("robot", "robot_ws")
+PIPELINES = ("oidc_repo", "oidc_ws")  # log in with ID tokens of the world's issuer
+OIDC_AUDIENCE = "cargohold-world"
+ID_TOKEN_LIFETIME = 2 * 86400  # the world is built once per run
 SCOPES = ("read", "write", "admin")
 PASSWORD = "correct horse battery staple"
 TOKEN_LIFETIME = 7 * 86400
@@ -196,6 +204,37 @@ async def _accounts(ctx: Context) -> dict[str, Credential]:
     return credentials
 
 
+async def _pipelines(ctx: Context, issuer: Issuer) -> dict[str, Credential]:
+    """A trust policy of acme per pipeline and role, each accepting exactly one ID token:
+    `oidc_repo` on the repository acme/web, `oidc_ws` on the whole workspace."""
+    credentials = {}
+    now = ctx.now()
+    async with ctx.db.transaction() as db:
+        for who in PIPELINES:
+            for scope in SCOPES:
+                job = f"{who}-{scope}"
+                policy = await oidc_policies.create_policy(
+                    db,
+                    ctx.settings,
+                    workspace="acme",
+                    repository="web" if who == "oidc_repo" else None,
+                    issuer=issuer.url,
+                    audience=OIDC_AUDIENCE,
+                    claims={"repository": "acme/web", "job": job},
+                    role=scope,
+                    lifetime="15m",
+                    created_by=None,
+                    now=now,
+                )
+                token = issuer.mint(
+                    {"repository": "acme/web", "ref": "refs/heads/main", "job": job},
+                    audience=OIDC_AUDIENCE,
+                    lifetime=ID_TOKEN_LIFETIME,
+                )
+                credentials[f"{who}:{scope}"] = Credential("oidc", token, policy.id)
+    return credentials
+
+
 async def _contents(registry: Registry) -> dict[str, Content]:
     contents = {}
     for name in ALL_PACKAGES:
@@ -213,9 +252,11 @@ async def _contents(registry: Registry) -> dict[str, Content]:
     return contents
 
 
-async def populate(ctx: Context, client: httpx.AsyncClient) -> World:
+async def populate(ctx: Context, client: httpx.AsyncClient, issuer: Issuer | None = None) -> World:
     """Make the accounts through the services, then push through the API as the site admin."""
     credentials = await _accounts(ctx)
+    if issuer is not None:
+        credentials.update(await _pipelines(ctx, issuer))
     client.headers.update(credentials["site_admin:admin"].basic)
     try:
         contents = await _contents(Registry(client, ctx))
@@ -224,9 +265,10 @@ async def populate(ctx: Context, client: httpx.AsyncClient) -> World:
     return World(credentials, contents)
 
 
-def build(settings: Settings) -> World:
+def build(settings: Settings, issuer: Issuer | None = None) -> World:
     """Build the world into the empty data directory, database and store of `settings`
-    (token auth) and close them again."""
+    (token auth) and close them again; with `issuer`, its pipelines too (the settings must
+    let the issuer's http:// loopback address in)."""
 
     async def main() -> World:
         app = create_app(settings)
@@ -236,7 +278,7 @@ def build(settings: Settings) -> World:
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://registry.test"
             ) as client:
-                return await populate(ctx, client)
+                return await populate(ctx, client, issuer)
         finally:
             await ctx.close()
 

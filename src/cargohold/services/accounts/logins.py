@@ -34,6 +34,7 @@ import asyncio
 import ipaddress
 import math
 import threading
+from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ from cargohold import metrics
 from cargohold.config import Settings
 from cargohold.metadata.db import Queries, Row
 from cargohold.oci.errors import Unavailable
-from cargohold.services.accounts import directory, tokens
+from cargohold.services.accounts import directory, federation, tokens
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
@@ -68,14 +69,19 @@ class TooManyAttempts(ServiceError):
 
 
 async def authenticate(
-    ctx: Context, *, username: str, secret: str, address: str | None
+    ctx: Context,
+    *,
+    username: str,
+    secret: str,
+    address: str | None,
+    workspaces: Collection[str] | None = None,
 ) -> Principal:
     """The principal for Basic credentials: email + API token (any name for an access
     token), or email + password where the site allows it. Counted for the metrics
     (`cargohold_logins_total`): accepted, refused, or throttled."""
     credential = "token" if tokens.looks_like_token(secret) else "password"
     try:
-        principal = await _authenticate(ctx, username, secret, address)
+        principal = await _authenticate(ctx, username, secret, address, workspaces)
     except TooManyAttempts:
         metrics.count_login(credential, "throttled")
         raise
@@ -86,12 +92,31 @@ async def authenticate(
     return principal
 
 
-async def _authenticate(ctx: Context, username: str, secret: str, address: str | None) -> Principal:
+async def _authenticate(
+    ctx: Context,
+    username: str,
+    secret: str,
+    address: str | None,
+    workspaces: Collection[str] | None,
+) -> Principal:
     if tokens.looks_like_token(secret):
         principal = await _check_token(ctx, username, secret)
         if principal is None:
             raise LoginFailed("wrong email or token, or the token has expired or been revoked")
         return principal
+    if federation.is_oidc_login(username):  # `oidc` + an ID token: keyless CI, matched
+        # against the trust policies of `workspaces` (every workspace when None)
+        try:
+            return await federation.login(
+                ctx.db,
+                ctx.federation,
+                ctx.settings,
+                secret,
+                workspaces=workspaces,
+                now=ctx.now(),
+            )
+        except federation.Refused as exc:
+            raise LoginFailed(f"the ID token is refused: {exc.message}") from None
     if not ctx.settings.password_login:
         raise LoginFailed("this registry takes API tokens only: log in with email and token")
     return await _check_password(ctx, username, secret, address)

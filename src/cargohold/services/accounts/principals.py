@@ -3,7 +3,10 @@
 Effective role = the highest of: site admin, workspace owner (admin), project
 grant, repository grant; a public repository adds read for everyone. A token's
 scopes then cap it: scopes only ever narrow. Robots (access tokens) act with
-their scopes on their own repository or workspace, and as anyone elsewhere.
+their scopes on their own repository or workspace, and as anyone elsewhere. A pipeline
+logged in with an OpenID Connect ID token (`Federation`) is a robot too: the trust
+policies its token matched each grant a role on a repository or workspace, exactly as an
+access token's scopes do, and it acts as anyone elsewhere.
 """
 
 from __future__ import annotations
@@ -14,21 +17,59 @@ from typing import Any
 from cargohold.authz.roles import SCOPES, Role
 from cargohold.metadata.db import Queries
 from cargohold.services.accounts.directory import Repository, User, find_repository, get_user
+from cargohold.services.accounts.oidc_policies import policies_by_id
 from cargohold.services.accounts.tokens import Token, check_token, get_token
 from cargohold.services.errors import Forbidden, NotFound, Unauthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class FederatedGrant:
+    """What one trust policy grants: a role on a repository, or on every repository of
+    a workspace (`repository_id` None)."""
+
+    policy_id: str
+    workspace_id: int
+    repository_id: int | None
+    role: Role
+
+    def covers(self, repository_id: int | None, workspace_id: int | None) -> bool:
+        if self.repository_id is not None:
+            return self.repository_id == repository_id
+        return self.workspace_id == workspace_id
+
+
+@dataclass(frozen=True, slots=True)
+class Federation:
+    """A pipeline logged in with an ID token: who its provider says it is, and what the
+    trust policies its token matched grant, for at most `lifetime` seconds."""
+
+    issuer: str
+    subject: str
+    label: str  # for people: the pipeline's repository, branch and run
+    grants: tuple[FederatedGrant, ...]
+    lifetime: int
+
+    def role_on(self, repository_id: int | None, workspace_id: int | None) -> Role:
+        return max(
+            (g.role for g in self.grants if g.covers(repository_id, workspace_id)),
+            default=Role.NONE,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     user: User | None = None
     token: Token | None = None
+    federation: Federation | None = None
 
     @property
     def anonymous(self) -> bool:
-        return self.user is None and self.token is None
+        return self.user is None and self.token is None and self.federation is None
 
     @property
     def robot(self) -> bool:
+        if self.federation is not None:
+            return True
         return self.token is not None and self.token.kind != "personal"
 
     @property
@@ -38,6 +79,8 @@ class Principal:
     @property
     def display(self) -> str | None:
         """Who this is, for people to read: an email, or an access token's name."""
+        if self.federation is not None:
+            return f"{self.federation.label} (OpenID Connect)"
         if self.robot:
             assert self.token is not None
             return f"{self.token.name} ({self.token.kind} access token)"
@@ -45,6 +88,9 @@ class Principal:
 
     @property
     def subject(self) -> str:
+        if self.federation is not None:
+            ids = sorted({g.policy_id for g in self.federation.grants})
+            return OIDC_SUBJECT + ".".join(ids[:SUBJECT_POLICIES])
         if self.robot:
             assert self.token is not None
             return f"robot:{self.token.id}"
@@ -55,6 +101,8 @@ class Principal:
 
 
 ANONYMOUS = Principal()
+OIDC_SUBJECT = "oidc:"  # then the ids of the trust policies, joined by dots
+SUBJECT_POLICIES = 7  # at most this many (a subject fits in 100 characters)
 
 _ROLES = """
   CASE WHEN EXISTS (SELECT 1 FROM workspace_members wm WHERE wm.workspace_id = r.workspace_id
@@ -87,6 +135,9 @@ def _role_from_row(principal: Principal, row: Any) -> Role:
     if row["repository_id"] is None:  # a package made in development mode, linked to nothing
         return Role.ADMIN if principal.user is not None and principal.user.is_admin else Role.NONE
     public = Role.READ if row["is_public"] else Role.NONE
+    if principal.federation is not None:
+        granted = principal.federation.role_on(row["repository_id"], row["workspace_id"])
+        return max(granted, public)
     token = principal.token
     if principal.robot:
         assert token is not None
@@ -141,6 +192,16 @@ ORDER BY p.name LIMIT :n
 
 def reader_params(principal: Principal) -> dict[str, Any]:
     """The parameters of `CAN_READ` for a principal."""
+    federation = principal.federation
+    if federation is not None:  # the first repository and workspace it may read
+        repos = [g.repository_id for g in federation.grants if g.repository_id is not None]
+        spaces = [g.workspace_id for g in federation.grants if g.repository_id is None]
+        return {
+            "admin": False,
+            "u": -1,
+            "robot_repo": repos[0] if repos else -1,
+            "robot_ws": spaces[0] if spaces else -1,
+        }
     token = principal.token
     robot = principal.robot and token is not None
     return {
@@ -167,6 +228,8 @@ async def principal_for_subject(db: Queries, subject: str) -> Principal:
     """Rebuild the principal a registry token was issued to (for the catalog, not hot paths)."""
     kind, _, rest = subject.partition(":")
     try:
+        if kind == "oidc":
+            return await _federated(db, rest.split("."))
         if kind == "robot":
             return Principal(token=await get_token(db, rest))
         if kind == "user":
@@ -176,6 +239,19 @@ async def principal_for_subject(db: Queries, subject: str) -> Principal:
     except (NotFound, ValueError):
         pass
     return ANONYMOUS
+
+
+async def _federated(db: Queries, policy_ids: list[str]) -> Principal:
+    """A pipeline's principal again, from the policies its registry token names (those
+    that still exist)."""
+    policies = await policies_by_id(db, policy_ids)
+    if not policies:
+        return ANONYMOUS
+    grants = tuple(FederatedGrant(p.id, p.workspace_id, p.repository_id, p.role) for p in policies)
+    federation = Federation(
+        policies[0].issuer, "", "a pipeline", grants, min(p.lifetime for p in policies)
+    )
+    return Principal(federation=federation)
 
 
 # Checks for the management use cases. Each raises the error the caller should see:

@@ -5,7 +5,9 @@ Two kinds: `web`, the UI's session (its cookie carries the session's text), and
 `<id>_<secret>`, with the prefix `chr_` for refresh tokens; only a SHA-256 of the secret is
 stored, as for API tokens, and the id names it in lists and for revocation.
 
-A session made with a password (`token_id` None) is refused while password login is off;
+A web session records how its person signed in (`method`): with single sign-on (`sso`) it
+holds whatever `password_login` says; made with a password (`token_id` None, no method) it
+is refused while password login is off;
 one made with an API or access token never outlives that token. Signing out ends a UI
 session; a password change ends every session of the person; a site admin ends any
 (`cargohold user sign-out`, `cargohold token revoke`).
@@ -25,6 +27,7 @@ from cargohold.services.accounts.directory import User
 WEB = "web"
 REFRESH = "refresh"
 KINDS = (WEB, REFRESH)
+SSO = "sso"  # a web session's method: signed in with OpenID Connect single sign-on
 REFRESH_PREFIX = "chr_"
 _TEXT = re.compile(r"(?:chr_)?([a-z0-9]{12})_([A-Za-z0-9_-]{43})")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -44,11 +47,12 @@ class Session:
     created_at: float
     last_used_at: float | None
     expires_at: float
+    method: str | None = None  # `sso`; None: a password, or the token of `token_id`
 
 
 _COLUMNS = (
     "s.id, s.kind, s.user_id, s.token_id, s.client, s.created_at, s.last_used_at,"
-    " s.expires_at, t.name AS token_name, t.scopes AS token_scopes"
+    " s.expires_at, s.method, t.name AS token_name, t.scopes AS token_scopes"
 )
 _FROM = "FROM sessions s LEFT JOIN tokens t ON t.id = s.token_id"
 
@@ -70,6 +74,7 @@ def _session(row: Row) -> Session:
         created_at=row["created_at"],
         last_used_at=row["last_used_at"],
         expires_at=row["expires_at"],
+        method=row["method"],
     )
 
 
@@ -86,6 +91,7 @@ async def start_session(
     user_id: int | None,
     token_id: str | None = None,
     client: str | None = None,
+    method: str | None = None,
     lifetime: float,
     now: float,
 ) -> tuple[Session, str]:
@@ -97,8 +103,8 @@ async def start_session(
     secret = secrets.token_urlsafe(32)
     await db.execute(
         "INSERT INTO sessions (id, kind, user_id, token_id, secret_hash, client, created_at,"
-        " last_used_at, expires_at) VALUES (:id, :kind, :user, :token, :hash, :client, :now,"
-        " NULL, :expires)",
+        " last_used_at, expires_at, method) VALUES (:id, :kind, :user, :token, :hash, :client,"
+        " :now, NULL, :expires, :method)",
         {
             "id": new_id,
             "kind": kind,
@@ -108,6 +114,7 @@ async def start_session(
             "client": client[:200] if client else None,
             "now": now,
             "expires": now + lifetime,
+            "method": method,
         },
     )
     row = await db.fetchone(f"SELECT {_COLUMNS} {_FROM} WHERE s.id = :id", {"id": new_id})

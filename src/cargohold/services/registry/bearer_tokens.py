@@ -16,7 +16,7 @@ from cargohold.services.accounts import principals, sessions
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.accounts.tokens import get_token
 from cargohold.services.context import Context
-from cargohold.services.errors import NotFound
+from cargohold.services.errors import Invalid, NotFound
 from cargohold.services.registry import packages
 
 
@@ -58,7 +58,8 @@ async def issue(
     ctx: Context, principal: Principal, scopes: list[ResourceScope], *, offline: bool
 ) -> IssuedToken:
     """A token carrying the intersection of what was asked and what is allowed; a partial or
-    empty grant is not an error."""
+    empty grant is not an error. A pipeline logged in with an ID token gets the lifetime
+    of its trust policies and never a refresh token."""
     grants: dict[str, TokenAccess] = {}
     catalog = False
     for scope in scopes:
@@ -72,6 +73,9 @@ async def issue(
                 grants[grant.name] = TokenAccess(grant.name, actions, grant.role)
     now = int(ctx.now())
     settings = ctx.settings
+    lifetime = settings.token_lifetime
+    if principal.federation is not None:
+        lifetime, offline = principal.federation.lifetime, False
     assert ctx.signing_key is not None
     token = jwt_tokens.issue(
         ctx.signing_key,
@@ -81,7 +85,7 @@ async def issue(
         name=principal.display,
         grants=grants.values(),
         catalog=catalog,
-        lifetime=settings.token_lifetime,
+        lifetime=lifetime,
         now=now,
     )
     refresh = None
@@ -94,7 +98,43 @@ async def issue(
             lifetime=settings.refresh_token_lifetime,
             now=now,
         )
-    return IssuedToken(token, settings.token_lifetime, now, refresh)
+    return IssuedToken(token, lifetime, now, refresh)
+
+
+_COVERED = """
+SELECT p.name FROM packages p
+JOIN package_links pl ON pl.package_id = p.id
+JOIN repositories r ON r.id = pl.repository_id
+WHERE r.id = :repo OR r.workspace_id = :ws
+ORDER BY p.name LIMIT :n
+"""
+
+
+async def granted_scopes(ctx: Context, principal: Principal) -> list[ResourceScope]:
+    """For a pipeline that named no packages (`POST /api/v1/oidc/exchange` without
+    `scope`): every package its trust policies cover, with the actions of their roles.
+    More than `token_max_scopes` packages is `Invalid`: name the ones needed."""
+    federation = principal.federation
+    assert federation is not None
+    limit = ctx.settings.token_max_scopes
+    found: dict[str, set[str]] = {}
+    for grant in federation.grants:
+        params = {
+            "repo": grant.repository_id if grant.repository_id is not None else -1,
+            "ws": grant.workspace_id if grant.repository_id is None else -1,
+            "n": limit + 1,
+        }
+        for row in await ctx.db.fetchall(_COVERED, params):
+            found.setdefault(row["name"], set()).update(docker_actions(grant.role))
+    if len(found) > limit:
+        raise Invalid(
+            f"the trust policies cover more than {limit} packages; name the ones this job"
+            " needs with scope (repository:WORKSPACE/NAME:pull,push)"
+        )
+    return [
+        ResourceScope("repository", name, frozenset(actions))
+        for name, actions in sorted(found.items())
+    ]
 
 
 async def principal_from_refresh(ctx: Context, refresh_token: str) -> Principal | None:

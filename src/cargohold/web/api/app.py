@@ -17,6 +17,7 @@ from cargohold.services.context import Context
 from cargohold.web.api import (
     audit,
     gc,
+    oidc,
     packages,
     problems,
     projects,
@@ -107,6 +108,7 @@ def create_api(context: Context) -> FastAPI:
         workspaces,
         projects,
         repositories,
+        oidc,
         tags,
         retention,
         protection,

@@ -20,6 +20,7 @@ from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
 from cargohold.web.observe import request_id
 from cargohold.web.ui import audit, members, packages, signin, tokens, usage, workspaces
+from cargohold.web.ui import oidc as oidc_pages
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
 
@@ -129,6 +130,8 @@ def create_ui(context: Context) -> Starlette:
         Route("/", workspaces.home, methods=_GET),
         Route("/sign-in", signin.sign_in_form, methods=_GET),
         Route("/sign-in", signin.sign_in, methods=["POST"]),
+        Route("/sign-in/sso", signin.sso_start, methods=_GET),
+        Route("/sign-in/sso/callback", signin.sso_callback, methods=_GET),
         Route("/sign-out", signin.sign_out, methods=["POST"]),
         Route("/language", signin.set_language, methods=["POST"]),
         Route("/new-package", packages.new_package_form, methods=_GET),
@@ -154,6 +157,9 @@ def create_ui(context: Context) -> Starlette:
             tokens.revoke_token,
             methods=["POST"],
         ),
+        Route(ws + "/oidc", oidc_pages.policies_page, methods=_GET),
+        Route(ws + "/oidc", oidc_pages.create_policy, methods=["POST"]),
+        Route(ws + "/oidc/{policy}/delete", oidc_pages.delete_policy, methods=["POST"]),
         Mount("/static", app=_Static(directory=STATIC), name="static"),
     ]
     handlers = {

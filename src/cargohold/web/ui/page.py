@@ -138,7 +138,8 @@ async def begin(request: Request) -> Page:
     """The page's session (a new anonymous one for a first visit) and who is signed in.
 
     A signed-in cookie counts while its session row stands, unexpired (one query, which
-    also reads the person), and while password login, which made it, is allowed."""
+    also reads the person), and, for a session made with a password, while password
+    login is allowed (single sign-on sessions hold either way)."""
     ctx: Context = request.app.state.context
     session = session_cookie.current(request)
     fresh = session is None
@@ -146,11 +147,11 @@ async def begin(request: Request) -> Page:
         session = session_cookie.new_session(ctx, None)
     principal = ANONYMOUS
     if session.signed_in is not None:
-        found = None
-        if ctx.settings.password_login:
-            found = await sessions.check_session(
-                ctx.db, session.signed_in, kind=sessions.WEB, now=ctx.now()
-            )
+        found = await sessions.check_session(
+            ctx.db, session.signed_in, kind=sessions.WEB, now=ctx.now()
+        )
+        if found is not None and found[0].method != sessions.SSO:
+            found = found if ctx.settings.password_login else None
         if found is not None and found[1] is not None:
             principal = Principal(user=found[1])
         else:

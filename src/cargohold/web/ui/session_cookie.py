@@ -114,3 +114,29 @@ def clear(request: Request, response: Response) -> None:
     response.delete_cookie(
         COOKIE, path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https"
     )
+
+
+def seal(ctx: Context, purpose: str, data: dict[str, Any]) -> str:
+    """`data` signed for one purpose (a cookie other than the session's), with the time."""
+    key = hmac.new(_key(ctx), purpose.encode(), hashlib.sha256).digest()
+    body = _b64(json.dumps({**data, "t": ctx.now()}).encode())
+    return f"{body}.{_b64(hmac.new(key, body.encode(), hashlib.sha256).digest())}"
+
+
+def unseal(ctx: Context, purpose: str, value: str | None, *, max_age: float) -> dict[str, Any]:
+    """What `seal` signed for this purpose, if genuine and younger than `max_age` seconds;
+    an empty dict otherwise."""
+    if not value or "." not in value:
+        return {}
+    body, _, signature = value.partition(".")
+    key = hmac.new(_key(ctx), purpose.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, body.encode(), hashlib.sha256).digest()
+    try:
+        if not hmac.compare_digest(expected, _unb64(signature)):
+            return {}
+        data = json.loads(_unb64(body))
+        if not isinstance(data, dict) or float(data["t"]) + max_age < ctx.now():
+            return {}
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return data
