@@ -109,9 +109,9 @@ TOKENS_REFUSED = Counter(
 LOGINS = Counter(
     "cargohold_logins",
     "Logins with credentials (/token, Basic on /v2 and /api/v1, UI sign-in), by credential"
-    " (token or password) and outcome (accepted, refused, throttled: refused without a"
-    " check while the limits block the account and address, busy: too many password"
-    " checks queued).",
+    " (token, password, or oidc: a CI job's ID token) and outcome (accepted, refused,"
+    " throttled: refused without a check while the limits block the account and address,"
+    " busy: too many password checks queued).",
     ["credential", "outcome"],
 )
 GC_RUNS = Counter(
@@ -132,7 +132,7 @@ GC_LAST_COMPLETED = Gauge(
 
 _LOGINS = {
     (credential, outcome): LOGINS.labels(credential, outcome)
-    for credential in ("token", "password")
+    for credential in ("token", "password", "oidc")
     for outcome in ("accepted", "refused", "throttled", "busy")
 }
 

@@ -47,7 +47,9 @@ class RequestActor:
 def identify_principal(principal: Principal) -> None:
     """The request acts as this person (through a personal token, perhaps) or robot."""
     token = principal.token
-    if principal.robot and token is not None:
+    if principal.federation is not None:  # a CI job logged in with its ID token
+        actors.identify(actors.TOKEN, id=principal.subject, name=principal.display)
+    elif principal.robot and token is not None:
         actors.identify(actors.TOKEN, id=token.id, name=token.name)
     elif principal.user is not None:
         actors.identify(
@@ -70,5 +72,7 @@ def identify_claims(claims: Claims) -> None:
     elif kind == "user":
         user_id, _, token_id = rest.partition(":")
         actors.identify(actors.USER, id=user_id, name=claims.name, token_id=token_id or None)
+    elif kind == "oidc":  # a CI job logged in with its ID token: `oidc:POLICY.POLICY...`
+        actors.identify(actors.TOKEN, id=claims.subject, name=claims.name)
     else:
         actors.identify(actors.ANONYMOUS)

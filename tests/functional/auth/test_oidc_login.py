@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cargohold.services.accounts import oidc_policies
 from cargohold.services.accounts.oidc_policies import Policy
@@ -533,3 +534,52 @@ async def test_a_forged_token_is_refused_without_a_record(
     issuer.add_key("secret-key", published=False)
     assert (await login(registry, issuer.mint(GITHUB, kid="secret-key"), PUSH)).status_code == 401
     assert await events(registry) == []
+
+
+@pytest.mark.parametrize("via", ["basic", "bearer"])
+async def test_what_a_pipeline_changes_is_recorded_as_done_by_it(
+    registry: Registry, issuer: Issuer, via: str
+) -> None:
+    policy = await trust(registry, issuer, role="write")
+    token = issuer.mint(GITHUB)
+    headers = oidc(token)
+    if via == "bearer":
+        answer = await login(registry, token, f"repository:{PRIVATE}:delete")
+        headers = {"Authorization": f"Bearer {answer.json()['token']}"}
+    deleted = await registry.client.delete(f"/v2/{PRIVATE}/manifests/v1", headers=headers)
+    assert deleted.status_code == 202, deleted.text
+    [event] = await registry.context.db.fetchall(
+        "SELECT actor_kind, actor_id, actor_name FROM events WHERE action = 'tag.deleted'"
+    )
+    assert dict(event) == {
+        "actor_kind": "token",
+        "actor_id": f"oidc:{policy.id}",
+        "actor_name": "acme/web@refs/heads/main run 4242 (OpenID Connect)",
+    }
+
+
+METRICS_TOKEN = "metrics-token-" + "o" * 20
+
+
+async def logins_counted(registry: Registry, outcome: str) -> float:
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    response = await registry.client.get("/metrics", headers=headers)
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = {"credential": "oidc", "outcome": outcome}
+            if sample.name == "cargohold_logins_total" and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+@pytest.mark.settings(metrics_token=METRICS_TOKEN)
+async def test_id_token_logins_are_counted_apart_from_passwords(
+    registry: Registry, issuer: Issuer
+) -> None:
+    await trust(registry, issuer)
+    accepted = await logins_counted(registry, "accepted")
+    refused = await logins_counted(registry, "refused")
+    assert (await login(registry, issuer.mint(GITHUB), PUSH)).status_code == 200
+    assert (await login(registry, issuer.unsigned(GITHUB), PUSH)).status_code == 401
+    assert await logins_counted(registry, "accepted") == accepted + 1
+    assert await logins_counted(registry, "refused") == refused + 1

@@ -80,6 +80,8 @@ async def authenticate(
     token), or email + password where the site allows it. Counted for the metrics
     (`cargohold_logins_total`): accepted, refused, or throttled."""
     credential = "token" if tokens.looks_like_token(secret) else "password"
+    if credential == "password" and federation.is_oidc_login(username):
+        credential = "oidc"
     try:
         principal = await _authenticate(ctx, username, secret, address, workspaces)
     except TooManyAttempts:
