@@ -183,6 +183,41 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds between writes of the pulls each process counted in memory.",
     )
+    # Webhooks: delivery of events to endpoints that people register (docs/webhooks.md).
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs (comma-separated) that webhook targets may resolve to"
+        " despite the guard against request forgery; plain http:// goes only to these.",
+    )
+    webhook_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds one delivery attempt may take."
+    )
+    webhook_retry_for: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="Seconds a failing delivery is retried (timeouts, connection errors, 5xx,"
+        " 408, 429), with exponential back-off and jitter.",
+    )
+    webhook_retry_initial: float = Field(
+        default=10.0, gt=0, le=3600, description="Seconds before the first retry; doubles."
+    )
+    webhook_max_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Failed attempts in a row after which an endpoint is turned off.",
+    )
+    webhook_poll_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between looks for new events."
+    )
+    webhook_history_days: int = Field(
+        default=30, ge=1, description="Days finished deliveries are kept for their history."
+    )
+    webhook_secret_key: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Key material that seals webhook secrets at rest; unset: derived from the"
+        " signing key. Every node needs the same.",
+    )
     trust_proxy_headers: bool = Field(
         default=False,
         description="Take scheme, host and client address from X-Forwarded-Proto/-Host/-For.",
@@ -363,6 +398,27 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_domains(cls, value: list[str]) -> list[str]:
         return [item.lower().lstrip("@") for item in value]
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_webhook_networks(cls, value: Any) -> Any:
+        """A comma-separated string (an environment variable), also in list brackets."""
+        if isinstance(value, str):
+            items = (item.strip().strip("'\"") for item in value.strip().strip("[]").split(","))
+            return [item for item in items if item]
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _check_webhook_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"webhook_allowed_networks: {item[:60]!r} is not an IP address or CIDR network"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _check_scale_out(self) -> Settings:

@@ -406,3 +406,70 @@ sso_identities = Table(
     Column("last_used_at", Double),
     Index("ix_sso_identities_user", "user_id"),
 )
+
+# Webhooks (revision 0009): endpoints that a workspace's owners (or a package's admins)
+# register, and each delivery of an event to one of them (docs/webhooks.md). The secret is
+# sealed (AES-GCM, services/sealing.py): it must sign, so it is not hashed.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # sealed; shown once, at creation
+    Column("events", Text, nullable=False),  # comma-separated event types, `*` for all
+    Column("packages", String(255), nullable=False),  # a glob of full package names; '' all
+    Column("format", String(16), nullable=False),  # cargohold, cloudevents, distribution
+    Column("active", Boolean, nullable=False),
+    Column("disabled_reason", Text),  # why delivery turned it off
+    Column("failures", Integer, nullable=False),  # failed attempts in a row
+    Column("retry_at", Double),  # backing off until then, after a failed attempt
+    Column("since_event", BigInteger, nullable=False),  # only events after this id
+    Column("created_at", Double, nullable=False),
+    Column("created_by", String(320)),
+    Column("updated_at", Double, nullable=False),
+    # The lease of the node delivering to this endpoint: one node at a time.
+    Column("lease_holder", String(200)),
+    Column("lease_until", Double),
+    Index("ix_webhooks_workspace", "workspace_id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", BigInteger, nullable=False),  # events.id (pruned later; no key)
+    Column("generation", Integer, nullable=False),  # 0 the delivery, n the nth redelivery
+    Column("action", String(64), nullable=False),  # manifest.pushed, ..., ping
+    Column("content_type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # the body, the same on every attempt
+    Column("state", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("next_attempt_at", Double),  # while pending
+    Column("last_attempt_at", Double),
+    Column("response_status", Integer),  # of the last attempt
+    Column("duration_ms", Integer),
+    Column("error", Text),
+    UniqueConstraint("webhook_id", "event_id", "generation"),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+)
+
+# How far webhook delivery has read the events table: one row, `events`. Every event with
+# an id up to `position` has been fanned out to the endpoints it matches.
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)

@@ -21,8 +21,10 @@ from cargohold.config import Settings, load_settings
 from cargohold.oci.errors import SizeInvalid
 from cargohold.services.context import Context, open_context
 from cargohold.services.events import downloads
+from cargohold.services.events.webhooks import delivery
 from cargohold.services.lifecycle import gc
 from cargohold.services.registry import uploads
+from cargohold.services.registry.checked import webhooks
 from cargohold.web import health, observe, token
 from cargohold.web.actors import RequestActor
 from cargohold.web.api.app import create_api
@@ -225,12 +227,20 @@ async def _flush_downloads(ctx: Context) -> None:
             log.exception("writing download counts failed; they are kept for the next try")
 
 
+async def _deliver_webhooks(ctx: Context) -> None:
+    """Webhook delivery in this process: each endpoint's lease makes sure one process of the
+    cluster at a time sends to it (services/events/webhooks/delivery.py)."""
+    deliverer = delivery.Deliverer(ctx.db, ctx.settings, webhooks.sealing_key(ctx))
+    await deliverer.run_forever()
+
+
 def create_app(settings: Settings, context: Context | None = None) -> Starlette:
     ctx = context or open_context(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_sweep_uploads(ctx))]
+        tasks.append(asyncio.create_task(_deliver_webhooks(ctx)))
         tasks.append(asyncio.create_task(_flush_downloads(ctx)))
         if ctx.settings.gc_enabled:
             tasks.append(asyncio.create_task(_collect_garbage(ctx)))

@@ -34,6 +34,9 @@ from dataclasses import dataclass
 import httpx
 
 from cargohold.authz.roles import Role
+from cargohold.services.context import Context
+from cargohold.services.events.webhooks import endpoints
+from cargohold.services.events.webhooks.delivery import source_of
 from tests.functional.auth.world import (
     ALL_PACKAGES,
     FOREIGN,
@@ -518,3 +521,159 @@ def audit_headers(world: World, who: str, scope: str | None) -> dict[str, str]:
     if who == "anonymous":
         return {}
     return {"Authorization": f"Bearer {world.credential(who, scope or 'admin').secret}"}
+
+
+# --------------------------------------------------------------------------- webhooks
+#
+# The management API's webhook endpoints (docs/webhooks.md), on two endpoints of workspace
+# acme made before each case: `all` (every package, which only owners manage) and `web`
+# (limited to the package acme/web, which its admins manage too). Every webhook operation
+# needs a person whose token has admin:package; nobody else sees an endpoint (404), nor a
+# workspace they are no member of and manage nothing in.
+
+WEBHOOK_URL = "http://127.0.0.1:9/hook"  # never called: nothing delivers in these cases
+WEBHOOK_OPERATIONS: dict[str, int] = {
+    "list": 200,
+    "create_all": 201,
+    "create_web": 201,
+    "show": 200,
+    "update": 200,
+    "delete": 204,
+    "deliveries": 200,
+    "redeliver": 202,
+}
+WEBHOOK_TARGETS = ("all", "web")
+
+
+@dataclass(frozen=True)
+class WebhookCaller:
+    who: str  # a person or robot of the world, or anonymous, expired, revoked
+    scope: str | None
+
+    @property
+    def id(self) -> str:
+        return self.who if self.scope is None else f"{self.who}-{self.scope}_scope"
+
+
+def webhook_callers() -> list[WebhookCaller]:
+    people = ("none", "read", "write", "admin", "owner", "other", "site_admin")
+    return [
+        WebhookCaller("anonymous", None),
+        *(WebhookCaller(who, "admin") for who in people),
+        WebhookCaller("owner", "read"),
+        WebhookCaller("owner", "write"),
+        WebhookCaller("admin", "write"),
+        WebhookCaller("robot", "admin"),
+        WebhookCaller("robot_ws", "admin"),
+        WebhookCaller("expired", None),
+        WebhookCaller("revoked", None),
+    ]
+
+
+# What each admin:package person may do, written out: `all` the endpoints they manage, and
+# whether the workspace shows to them (members do; package admins through their package).
+MANAGES: dict[str, tuple[str, ...]] = {
+    "owner": ("all", "web"),
+    "site_admin": ("all", "web"),
+    "admin": ("web",),  # admin of acme/web through a repository grant; no member of acme
+    "none": (),  # a member of acme without grants
+    "read": (),
+    "write": (),
+    "other": (),
+}
+MEMBER = {"owner", "site_admin", "none"}
+ROLE_ON_WEB = {"none": NONE, "read": READ, "write": WRITE, "admin": ADMIN, "other": NONE}
+
+
+def webhook_expected(caller: WebhookCaller, operation: str, target: str) -> int:
+    """The status a webhook operation answers; `target` is the endpoint it acts on."""
+    success = WEBHOOK_OPERATIONS[operation]
+    if caller.who in ("anonymous", "expired", "revoked"):
+        return 401
+    if caller.who in ("robot", "robot_ws") or caller.scope != "admin":
+        return 403  # a person with admin:package, always
+    manages = MANAGES[caller.who]
+    if operation == "list":
+        return success if manages or caller.who in MEMBER else 404
+    if operation == "create_all":
+        if "all" in manages:
+            return success
+        return 403 if caller.who in MEMBER else 404
+    if operation == "create_web":
+        if "web" in manages:
+            return success
+        return 403 if ROLE_ON_WEB[caller.who] >= READ else 404
+    return success if target in manages else 404
+
+
+async def webhook_setup(ctx: Context) -> dict[str, int]:
+    """The two endpoints of acme, each with its ping queued (nothing sends it)."""
+    made = {}
+    async with ctx.db.transaction() as tx:
+        acme = await tx.fetchone("SELECT id FROM workspaces WHERE slug = 'acme'")
+        assert acme is not None
+        for target, packages in (("all", ""), ("web", PRIVATE)):
+            hook = await endpoints.create_webhook(
+                tx,
+                workspace_id=int(acme["id"]),
+                url=WEBHOOK_URL,
+                sealed_secret="v1.not-used-here",
+                events=("*",),
+                packages=packages,
+                form="cargohold",
+                active=True,
+                created_by="matrix",
+                source=source_of(ctx.settings, "matrix"),
+                now=ctx.now(),
+            )
+            made[target] = hook.id
+    return made
+
+
+def webhook_headers(world: World, caller: WebhookCaller) -> dict[str, str]:
+    if caller.who == "anonymous":
+        return {}
+    credential = world.credential(caller.who, caller.scope or "admin")
+    return {"Authorization": f"Bearer {credential.secret}"}
+
+
+async def perform_webhook(
+    client: httpx.AsyncClient,
+    operation: str,
+    target: int,
+    delivery: int,
+    headers: dict[str, str],
+) -> httpx.Response:
+    base = "/api/v1/workspaces/acme/webhooks"
+    match operation:
+        case "list":
+            return await client.get(base, headers=headers)
+        case "create_all":
+            return await client.post(base, json={"url": WEBHOOK_URL}, headers=headers)
+        case "create_web":
+            body = {"url": WEBHOOK_URL, "packages": PRIVATE}
+            return await client.post(base, json=body, headers=headers)
+        case "show":
+            return await client.get(f"{base}/{target}", headers=headers)
+        case "update":
+            return await client.patch(f"{base}/{target}", json={"active": False}, headers=headers)
+        case "delete":
+            return await client.delete(f"{base}/{target}", headers=headers)
+        case "deliveries":
+            return await client.get(f"{base}/{target}/deliveries", headers=headers)
+        case "redeliver":
+            path = f"{base}/{target}/deliveries/{delivery}/redeliver"
+            return await client.post(path, headers=headers)
+    raise AssertionError(f"no such operation {operation}")
+
+
+async def check_webhook_effect(ctx: Context, operation: str, target: int, allowed: bool) -> None:
+    """An allowed change did its work; a refused one changed nothing."""
+    hooks = {int(r["id"]): r for r in await ctx.db.fetchall("SELECT * FROM webhooks")}
+    deliveries = await ctx.db.fetchall("SELECT * FROM webhook_deliveries")
+    made = operation.startswith("create") and allowed
+    assert len(hooks) == (3 if made else 1 if operation == "delete" and allowed else 2)
+    if operation == "update":
+        assert bool(hooks[target]["active"]) is not allowed
+    redelivered = [d for d in deliveries if d["generation"] > 0]
+    assert len(redelivered) == (1 if operation == "redeliver" and allowed else 0)

@@ -9,16 +9,26 @@ from tests.functional.auth import matrix as oidc_matrix
 from tests.functional.auth.matrix import (
     AUDIT_PATHS,
     AUDIT_READS,
+    MANAGES,
     OPERATIONS,
+    WEBHOOK_OPERATIONS,
+    WEBHOOK_TARGETS,
     Caller,
+    WebhookCaller,
     audit_callers,
     audit_headers,
     caller_headers,
     callers,
     check,
+    check_webhook_effect,
     expected,
     observer,
     perform,
+    perform_webhook,
+    webhook_callers,
+    webhook_expected,
+    webhook_headers,
+    webhook_setup,
 )
 from tests.functional.auth.world import PRIVATE, VAULT, World
 from tests.functional.registry import Registry, digest_of
@@ -183,3 +193,41 @@ async def test_audit_log_readers(
         assert items
         if endpoint == "workspace_audit":
             assert {item["workspace"] for item in items} == {"acme"}
+
+
+WEBHOOK_CASES = [
+    (caller, operation, target)
+    for caller in webhook_callers()
+    for operation in WEBHOOK_OPERATIONS
+    for target in (
+        ("all",) if operation in ("list", "create_all", "create_web") else WEBHOOK_TARGETS
+    )
+]
+
+
+@pytest.mark.settings(webhook_allowed_networks=["127.0.0.0/8"])
+@pytest.mark.parametrize(
+    ("caller", "operation", "target"),
+    WEBHOOK_CASES,
+    ids=[f"{caller.id}-{operation}-{target}" for caller, operation, target in WEBHOOK_CASES],
+)
+async def test_webhook_matrix(
+    registry: Registry, world: World, caller: WebhookCaller, operation: str, target: str
+) -> None:
+    """The webhook endpoints of the management API answer each caller as the table says,
+    and a refused change changes nothing."""
+    ctx = registry.context
+    made = await webhook_setup(ctx)
+    [ping] = await ctx.db.fetchall(
+        "SELECT id FROM webhook_deliveries WHERE webhook_id = :w", {"w": made[target]}
+    )
+    headers = webhook_headers(world, caller)
+    response = await perform_webhook(
+        registry.client, operation, made[target], int(ping["id"]), headers
+    )
+    status = webhook_expected(caller, operation, target)
+    assert response.status_code == status, response.text
+    await check_webhook_effect(ctx, operation, made[target], status < 400)
+    if operation == "list" and status == 200:
+        listed = {item["id"] for item in response.json()["items"]}
+        assert listed == {made[t] for t in MANAGES[caller.who]}

@@ -27,6 +27,7 @@ from cargohold.web.api import (
     tags,
     tokens,
     usage,
+    webhooks,
     workspaces,
 )
 
@@ -106,6 +107,7 @@ def create_api(context: Context) -> FastAPI:
     # `.../-/tags`, `.../-/retention`, `.../-/protection` and `.../-/usage`.
     for module in (
         workspaces,
+        webhooks,
         projects,
         repositories,
         oidc,

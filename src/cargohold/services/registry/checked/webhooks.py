@@ -1,0 +1,277 @@
+"""Webhooks as people manage them (docs/webhooks.md): a workspace's owners manage all its
+endpoints; an admin of a package manages the endpoints limited to exactly that package.
+Every operation needs a person (never an access token) whose token has `admin:package`,
+reading too, since an endpoint's URL and history are an admin's business.
+
+Nobody else sees an endpoint: one you may not manage is 404, as if it did not exist; a
+workspace you are no member of and manage nothing in is 404 as well.
+
+Creating an endpoint, or changing its URL, resolves the URL's host and refuses a target the
+forgery guard refuses (services/outbound.py); that lookup runs between two transactions,
+never inside one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cargohold.authz.roles import Role
+from cargohold.metadata.db import Queries
+from cargohold.services import outbound, sealing
+from cargohold.services.accounts.keys import load_signing_key
+from cargohold.services.accounts.principals import (
+    Principal,
+    membership,
+    package_access,
+    require_person,
+)
+from cargohold.services.context import Context
+from cargohold.services.errors import Conflict, Forbidden, Invalid, NotFound
+from cargohold.services.events.webhooks import deliveries, delivery, endpoints
+from cargohold.services.events.webhooks.deliveries import Delivery
+from cargohold.services.events.webhooks.endpoints import Webhook
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    webhook: Webhook
+    secret: str  # shown this once
+
+
+@dataclass(frozen=True, slots=True)
+class _Workspace:
+    id: int
+    slug: str
+    owner: bool
+    member: bool
+
+
+def sealing_key(ctx: Context) -> bytes:
+    """The key that seals endpoints' secrets: from `webhook_secret_key`, else from the
+    registry's signing key (which every node shares)."""
+    material = ctx.settings.webhook_secret_key
+    if material:
+        return sealing.derive_key(material.encode(), endpoints.SECRET_PURPOSE)
+    key = ctx.signing_key or load_signing_key(ctx.settings)
+    return sealing.key_from_signing_key(key, endpoints.SECRET_PURPOSE)
+
+
+async def _workspace(db: Queries, principal: Principal, slug: str) -> _Workspace:
+    require_person(principal, change=True)
+    row = await db.fetchone("SELECT id, slug FROM workspaces WHERE slug = :s", {"s": slug})
+    if row is None:
+        raise NotFound(f"no workspace {slug[:80]!r}")
+    seen = await membership(db, principal, int(row["id"]))
+    return _Workspace(int(row["id"]), row["slug"], seen.owner, seen.member)
+
+
+async def _package_role(db: Queries, principal: Principal, packages: str) -> Role:
+    if not endpoints.is_exact(packages):
+        return Role.NONE
+    return (await package_access(db, principal, packages)).role
+
+
+async def _manages(db: Queries, principal: Principal, ws: _Workspace, packages: str) -> bool:
+    return ws.owner or await _package_role(db, principal, packages) >= Role.ADMIN
+
+
+async def _require_manage(db: Queries, principal: Principal, ws: _Workspace, packages: str) -> None:
+    """May the principal make an endpoint with this package filter (NotFound, Forbidden)?"""
+    if ws.owner:
+        return
+    if not endpoints.is_exact(packages):
+        if not ws.member:
+            raise NotFound(f"no workspace {ws.slug!r}")
+        raise Forbidden(
+            f"only owners of workspace {ws.slug} may register webhooks for more than one"
+            " package; a package's admins may register webhooks for that package"
+        )
+    role = await _package_role(db, principal, packages)
+    if role < Role.READ:
+        raise NotFound(f"no package {packages[:256]!r}")
+    if role < Role.ADMIN:
+        raise Forbidden(
+            f"your {role.label} access to package {packages} does not allow this; webhooks"
+            " need admin"
+        )
+
+
+async def _webhook(
+    db: Queries, principal: Principal, slug: str, webhook_id: int
+) -> tuple[_Workspace, Webhook]:
+    ws = await _workspace(db, principal, slug)
+    try:
+        hook = await endpoints.get_webhook(db, workspace_id=ws.id, webhook_id=webhook_id)
+    except NotFound:
+        hook = None
+    if hook is None or not await _manages(db, principal, ws, hook.packages):
+        if not ws.member:
+            raise NotFound(f"no workspace {slug[:80]!r}")
+        raise NotFound(f"no webhook {webhook_id}")
+    return ws, hook
+
+
+async def _check_target(ctx: Context, url: str) -> None:
+    """Where the URL leads must pass the forgery guard (outside any transaction)."""
+    try:
+        await outbound.check(url, delivery.policy_of(ctx.settings))
+    except outbound.OutboundError as exc:
+        raise Invalid(f"webhook URL {outbound.redact(url)}: {exc.message}") from None
+
+
+async def list_webhooks(
+    db: Queries, principal: Principal, slug: str, *, package: str | None = None
+) -> list[Webhook]:
+    """The endpoints the principal manages: all of them for an owner. `package`: one the
+    caller means to register an endpoint for, whose admins see the list even when it is
+    empty and they are no member of the workspace."""
+    ws = await _workspace(db, principal, slug)
+    found = [
+        hook
+        for hook in await endpoints.list_webhooks(db, workspace_id=ws.id)
+        if await _manages(db, principal, ws, hook.packages)
+    ]
+    if not found and not ws.member:
+        pattern = endpoints.parse_packages(ws.slug, package) if package else ""
+        if not pattern or await _package_role(db, principal, pattern) < Role.ADMIN:
+            raise NotFound(f"no workspace {slug[:80]!r}")
+    return found
+
+
+async def show_webhook(db: Queries, principal: Principal, slug: str, webhook_id: int) -> Webhook:
+    return (await _webhook(db, principal, slug, webhook_id))[1]
+
+
+async def create_webhook(
+    ctx: Context,
+    principal: Principal,
+    *,
+    workspace: str,
+    url: str,
+    secret: str | None,
+    events: Sequence[str],
+    packages: str | None,
+    form: str | None,
+    active: bool = True,
+) -> Created:
+    """A new endpoint (and a ping to it): the secret given, or a new one, shown once."""
+    url = endpoints.check_url(url)
+    wanted = endpoints.parse_events(events)
+    form = endpoints.parse_format(form)
+    key = endpoints.parse_secret(secret)
+    async with ctx.db.transaction() as tx:
+        ws = await _workspace(tx, principal, workspace)
+        pattern = endpoints.parse_packages(ws.slug, packages)
+        await _require_manage(tx, principal, ws, pattern)
+    await _check_target(ctx, url)
+    sealed = sealing.seal(sealing_key(ctx), key, endpoints.SECRET_PURPOSE)
+    async with ctx.db.transaction() as tx:
+        ws = await _workspace(tx, principal, workspace)
+        await _require_manage(tx, principal, ws, pattern)
+        hook = await endpoints.create_webhook(
+            tx,
+            workspace_id=ws.id,
+            url=url,
+            sealed_secret=sealed,
+            events=wanted,
+            packages=pattern,
+            form=form,
+            active=active,
+            created_by=principal.display,
+            source=delivery.source_of(ctx.settings, "api"),
+            now=ctx.now(),
+        )
+    return Created(hook, key)
+
+
+async def update_webhook(
+    ctx: Context,
+    principal: Principal,
+    *,
+    workspace: str,
+    webhook_id: int,
+    url: str | None = None,
+    secret: str | None = None,
+    events: Sequence[str] | None = None,
+    packages: str | None = None,
+    form: str | None = None,
+    active: bool | None = None,
+) -> Webhook:
+    """Change what is given; a new URL is checked as at creation. Turning an endpoint on
+    again clears why it was turned off."""
+    url = endpoints.check_url(url) if url is not None else None
+    wanted = endpoints.parse_events(events) if events is not None else None
+    form = endpoints.parse_format(form) if form is not None else None
+    sealed = None
+    if secret is not None:
+        sealed = sealing.seal(
+            sealing_key(ctx), endpoints.parse_secret(secret), endpoints.SECRET_PURPOSE
+        )
+    async with ctx.db.transaction() as tx:
+        ws, hook = await _webhook(tx, principal, workspace, webhook_id)
+        pattern = endpoints.parse_packages(ws.slug, packages) if packages is not None else None
+        if pattern is not None:
+            await _require_manage(tx, principal, ws, pattern)
+    if url is not None and url != hook.url:
+        await _check_target(ctx, url)
+    async with ctx.db.transaction() as tx:
+        ws, hook = await _webhook(tx, principal, workspace, webhook_id)
+        if pattern is not None:
+            await _require_manage(tx, principal, ws, pattern)
+        return await endpoints.update_webhook(
+            tx,
+            hook,
+            now=ctx.now(),
+            url=url,
+            sealed_secret=sealed,
+            events=wanted,
+            packages=pattern,
+            form=form,
+            active=active,
+        )
+
+
+async def delete_webhook(
+    db: Queries, principal: Principal, slug: str, webhook_id: int, *, now: float
+) -> None:
+    _, hook = await _webhook(db, principal, slug, webhook_id)
+    await endpoints.delete_webhook(db, hook, now=now)
+
+
+async def list_deliveries(
+    db: Queries,
+    principal: Principal,
+    slug: str,
+    webhook_id: int,
+    *,
+    limit: int,
+    before: int | None = None,
+) -> tuple[list[Delivery], int | None]:
+    """The endpoint's deliveries, newest first (paged by id)."""
+    _, hook = await _webhook(db, principal, slug, webhook_id)
+    return await deliveries.list_deliveries(db, webhook_id=hook.id, limit=limit, before=before)
+
+
+async def show_delivery(
+    db: Queries, principal: Principal, slug: str, webhook_id: int, delivery_id: int
+) -> Delivery:
+    _, hook = await _webhook(db, principal, slug, webhook_id)
+    return await deliveries.get_delivery(db, webhook_id=hook.id, delivery_id=delivery_id)
+
+
+async def redeliver(
+    db: Queries,
+    principal: Principal,
+    slug: str,
+    webhook_id: int,
+    delivery_id: int,
+    *,
+    now: float,
+) -> Delivery:
+    """Queue a delivery's event again (same body, same event id), due now."""
+    _, hook = await _webhook(db, principal, slug, webhook_id)
+    if not hook.active:
+        raise Conflict(f"webhook {hook.id} is turned off; turn it on to deliver again")
+    found = await deliveries.get_delivery(db, webhook_id=hook.id, delivery_id=delivery_id)
+    return await deliveries.redeliver(db, found, now=now)
