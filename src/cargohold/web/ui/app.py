@@ -21,6 +21,7 @@ from cargohold.services.errors import ServiceError
 from cargohold.web.observe import request_id
 from cargohold.web.ui import audit, members, packages, signin, tokens, usage, workspaces
 from cargohold.web.ui import oidc as oidc_pages
+from cargohold.web.ui import webhooks as webhook_pages
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
 
@@ -147,6 +148,10 @@ def create_ui(context: Context) -> Starlette:
         Route(ws + "/audit", audit.audit_page, methods=_GET),
         Route(ws + "/members", members.members_page, methods=_GET),
         Route(ws + "/members", members.change, methods=["POST"]),
+        Route(ws + "/webhooks", webhook_pages.webhooks_page, methods=_GET),
+        Route(ws + "/webhooks", webhook_pages.create_webhook, methods=["POST"]),
+        Route(ws + "/webhooks/{webhook}", webhook_pages.webhook_page, methods=_GET),
+        Route(ws + "/webhooks/{webhook}", webhook_pages.change_webhook, methods=["POST"]),
         Route(ws + "/tokens", tokens.tokens_page, methods=_GET),
         Route(ws + "/tokens", tokens.create_token, methods=["POST"]),
         Route(ws + "/tokens/{token}/revoke", tokens.revoke_token, methods=["POST"]),
