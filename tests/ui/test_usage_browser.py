@@ -15,13 +15,14 @@ from tests.ui.test_browser import create_token, push_multi_arch
 def test_the_usage_page_charts_packages_and_shows_the_quota(
     server: Server, containers: ContainersConfig, new_page: Callable[..., Page], tmp_path: Path
 ) -> None:
-    for name in ("acme/web/usage-a", "acme/web/usage-b"):
+    # A workspace of its own: the other browser tests share the server and push into acme.
+    server.cli("workspace", "create", "metered", "--owner", OWNER, "--name", "Metered")
+    server.cli("project", "create", "metered", "OPS", "--name", "Operations")
+    server.cli("repo", "create", "metered/web", "--project", "OPS")
+    for name in ("metered/web/usage-a", "metered/web/usage-b"):
         server.cli("package", "create", name, "--repo", "web")
-    server.cli("workspace", "quota", "acme", "12KiB")
-    try:
-        _check_usage_page(server, containers, new_page, tmp_path)
-    finally:  # the other browser tests share the server
-        server.cli("workspace", "quota", "acme", "none")
+    server.cli("workspace", "quota", "metered", "12KiB")
+    _check_usage_page(server, containers, new_page, tmp_path)
 
 
 def _check_usage_page(
@@ -30,14 +31,14 @@ def _check_usage_page(
     page = new_page()
     sign_in(page, server, OWNER)
     secret = create_token(page, server, "usage", "write:package")
-    push_multi_arch(server, containers, tmp_path / "a", "acme/web/usage-a:v1", secret)
-    push_multi_arch(server, containers, tmp_path / "b", "acme/web/usage-b:v1", secret)
+    push_multi_arch(server, containers, tmp_path / "a", "metered/web/usage-a:v1", secret)
+    push_multi_arch(server, containers, tmp_path / "b", "metered/web/usage-b:v1", secret)
 
-    page.goto(f"{server.url}/w/acme")
+    page.goto(f"{server.url}/w/metered")
     page.get_by_role("link", name="Storage usage").click()
     expect(page.locator("svg rect").first).to_be_visible()
-    expect(page.locator("main")).to_contain_text("acme/web/usage-a")
-    expect(page.locator("main")).to_contain_text("acme/web/usage-b")
+    expect(page.locator("main")).to_contain_text("metered/web/usage-a")
+    expect(page.locator("main")).to_contain_text("metered/web/usage-b")
     expect(page.locator("meter")).to_be_visible()
     expect(page.locator("main")).to_contain_text("of 12.3 kB")
     screenshot(page, "workspace-usage")
