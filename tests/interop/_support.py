@@ -5,6 +5,7 @@ Nothing here talks to anything but the registry under test on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -15,13 +16,15 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+import pytest
 
 from tests.functional.auth.world import World
 
@@ -499,3 +502,29 @@ class StorageTool:
             "--storage-driver", "vfs", *args,
         ]  # fmt: skip
         return run(cmd, timeout=timeout, env=self.config.env, check=check, input=input)
+
+
+@contextlib.contextmanager
+def registry_serving(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 30
+) -> Iterator[None]:
+    """Wait until the registry `process` answers `url`/v2/ (401: auth is on), then run the
+    block; stop the process after it, whatever happens (SIGTERM, then SIGKILL)."""
+    from tests.backends import stop_process
+
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited\n{log_tail(log_path)}", pytrace=False)
+            try:
+                if httpx.get(f"{url}/v2/", timeout=2).status_code == 401:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready\n{log_tail(log_path)}", pytrace=False)
+            time.sleep(0.2)
+        yield
+    finally:
+        stop_process(process)

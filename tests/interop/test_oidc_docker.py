@@ -10,21 +10,18 @@ CARGOHOLD_OIDC_ALLOWED_NETWORKS), with policies made by the CLI."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.backends import free_port
 from tests.oidc.provider import RealProvider, real_provider
 
-from ._support import Docker, Proc, log_tail, run
+from ._support import Docker, Proc, registry_serving, run
 from .test_docker import file_from_image
 
 pytestmark = pytest.mark.interop
@@ -124,27 +121,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             setup.policies[system] = setup.cli(*common, *args).out.strip()
         log_path = workdir / "server.log"
         process = _serve(data_dir, port, log_path)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"server exited\n{log_tail(log_path)}", pytrace=False)
-                try:
-                    if httpx.get(f"http://{host}/v2/", timeout=2).status_code == 401:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not ready\n{log_tail(log_path)}", pytrace=False)
-                time.sleep(0.2)
+        with registry_serving(process, f"http://{host}", log_path):
             yield setup
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def login(docker: Docker, host: str, token: str, *, check: bool = True) -> Proc:

@@ -8,19 +8,16 @@ for that provider (an http:// issuer on 127.0.0.1, let in by the settings for te
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from playwright.sync_api import Page, Route
 
 from tests.backends import free_port
-from tests.interop._support import log_tail, run
+from tests.interop._support import registry_serving, run
 from tests.oidc.provider import UI_CLIENT, RealProvider, real_provider
 
 OWNER = "owner@example.com"
@@ -61,27 +58,8 @@ def sso_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SsoServer]:
             process = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"server exited\n{log_tail(log_path)}", pytrace=False)
-                try:
-                    if httpx.get(f"{url}/v2/", timeout=2).status_code == 401:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not ready\n{log_tail(log_path)}", pytrace=False)
-                time.sleep(0.2)
+        with registry_serving(process, f"{url}", log_path):
             yield SsoServer(url, provider)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def _loopback_only(route: Route) -> None:
