@@ -128,26 +128,27 @@ async def test_a_change_that_fails_after_its_event_leaves_neither(
 
 
 async def test_an_event_names_the_client_address_and_the_request_id(registry: Registry) -> None:
+    """The request id is the one the request's log line and `X-Request-ID` answer carry."""
     image = image_manifest([random_blob(100)])
     for blob in image.blobs:
         await registry.push_blob(NAME, blob)
-    response = await registry.client.put(
-        f"/v2/{NAME}/manifests/v1",
-        content=image.manifest,
-        headers={"Content-Type": image.media_type, "X-Request-ID": "req-42"},
-    )
+    response = await registry.put_manifest(NAME, "v1", image, push_blobs=False)
     assert response.status_code == 201
     [event] = await events(registry, "manifest.pushed")
-    assert (event["client_address"], event["request_id"]) == ("127.0.0.1", "req-42")
+    assert event["client_address"] == "127.0.0.1"
+    assert event["request_id"] == response.headers["x-request-id"]
     assert event["actor_kind"] == "anonymous"  # auth = none: nobody signs in
 
 
-async def test_a_request_id_that_is_not_printable_ascii_is_left_out(registry: Registry) -> None:
+@pytest.mark.settings(trust_proxy_headers=True)
+async def test_a_request_id_a_trusted_proxy_sent_is_kept(registry: Registry) -> None:
     await registry.push_blob(NAME, random_blob(10))
     digest = await registry.push_blob(NAME, b"x")
-    await registry.client.delete(
-        f"/v2/{NAME}/blobs/{digest}", headers={"X-Request-ID": "two words"}
+    deleted = await registry.client.delete(
+        f"/v2/{NAME}/blobs/{digest}",
+        headers={"X-Request-ID": "proxy-7", "X-Forwarded-For": "192.0.2.9"},
     )
+    assert deleted.status_code == 202
     [event] = await events(registry, "blob.deleted")
-    assert event["request_id"] is None
+    assert (event["request_id"], event["client_address"]) == ("proxy-7", "192.0.2.9")
     assert digest == digest_of(b"x")

@@ -1,28 +1,41 @@
 """Who acts in each request, for the events it records (services/events/actors.py).
 
-`RequestActor` starts every HTTP request as anonymous, from the client's address (as
-`proxy.py` found it behind a trusted proxy) with the request id the client or a proxy sent
-in `X-Request-ID`; each surface then names the caller once it has authenticated it:
-`identify_principal` (the API and the UI), `identify_claims` (a /v2 bearer token)."""
+A request acts as anonymous, from the client's address (as `proxy.py` found it behind a
+trusted proxy), with the request id `observe.py` gave it, until its surface names the
+caller once it has authenticated it: `identify_principal` (the API and the UI),
+`identify_claims` (a /v2 bearer token). `RequestActor` does this around the API and the
+UI; /v2 binds an actor (`request_actor`) around the requests that change something only,
+so that pulls pay for nothing (an ASGI layer costs microseconds).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cargohold.authz.tokens import Claims
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.events import actors
+from cargohold.web import observe
 
-_REQUEST_ID = re.compile(r"[!-~]{1,128}")  # printable ASCII, no spaces
 _ROBOT_SUFFIX = re.compile(r" \((?:repository|workspace) access token\)$")
 
 
-def request_id(headers: Headers) -> str | None:
-    value = headers.get("x-request-id", "").strip()
-    return value if _REQUEST_ID.fullmatch(value) else None
+@contextmanager
+def request_actor(scope: Scope) -> Iterator[None]:
+    """Act, while the block runs, as this request's anonymous caller; `identify_*` names it.
+    The request id is the one `observe.py` gave the request (its log line, its
+    `X-Request-ID` answer): a trusted proxy's, or one made up there."""
+    client = scope.get("client")
+    info = observe.request_info(scope)
+    token = actors.begin_request(client[0] if client else None, info.id if info else None)
+    try:
+        yield
+    finally:
+        actors.end(token)
 
 
 class RequestActor:
@@ -35,13 +48,8 @@ class RequestActor:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        address = client[0] if client else None
-        token = actors.begin_request(address, request_id(Headers(scope=scope)))
-        try:
+        with request_actor(scope):
             await self.app(scope, receive, send)
-        finally:
-            actors.end(token)
 
 
 def identify_principal(principal: Principal) -> None:

@@ -264,14 +264,13 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
             Route("/v2/", routes.base, methods=_METHODS),
             Route("/v2", routes.base, methods=_METHODS),
             Route("/v2/{path:path}", routes.dispatch, methods=_METHODS),
-            Mount("/api/v1", app=create_api(ctx)),
+            Mount("/api/v1", app=RequestActor(create_api(ctx))),
             UiMount(ctx),
         ],
         exception_handlers={**errors.HANDLERS, BodyTooLarge: _body_too_large},
         lifespan=lifespan,
     )
     app.state.context = ctx
-    app.add_middleware(RequestActor)  # innermost: after proxy.py has found the client
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(ApiVersionHeader)
     if settings.trust_proxy_headers:

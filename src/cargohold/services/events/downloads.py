@@ -10,6 +10,7 @@ a process that dies loses at most the counts it had not flushed yet.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from time import time
 
 from cargohold.metadata.db import Database, in_list
 
@@ -40,10 +41,13 @@ class DownloadCounter:
 
     counts: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
-    def count(self, package: str, tag: str | None, now: float) -> None:
-        """One pull of `package`, by `tag` (None: by digest)."""
-        key = (package, tag or BY_DIGEST, day_of(now))
-        self.counts[key] = self.counts.get(key, 0) + 1
+    def count(self, package: str, reference: str, now: float | None = None) -> None:
+        """One pull of `package`, by `reference`: a tag, or a digest (whose colon no tag
+        has). A dict increment on the pull's path: no I/O, nothing to wait for."""
+        tag = BY_DIGEST if ":" in reference else reference
+        key = (package, tag, int((time() if now is None else now) // DAY))
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
 
     @property
     def pending(self) -> int:

@@ -83,26 +83,31 @@ async def get_manifest(ctx: Context, *, name: str, reference: str) -> StoredMani
     )
 
 
-async def count_pull(ctx: Context, *, name: str, reference: str, stored: StoredManifest) -> None:
+def count_pull(ctx: Context, name: str, reference: str, stored: StoredManifest) -> bool:
     """A manifest GET is a pull: counted in memory (`events.downloads`, written every few
     seconds), under its tag, or by digest. A platform image of an index is not counted: the
-    pull of the index was. With `audit_pulls` the pull is recorded in the audit log too."""
+    pull of the index was. True when the pull is to be recorded in the audit log too
+    (`audit_pulls`: then call `audit_pull`). On the hot path: no await, no write."""
     if stored.is_child:
-        return
+        return False
+    ctx.downloads.count(name, reference)
+    return ctx.settings.audit_pulls
+
+
+async def audit_pull(ctx: Context, *, name: str, reference: str, stored: StoredManifest) -> None:
+    """`manifest.pulled`, in a transaction of its own (with `audit_pulls` only)."""
     tag = None if is_digest(reference) else reference
-    ctx.downloads.count(name, tag, ctx.now())
-    if ctx.settings.audit_pulls:
-        async with ctx.db.transaction() as tx:
-            await outbox.record(
-                tx,
-                "manifest.pulled",
-                package=name,
-                tag=tag,
-                digest=stored.digest,
-                target=f"{name}:{tag}" if tag else f"{name}@{stored.digest}",
-                data={"media_type": stored.media_type, "size": len(stored.payload)},
-                at=ctx.now(),
-            )
+    async with ctx.db.transaction() as tx:
+        await outbox.record(
+            tx,
+            "manifest.pulled",
+            package=name,
+            tag=tag,
+            digest=stored.digest,
+            target=f"{name}:{tag}" if tag else f"{name}@{stored.digest}",
+            data={"media_type": stored.media_type, "size": len(stored.payload)},
+            at=ctx.now(),
+        )
 
 
 async def _missing(

@@ -180,7 +180,6 @@ async def authenticate(request: Request) -> Caller:
                 f"the bearer token is not valid: {exc}; log in again",
                 error="invalid_token",
             ) from None
-        identify_claims(claims)
         return Caller(ctx, claims=claims, credentials=True)
     if kind.lower() == "basic" and value:
         credentials = basic_credentials(value)
@@ -195,9 +194,17 @@ async def authenticate(request: Request) -> Caller:
             raise TooManyRequests(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         except logins.LoginFailed as exc:
             raise unauthorized(request, exc.message) from None
-        identify_principal(principal)
         return Caller(ctx, principal=principal, credentials=True)
     raise unauthorized(request, "unsupported Authorization header; use Bearer or Basic")
+
+
+def identify(caller: Caller) -> None:
+    """Name the caller as who acts in this request, for the events its change records
+    (inside `web.actors.request_actor`)."""
+    if caller.claims is not None:
+        identify_claims(caller.claims)
+    elif not caller.open:
+        identify_principal(caller.principal)
 
 
 async def require(request: Request, caller: Caller, name: str, action: Action) -> None:

@@ -15,6 +15,8 @@ from cargohold.oci.names import is_valid_tag
 from cargohold.services.context import Context
 from cargohold.services.registry import manifests
 from cargohold.services.registry.packages import find_package
+from cargohold.web.actors import request_actor
+from cargohold.web.registry import auth
 from cargohold.web.registry.common import content_headers, context, is_count
 
 
@@ -71,7 +73,10 @@ async def get_manifest(request: Request, name: str, reference: str) -> Response:
     headers = content_headers(stored.digest, len(stored.payload), stored.media_type)
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers)
-    await manifests.count_pull(ctx, name=name, reference=reference, stored=stored)
+    if manifests.count_pull(ctx, name, reference, stored):
+        with request_actor(request.scope):
+            auth.identify(request.state.caller)
+            await manifests.audit_pull(ctx, name=name, reference=reference, stored=stored)
     return Response(stored.payload, status_code=200, headers=headers)
 
 

@@ -13,6 +13,7 @@ from cargohold.oci.digest import is_digest
 from cargohold.oci.errors import NameInvalid, Unsupported
 from cargohold.oci.names import validate_name
 from cargohold.web import observe
+from cargohold.web.actors import request_actor
 from cargohold.web.registry import auth, blobs, catalog, manifests, referrers, tags, uploads
 
 Handler = Callable[..., Awaitable[Response]]
@@ -134,7 +135,11 @@ async def dispatch(request: Request) -> Response:
         observe.note_principal(request, caller)
         await auth.require(request, caller, params["name"], _action(action, params))
         request.state.caller = caller
-        return await handler(request, **params)
+        if request.method in ("GET", "HEAD"):  # reads change nothing: no actor to bind
+            return await handler(request, **params)
+        with request_actor(request.scope):
+            auth.identify(caller)
+            return await handler(request, **params)
     raise Unsupported(
         f"{request.method} /v2/{path[:200]} is not an endpoint of this registry", status=404
     )

@@ -18,6 +18,7 @@ from starlette.types import Scope
 from cargohold.oci.errors import RegistryError
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
+from cargohold.web.actors import RequestActor
 from cargohold.web.observe import request_id
 from cargohold.web.ui import audit, members, packages, signin, tokens, usage, workspaces
 from cargohold.web.ui import oidc as oidc_pages
@@ -186,7 +187,7 @@ class UiMount(Mount):
     """Mounts the UI at `/`, claiming only the UI's own paths."""
 
     def __init__(self, context: Context) -> None:
-        super().__init__("/", app=create_ui(context))
+        super().__init__("/", app=RequestActor(create_ui(context)))
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path = scope.get("path", "")

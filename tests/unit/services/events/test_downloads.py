@@ -42,7 +42,7 @@ async def test_counting_a_pull_writes_nothing_until_the_flush(ctx: Context) -> N
 async def test_flushes_add_up_per_tag_and_day(ctx: Context) -> None:
     counter = DownloadCounter()
     counter.count("acme/web", "v1", NOW)
-    counter.count("acme/web", None, NOW)
+    counter.count("acme/web", "sha256:" + "0" * 64, NOW)
     await downloads.flush(ctx.db, counter)
     counter.count("acme/web", "v1", NOW)
     counter.count("acme/web", "v1", NOW + DAY)
