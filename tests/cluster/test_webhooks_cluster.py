@@ -7,7 +7,6 @@ shared database. Everything listens on 127.0.0.1."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,16 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cargohold.config import Settings
-from cargohold.services import sealing
-from cargohold.services.accounts import directory
-from cargohold.services.context import open_context
-from cargohold.services.events.webhooks import endpoints
-from cargohold.services.events.webhooks.delivery import source_of
 from tests.backends import PostgresServer, SeaweedFS, free_port, scale_out_environment
 from tests.cluster.conftest import Node
 from tests.interop.test_processes import push_image
 from tests.webhook_receiver import Receiver, receiving, verify
+from tests.webhook_setup import register_webhook
 
 SECRET = "cluster-webhook-secret-" + "x" * 20
 SEALING = "cluster-webhook-sealing-key-0123456789"
@@ -62,36 +56,14 @@ def nodes(
 
 
 def register(node: Node, url: str) -> None:
-    async def main() -> None:
-        settings = Settings(
-            data_dir=node.root / "test-data",
-            auth="none",
-            database_url=node.env["CARGOHOLD_DATABASE_URL"],
-            webhook_secret_key=SEALING,
-        )
-        ctx = open_context(settings)
-        try:
-            key = sealing.derive_key(SEALING.encode(), endpoints.SECRET_PURPOSE)
-            async with ctx.db.transaction() as tx:
-                owner = await directory.create_user(tx, email="owner@example.com", now=ctx.now())
-                acme = await directory.create_workspace(tx, slug="acme", owner=owner, now=ctx.now())
-                await endpoints.create_webhook(
-                    tx,
-                    workspace_id=acme,
-                    url=url,
-                    sealed_secret=sealing.seal(key, SECRET, endpoints.SECRET_PURPOSE),
-                    events=("manifest.pushed",),
-                    packages="",
-                    form="cargohold",
-                    active=True,
-                    created_by="the cluster test",
-                    source=source_of(settings, "test"),
-                    now=ctx.now(),
-                )
-        finally:
-            await ctx.close()
-
-    asyncio.run(main())
+    register_webhook(
+        data_dir=node.root / "test-data",
+        database_url=node.env["CARGOHOLD_DATABASE_URL"],
+        sealing_key=SEALING,
+        url=url,
+        secret=SECRET,
+        created_by="the cluster test",
+    )
 
 
 def wait_for(receiver: Receiver, count: int, timeout: float, nodes: list[Node]) -> None:

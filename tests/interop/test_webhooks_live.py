@@ -7,7 +7,6 @@ runs with auth = none, whose API still needs accounts); everything else is the s
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
@@ -17,15 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cargohold.config import Settings
-from cargohold.services import sealing
-from cargohold.services.accounts import directory
-from cargohold.services.context import open_context
-from cargohold.services.events.webhooks import endpoints
-from cargohold.services.events.webhooks.delivery import source_of
 from tests import backends
 from tests.backends import scale_out_environment
 from tests.webhook_receiver import Answer, Received, Receiver, receiving, verify
+from tests.webhook_setup import register_webhook
 
 from .test_processes import Servers, push_image, wait_until
 
@@ -57,39 +51,15 @@ def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Servers]
 
 
 def register(data_dir: Path, env: dict[str, str], url: str) -> int:
-    """Workspace acme and an endpoint of it for every event, made on the server's database."""
-
-    async def main() -> int:
-        settings = Settings(
-            data_dir=data_dir,
-            auth="none",
-            database_url=env.get("CARGOHOLD_DATABASE_URL"),
-            webhook_secret_key=SEALING,
-        )
-        ctx = open_context(settings)
-        try:
-            key = sealing.derive_key(SEALING.encode(), endpoints.SECRET_PURPOSE)
-            async with ctx.db.transaction() as tx:
-                owner = await directory.create_user(tx, email="owner@example.com", now=ctx.now())
-                acme = await directory.create_workspace(tx, slug="acme", owner=owner, now=ctx.now())
-                hook = await endpoints.create_webhook(
-                    tx,
-                    workspace_id=acme,
-                    url=url,
-                    sealed_secret=sealing.seal(key, SECRET, endpoints.SECRET_PURPOSE),
-                    events=("manifest.pushed",),
-                    packages="",
-                    form="cargohold",
-                    active=True,
-                    created_by="the live test",
-                    source=source_of(settings, "test"),
-                    now=ctx.now(),
-                )
-            return hook.id
-        finally:
-            await ctx.close()
-
-    return asyncio.run(main())
+    """Workspace acme and an endpoint of it, made on the server's database."""
+    return register_webhook(
+        data_dir=data_dir,
+        database_url=env.get("CARGOHOLD_DATABASE_URL"),
+        sealing_key=SEALING,
+        url=url,
+        secret=SECRET,
+        created_by="the live test",
+    )
 
 
 def pushed(receiver: Receiver) -> list[Received]:
