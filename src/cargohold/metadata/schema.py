@@ -30,6 +30,12 @@ def sorted_name(length: int) -> TypeEngine[str]:
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
+MAX_ID = 2**31 - 1
+"""The largest key an `Integer` id column holds on every backend (PostgreSQL's int4)."""
+MAX_BIG_ID = 2**63 - 1
+"""The largest key a `BigInteger` id column (events, deliveries) holds."""
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",

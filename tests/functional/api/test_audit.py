@@ -161,6 +161,11 @@ async def test_a_bound_that_is_no_time_is_refused(api: Api) -> None:
     assert_problem(await api.get(WS_LOG, "owner", params={"after": "x"}), 422)
 
 
+async def test_an_after_beyond_any_entry_id_is_refused_not_an_error(api: Api) -> None:
+    body = assert_problem(await api.get(WS_LOG, "owner", params={"after": str(2**64)}), 422)
+    assert "after" in body["detail"]
+
+
 # Each kind of change made through the API
 
 

@@ -46,3 +46,11 @@ async def test_only_site_admins_see_collections(api: Api) -> None:
 async def test_the_limit_is_bounded(api: Api) -> None:
     assert_problem(await api.get("/gc/runs", "site_admin", params={"limit": 0}), 422)
     assert_problem(await api.get("/gc/runs", "site_admin", params={"limit": 101}), 422)
+
+
+async def test_a_next_after_beyond_any_run_id_is_refused_not_an_error(api: Api) -> None:
+    for beyond in (2**31, 2**62):
+        problem = assert_problem(
+            await api.get("/gc/runs", "site_admin", params={"after": beyond}), 422
+        )
+        assert "after" in problem["detail"]

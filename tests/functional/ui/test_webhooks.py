@@ -149,6 +149,12 @@ async def test_others_see_no_webhooks(ui: Ui, who: str | None, status: int) -> N
     assert shown.status_code in (303, 404)
 
 
+async def test_a_webhook_id_beyond_any_row_is_not_found(ui: Ui) -> None:
+    owner = await ui.as_("owner")
+    for beyond in (2**31, 10**11):
+        assert (await owner.get(f"/w/acme/webhooks/{beyond}")).status_code == 404
+
+
 async def test_the_webhook_pages_in_japanese_have_no_english_left(ui: Ui) -> None:
     with receiving() as receiver:
         await add(ui, "owner", receiver)

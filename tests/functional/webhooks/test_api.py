@@ -203,6 +203,19 @@ CREATE_REFUSALS = [
 ]
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{BASE}/{2**31}",
+        f"{BASE}/{2**40}/deliveries",
+        f"{BASE}/1/deliveries/{2**63}",
+        f"{BASE}/1/deliveries?after={2**63}",
+    ],
+)
+async def test_an_id_beyond_any_row_is_refused_not_an_error(api: Api, path: str) -> None:
+    assert_problem(await api.get(path, "owner"), 422)
+
+
 @pytest.mark.parametrize(("who", "scope", "packages", "status"), CREATE_REFUSALS)
 async def test_who_may_not_register_an_endpoint(
     api: Api, receiver: Receiver, who: str, scope: str, packages: str | None, status: int

@@ -58,10 +58,11 @@ async def finished(
 
 async def recent(db: Queries, *, limit: int = 20, before: int | None = None) -> list[GcRun]:
     """The newest runs, newest first; with `before`, those older than that run's id."""
+    older = "" if before is None else " WHERE id < :before"
     rows = await db.fetchall(
         "SELECT id, holder, started_at, finished_at, outcome, report, error FROM gc_runs"
-        " WHERE id < :before ORDER BY id DESC LIMIT :n",
-        {"n": limit, "before": 2**62 if before is None else before},
+        f"{older} ORDER BY id DESC LIMIT :n",
+        {"n": limit, "before": before},
     )
     return [
         GcRun(

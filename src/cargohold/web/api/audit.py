@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from cargohold.metadata.schema import MAX_BIG_ID
 from cargohold.services.accounts.checked import audit
 from cargohold.services.errors import Invalid
 from cargohold.services.events.audit import Event, Filters, parse_time
@@ -102,7 +103,7 @@ async def _query(
         str | None, Query(max_length=20, description="The `next` of the page before.")
     ] = None,
 ) -> AuditQuery:
-    if after is not None and not (after.isascii() and after.isdigit()):
+    if after is not None and not (after.isascii() and after.isdigit() and int(after) <= MAX_BIG_ID):
         raise Invalid(f"after must be the `next` of a page, not {after[:20]!r}")
     now = ctx.now()
     return AuditQuery(

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 from starlette.requests import Request
 
 from cargohold.metadata.db import Queries
+from cargohold.metadata.schema import MAX_BIG_ID, MAX_ID
 from cargohold.services.accounts import logins, principals, tokens
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
@@ -90,6 +91,12 @@ async def _transaction(ctx: CurrentContext, principal: CurrentPrincipal) -> Asyn
 
 
 DbTx = Annotated[Queries, Depends(_transaction, scope="function")]
+
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A path's id of a row keyed by an `Integer` (a webhook): out of range is a 422, not a 500."""
+BigRowId = Annotated[int, Path(ge=1, le=MAX_BIG_ID)]
+"""A path's id of a row keyed by a `BigInteger` (a delivery)."""
 
 
 @dataclass(frozen=True, slots=True)

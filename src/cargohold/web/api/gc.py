@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from cargohold.metadata.schema import MAX_ID
 from cargohold.services.lifecycle.checked import gc_history
 from cargohold.services.lifecycle.gc_history import GcRun
 from cargohold.web.api.deps import CurrentPrincipal, DbTx
@@ -45,7 +46,7 @@ async def list_gc_runs(
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[
-        int | None, Query(ge=1, description="A `next_after` of the page before")
+        int | None, Query(ge=1, le=MAX_ID, description="A `next_after` of the page before")
     ] = None,
 ) -> Items[GcRunOut]:
     """The newest garbage collections, newest first: who ran them, when, what they deleted

@@ -11,12 +11,20 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
+from cargohold.metadata.schema import MAX_BIG_ID
 from cargohold.services.events.webhooks import deliveries, endpoints
 from cargohold.services.events.webhooks.deliveries import Delivery
 from cargohold.services.events.webhooks.endpoints import Webhook
 from cargohold.services.registry.checked import webhooks
 from cargohold.web.actors import identify_principal
-from cargohold.web.api.deps import CurrentContext, CurrentPrincipal, DbTx, location
+from cargohold.web.api.deps import (
+    BigRowId,
+    CurrentContext,
+    CurrentPrincipal,
+    DbTx,
+    RowId,
+    location,
+)
 from cargohold.web.api.models import Body, Items, maybe_timestamp, timestamp
 from cargohold.web.api.problems import responses
 
@@ -213,7 +221,7 @@ async def create_webhook(
 
 @router.get(f"{_BASE}/{{webhook_id}}")
 async def show_webhook(
-    workspace: str, webhook_id: int, tx: DbTx, principal: CurrentPrincipal
+    workspace: str, webhook_id: RowId, tx: DbTx, principal: CurrentPrincipal
 ) -> WebhookOut:
     return WebhookOut.of(await webhooks.show_webhook(tx, principal, workspace, webhook_id))
 
@@ -221,7 +229,7 @@ async def show_webhook(
 @router.patch(f"{_BASE}/{{webhook_id}}")
 async def update_webhook(
     workspace: str,
-    webhook_id: int,
+    webhook_id: RowId,
     body: WebhookUpdate,
     ctx: CurrentContext,
     principal: CurrentPrincipal,
@@ -247,7 +255,7 @@ async def update_webhook(
     f"{_BASE}/{{webhook_id}}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response
 )
 async def delete_webhook(
-    workspace: str, webhook_id: int, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
+    workspace: str, webhook_id: RowId, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> None:
     await webhooks.delete_webhook(tx, principal, workspace, webhook_id, now=ctx.now())
 
@@ -255,13 +263,14 @@ async def delete_webhook(
 @router.get(f"{_BASE}/{{webhook_id}}/deliveries")
 async def list_deliveries(
     workspace: str,
-    webhook_id: int,
+    webhook_id: RowId,
     tx: DbTx,
     ctx: CurrentContext,
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, description="At most this many deliveries.")] = 50,
     after: Annotated[
-        int | None, Query(ge=1, description="Older than this delivery (`next_after`).")
+        int | None,
+        Query(ge=1, le=MAX_BIG_ID, description="Older than this delivery (`next_after`)."),
     ] = None,
 ) -> Items[DeliveryOut]:
     """The endpoint's deliveries, newest first: state, attempts, the last answer's status,
@@ -281,7 +290,7 @@ async def list_deliveries(
 
 @router.get(f"{_BASE}/{{webhook_id}}/deliveries/{{delivery_id}}")
 async def show_delivery(
-    workspace: str, webhook_id: int, delivery_id: int, tx: DbTx, principal: CurrentPrincipal
+    workspace: str, webhook_id: RowId, delivery_id: BigRowId, tx: DbTx, principal: CurrentPrincipal
 ) -> DeliveryDetailOut:
     """One delivery, with the body it sends."""
     found = await webhooks.show_delivery(tx, principal, workspace, webhook_id, delivery_id)
@@ -295,8 +304,8 @@ async def show_delivery(
 )
 async def redeliver(
     workspace: str,
-    webhook_id: int,
-    delivery_id: int,
+    webhook_id: RowId,
+    delivery_id: BigRowId,
     tx: DbTx,
     ctx: CurrentContext,
     principal: CurrentPrincipal,

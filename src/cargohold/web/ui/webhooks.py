@@ -12,6 +12,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.metadata.schema import MAX_ID
 from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.services.events.webhooks import endpoints, formats
 from cargohold.services.registry.checked import webhooks
@@ -108,7 +109,7 @@ async def create_webhook(request: Request) -> Response:
 
 def _webhook_id(request: Request) -> int:
     text = request.path_params["webhook"]
-    if not (text.isascii() and text.isdigit() and len(text) < 12):
+    if not (text.isascii() and text.isdigit() and len(text) < 12 and 0 < int(text) <= MAX_ID):
         raise NotFound("no such webhook")
     return int(text)
 
