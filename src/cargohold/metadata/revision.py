@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-HEAD = "0009"
+HEAD = "0011"
 
 
 def behind(found: str | None) -> bool:
