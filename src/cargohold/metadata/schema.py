@@ -479,3 +479,74 @@ webhook_cursors = Table(
     Column("position", BigInteger, nullable=False),
     Column("updated_at", Double, nullable=False),
 )
+
+# Push replication (revision 0011): rules that copy every push of a package, or of a whole
+# workspace, to a remote registry, and one job per rule and pushed manifest
+# (docs/replication.md). The remote's password is sealed (services/sealing.py).
+replications = Table(
+    "replications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("package", String(255), nullable=False),  # a full package name; '' every package
+    Column("url", Text, nullable=False),  # the remote registry: scheme, host, port
+    Column("username", String(320)),
+    Column("password", Text),  # sealed; never shown again
+    Column("prefix", String(255), nullable=False),  # remote repository prefix; '' none
+    Column("active", Boolean, nullable=False),
+    Column("since_event", BigInteger, nullable=False),  # only pushes after this event
+    Column("retry_at", Double),  # backing off until then, after a failed attempt
+    Column("last_success_at", Double),
+    Column("last_error", Text),
+    Column("last_error_at", Double),
+    Column("created_at", Double, nullable=False),
+    Column("created_by", String(320)),
+    Column("updated_at", Double, nullable=False),
+    # The lease of the node copying this rule's jobs: one node at a time, in order.
+    Column("lease_holder", String(200)),
+    Column("lease_until", Double),
+    Index("ix_replications_workspace", "workspace_id"),
+)
+
+replication_jobs = Table(
+    "replication_jobs",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column(
+        "replication_id",
+        Integer,
+        ForeignKey("replications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", BigInteger, nullable=False),  # the push (events.id; pruned later)
+    Column("package", String(255), nullable=False),
+    Column("tag", String(128)),  # the tag pushed; null for a push by digest
+    Column("digest", String(150), nullable=False),
+    Column("state", String(16), nullable=False),  # pending, done, failed
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("next_attempt_at", Double),  # while pending
+    Column("last_attempt_at", Double),
+    Column("finished_at", Double),
+    Column("copied", Integer),  # manifests and blobs sent (those the remote had are not)
+    Column("error", Text),  # of the last failed attempt
+    UniqueConstraint("replication_id", "event_id"),
+    Index("ix_replication_jobs_due", "state", "next_attempt_at"),
+    Index("ix_replication_jobs_replication", "replication_id", "id"),
+)
+
+# How far replication has read the events table: one row, `events`.
+replication_cursors = Table(
+    "replication_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
