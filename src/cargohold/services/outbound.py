@@ -22,7 +22,8 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -359,6 +360,98 @@ async def _send(
         address=str(address),
         seconds=time.monotonic() - started,
     )
+
+
+class Streamed:
+    """An answer whose body is read as it arrives (`stream`): status and headers now, the
+    body through `chunks` (bounded by the policy's size, each read by its read timeout, the
+    whole exchange by its total timeout)."""
+
+    def __init__(
+        self, response: httpx.Response, policy: Policy, target: Target, address: str, end: float
+    ) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+        self.address = address
+        self._response = response
+        self._policy = policy
+        self._target = target
+        self._end = end
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        limit, seen = self._policy.max_response_bytes, 0
+        try:
+            async with asyncio.timeout_at(self._end):
+                async for chunk in self._response.aiter_raw():
+                    seen += len(chunk)
+                    if seen > limit:
+                        raise TooLarge(f"the answer is larger than {limit} bytes")
+                    yield chunk
+        except TimeoutError:
+            total = self._policy.total_timeout
+            raise TimedOut(f"{_label(self._target)} took more than {total:g} s") from None
+        except httpx.TimeoutException:
+            raise TimedOut(f"{_label(self._target)} stopped sending its answer") from None
+        except httpx.TransportError as exc:
+            raise Unreachable(f"{_label(self._target)}: {_reason(exc)}") from None
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
+
+
+@asynccontextmanager
+async def stream(
+    method: str,
+    url: str,
+    *,
+    policy: Policy,
+    headers: Mapping[str, str] | None = None,
+) -> AsyncIterator[Streamed]:
+    """Send one request through the guard (as `request` does) and hand its answer over
+    before its body is read: for bodies too large to hold in memory (a mirror's blobs).
+    The connection closes when the block ends."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + policy.total_timeout
+    try:
+        async with asyncio.timeout_at(end):
+            target, address = await check(url, policy)
+    except TimeoutError:
+        raise TimedOut(f"no answer within {policy.total_timeout:g} s") from None
+    timeout = httpx.Timeout(
+        connect=policy.connect_timeout,
+        read=policy.read_timeout,
+        write=policy.read_timeout,
+        pool=policy.connect_timeout,
+    )
+    sent_headers = {**(headers or {}), "Host": target.host_header, "Accept-Encoding": "identity"}
+    extensions = {}
+    if target.scheme == "https" and _literal(target.host) is None:
+        extensions["sni_hostname"] = target.host
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+    async with httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        limits=limits,
+        verify=policy.verify,
+    ) as client:
+        outgoing = client.build_request(
+            method,
+            target.url.copy_with(host=str(address)),
+            headers=sent_headers,
+            extensions=extensions,
+        )
+        try:
+            async with asyncio.timeout_at(end):
+                response = await client.send(outgoing, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            raise TimedOut(f"{_label(target)} did not answer in time") from None
+        except (httpx.TransportError, OSError) as exc:
+            raise Unreachable(f"{_label(target)}: {_reason(exc)}") from None
+        try:
+            yield Streamed(response, policy, target, str(address), end)
+        finally:
+            await response.aclose()
 
 
 async def _read(response: httpx.Response, policy: Policy, target: Target) -> tuple[bytes, bool]:
