@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -218,6 +218,80 @@ class Settings(BaseSettings):
         description="Key material that seals webhook secrets at rest; unset: derived from the"
         " signing key. Every node needs the same.",
     )
+    # Push replication: copying every push of a package or workspace to a remote registry
+    # (docs/replication.md). Plain http:// remotes are allowed on loopback addresses only,
+    # unless mirror_allow_http.
+    mirror_allow_http: bool = Field(
+        default=False,
+        description="Plain http:// to mirror upstreams and replication remotes beyond loopback"
+        " addresses (their traffic and credentials then travel unencrypted).",
+    )
+    replication_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs (comma-separated) that replication remotes may"
+        " resolve to despite the guard against request forgery.",
+    )
+    replication_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Seconds one request to a remote may take (a chunk of a blob included).",
+    )
+    replication_chunk_size: int = Field(
+        default=16 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Blobs larger than this are sent in chunks of this many bytes.",
+    )
+    replication_retry_initial: float = Field(
+        default=10.0, gt=0, le=3600, description="Seconds before the first retry; doubles."
+    )
+    replication_retry_max: float = Field(
+        default=1800.0, gt=0, le=86400, description="The longest wait between two attempts."
+    )
+    replication_max_attempts: int = Field(
+        default=20, ge=1, le=1000, description="Attempts after which a replication job fails."
+    )
+    replication_poll_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between looks for new pushes."
+    )
+    replication_history_days: int = Field(
+        default=30, ge=1, description="Days finished replication jobs are kept."
+    )
+    # Mirrors: pull-through caches of upstream registries (docs/mirror.md).
+    mirror_allow_http: bool = Field(
+        default=False,
+        description="Allow http:// mirror upstreams beyond loopback addresses.",
+    )
+    mirror_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs (comma-separated) that mirror upstreams may resolve to"
+        " despite the guard against request forgery (a registry on the local network).",
+    )
+    mirror_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds a request to an upstream may take (a token, a manifest, a tag"
+        " check; also the longest wait between two reads of a blob).",
+    )
+    mirror_blob_timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds fetching one blob from an upstream may take in all.",
+    )
+    mirror_tag_ttl: int = Field(
+        default=300,
+        ge=0,
+        le=30 * 86400,
+        description="Seconds a new mirror serves a cached tag before checking it upstream.",
+    )
+    docker_mirror: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*/[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+        description="WS/PREFIX of the mirror that answers the Docker engine's"
+        " registry-mirrors requests (/v2/library/NAME/..., /v2/NAME/...).",
+    )
     trust_proxy_headers: bool = Field(
         default=False,
         description="Take scheme, host and client address from X-Forwarded-Proto/-Host/-For.",
@@ -356,6 +430,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "oidc_allowed_networks",
+        "mirror_allowed_networks",
         "oidc_algorithms",
         "sso_scopes",
         "sso_allowed_domains",
@@ -381,6 +456,18 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("mirror_allowed_networks")
+    @classmethod
+    def _check_mirror_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"mirror_allowed_networks: {item[:60]!r} is not an IP address or CIDR network"
+                ) from None
+        return value
+
     @field_validator("oidc_algorithms")
     @classmethod
     def _check_oidc_algorithms(cls, value: list[str]) -> list[str]:
@@ -399,7 +486,7 @@ class Settings(BaseSettings):
     def _lower_domains(cls, value: list[str]) -> list[str]:
         return [item.lower().lstrip("@") for item in value]
 
-    @field_validator("webhook_allowed_networks", mode="before")
+    @field_validator("webhook_allowed_networks", "replication_allowed_networks", mode="before")
     @classmethod
     def _split_webhook_networks(cls, value: Any) -> Any:
         """A comma-separated string (an environment variable), also in list brackets."""
@@ -408,15 +495,15 @@ class Settings(BaseSettings):
             return [item for item in items if item]
         return value
 
-    @field_validator("webhook_allowed_networks")
+    @field_validator("webhook_allowed_networks", "replication_allowed_networks")
     @classmethod
-    def _check_webhook_networks(cls, value: list[str]) -> list[str]:
+    def _check_webhook_networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for item in value:
             try:
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(
-                    f"webhook_allowed_networks: {item[:60]!r} is not an IP address or CIDR network"
+                    f"{info.field_name}: {item[:60]!r} is not an IP address or CIDR network"
                 ) from None
         return value
 
