@@ -103,7 +103,7 @@ async def test_the_preview_answers_htmx_with_the_list_alone(ui: Ui, world: Lifec
     refused = await admin.post(SETTINGS, {"keep_pattern": "v*"}, headers={"HX-Request": "true"})
     assert refused.status_code == 200  # htmx swaps only successes
     preview = refused.text[refused.text.index('id="preview"') :]
-    assert "keep patterns alone delete nothing" in preview.split("</div>")[0]
+    assert "patterns of tags to keep alone delete nothing" in preview.split("</div>")[0]
 
 
 async def test_saving_a_policy(ui: Ui, world: Lifecycle) -> None:
@@ -158,11 +158,14 @@ async def test_a_policy_that_deletes_every_tag_asks_for_confirmation(
 @pytest.mark.parametrize(
     ("form", "said"),
     [
-        ({"keep_pattern": "v*"}, "keep patterns alone delete nothing"),
-        ({}, "at least one of"),
+        ({"keep_pattern": "v*"}, "patterns of tags to keep alone delete nothing"),
+        ({}, "A retention policy needs the newest tags to keep"),
         ({"keep_newest": "many"}, "Keep the newest tags must be a whole number"),
         ({"tag_days": "-1"}, "Delete tags older than (days) must be a whole number"),
-        ({"untagged_days": "0"}, "untagged_days must be a whole number from 1 to 36500"),
+        (
+            {"untagged_days": "0"},
+            "Delete untagged images older than (days) must be a whole number from 1 to 36500",
+        ),
         ({"keep_newest": "3", "keep_pattern": "v[0-9]"}, "&#39;v[0-9]&#39;"),
     ],
 )

@@ -24,6 +24,7 @@ from cargohold.web.ui import audit, members, packages, signin, tokens, usage, wo
 from cargohold.web.ui import oidc as oidc_pages
 from cargohold.web.ui import webhooks as webhook_pages
 from cargohold.web.ui.csrf import CsrfFailed
+from cargohold.web.ui.messages import Said
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
 
 STATIC = Path(__file__).parent / "static"
@@ -34,7 +35,7 @@ async def _error(
     request: Request,
     status: int,
     message: str,
-    detail: str | None,
+    detail: Said | None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     page = await begin(request)
@@ -74,9 +75,9 @@ async def _refusal(request: Request, exc: ServiceError | RegistryError, status: 
         message = page.gettext("The form has expired. Go back, reload the page and try again.")
         detail = None
     elif status == 403:
-        message, detail = page.gettext("You may not do this."), exc.message
+        message, detail = page.gettext("You may not do this."), page.say(exc)
     else:
-        message, detail = page.gettext("That did not work."), exc.message
+        message, detail = page.gettext("That did not work."), page.say(exc)
     return await _error(request, status, message, detail, exc.headers)
 
 

@@ -63,9 +63,9 @@ async def change(request: Request) -> Response:
         try:
             await _apply(tx, page, slug, action, email, target, str(form.get("role", "")))
         except (Invalid, Conflict, NotFound) as exc:
-            error = exc.message
+            error = page.say(exc)
         except RoleUnknown as exc:
-            error = str(exc)
+            error = page.say(exc)
         values = await _load(tx, page, slug)
     if error is not None:
         return page.render("members.html", 400, error=error, **values)

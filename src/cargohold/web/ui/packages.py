@@ -14,6 +14,7 @@ from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.services.registry import protection
 from cargohold.services.registry.checked import browse, packages
 from cargohold.web.ui import settings, tags
+from cargohold.web.ui.messages import Refused
 from cargohold.web.ui.page import Page, begin
 
 TAG_PAGE = 50
@@ -40,12 +41,12 @@ async def create_package(request: Request) -> Response:
     async with page.transaction() as tx:
         try:
             if not short or "/" not in repository:
-                raise Invalid(page.gettext("Enter a name and choose a repository."))
+                raise Refused(page.gettext("Enter a name and choose a repository."))
             await packages.add_package(
                 tx, page.principal, name=name, repository=repository, now=page.ctx.now()
             )
         except (Invalid, Conflict, NotFound) as exc:
-            error = exc.message
+            error = page.say(exc)
         choices = await repositories.admin_repositories(tx, page.principal)
     if error is not None:
         return page.render(

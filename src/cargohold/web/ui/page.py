@@ -23,7 +23,7 @@ from cargohold.services.context import Context
 from cargohold.services.registry.checked import browse
 from cargohold.web import observe
 from cargohold.web.actors import identify_principal
-from cargohold.web.ui import csrf, i18n, session_cookie
+from cargohold.web.ui import csrf, i18n, messages, session_cookie
 from cargohold.web.ui.session_cookie import Session
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -89,6 +89,10 @@ class Page:
     def gettext(self, message: str, **values: Any) -> str:
         text = i18n.translations(self.language).gettext(message)
         return text % values if values else text
+
+    def say(self, error: Exception) -> messages.Said:
+        """An error's message as the reader reads it (web/ui/messages.py)."""
+        return messages.say_error(error, i18n.translations(self.language).gettext)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:

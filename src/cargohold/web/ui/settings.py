@@ -17,6 +17,7 @@ from cargohold.services.lifecycle import retention_plan
 from cargohold.services.lifecycle.checked import retention
 from cargohold.services.lifecycle.retention_plan import Policy
 from cargohold.services.registry.checked import packages, protection
+from cargohold.web.ui.messages import Refused, Said
 from cargohold.web.ui.page import Page
 
 FIELDS = ("keep_newest", "keep_pattern", "untagged_days", "tag_days")
@@ -78,7 +79,7 @@ def _parse_policy(page: Page, form: FormData) -> tuple[dict[str, str], Policy]:
     for field, high in _NUMBERS.items():
         text = typed[field]
         if text and not (text.isascii() and text.isdigit() and len(text) <= 6):
-            raise Invalid(
+            raise Refused(
                 page.gettext(
                     "%(field)s must be a whole number from 1 to %(high)s.",
                     field=_labels(page)[field],
@@ -111,7 +112,8 @@ async def _change(page: Page, name: str) -> Response:
         action = "preview"
     now = page.ctx.now()
     shown: dict[str, Any] = {}
-    error, status, done = None, 200, ""
+    error: str | Said | None = None
+    status, done = 200, ""
     async with page.transaction() as tx:
         await require_package(tx, page.principal, name, Role.ADMIN)
         try:
@@ -151,7 +153,7 @@ async def _change(page: Page, name: str) -> Response:
             )
             status = 409
         except (Invalid, NotFound) as exc:
-            error, status = exc.message, 400
+            error, status = page.say(exc), 400
         values = await _load(tx, page, name)
     if done:
         return page.redirect(f"/p/{quote(name)}/-/settings?done={done}")

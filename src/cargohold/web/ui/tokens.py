@@ -28,6 +28,7 @@ from cargohold.services.accounts.sessions import Session
 from cargohold.services.accounts.tokens import Token
 from cargohold.services.errors import Conflict, Invalid
 from cargohold.web.ui import session_cookie
+from cargohold.web.ui.messages import Refused
 from cargohold.web.ui.page import Page, begin
 
 EXPIRIES = ("7d", "30d", "90d", "1y")
@@ -157,7 +158,7 @@ async def create_token(request: Request) -> Response:
     async with page.transaction() as tx:
         try:
             if not name:
-                raise Invalid(page.gettext("Give the token a name."))
+                raise Refused(page.gettext("Give the token a name."))
             if kind != "personal":
                 assert target is not None
                 created = await tokens.create_access_token(
@@ -166,7 +167,7 @@ async def create_token(request: Request) -> Response:
             else:
                 created = await tokens.create_personal_token(tx, page.principal, **values)
         except (Invalid, Conflict) as exc:
-            error = exc.message
+            error = page.say(exc)
         found = await _list(tx, page, kind, target)
         signed_in = await _sessions(tx, page, kind)
     if created is None:

@@ -1,0 +1,204 @@
+"""Service errors in the reader's words and language.
+
+The services raise errors with English messages meant for API clients and the CLI
+("untagged_days must be a whole number from 1 to 3650, not 0"). The UI shows them
+through `say`: each known message is listed once below as the template the service
+writes (placeholders `%(name)s` stand for the values it names) beside the sentence a
+person reads on a page, a catalog message (so it is translated like every other UI
+string, and may name things as the page does: "package name", not the registry's
+"repository name"). The values are carried over; those that are words of the product
+(roles, the fields of a form) are translated too. A message nobody listed is shown as
+the service wrote it, marked as English.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from cargohold.services.errors import Invalid, ServiceError
+
+
+def _(message: str) -> str:
+    """Marks a catalog message (pybabel extracts `_`); translated when shown."""
+    return message
+
+
+# (what the service writes, what a person reads): the same placeholders in both.
+KNOWN: tuple[tuple[str, str], ...] = (
+    # packages (the "Create package" form): the registry says "repository name" for an
+    # image name; here a repository is what a package is linked to
+    (
+        "invalid repository name %(name)s: use lowercase letters, digits and separators"
+        " (. _ __ -), with path components joined by /",
+        _(
+            "%(name)s is not a valid package name: use lowercase letters, digits and"
+            " separators (. _ __ -), with path components joined by /."
+        ),
+    ),
+    (
+        "repository name is %(length)s characters long; the limit is %(limit)s",
+        _("The package name is %(length)s characters long; the limit is %(limit)s."),
+    ),
+    (
+        "package %(name)s must be named %(workspace)s/NAME to link it to %(repository)s",
+        _("To link package %(name)s to %(repository)s, name it %(workspace)s/NAME."),
+    ),
+    ("package %(name)s already exists", _("Package %(name)s already exists.")),
+    ("no package %(name)s", _("There is no package %(name)s.")),
+    ("no repository %(name)s", _("There is no repository %(name)s.")),
+    ("no workspace %(name)s", _("There is no workspace %(name)s.")),
+    (
+        "package %(name)s is linked to no repository; link it first",
+        _("Package %(name)s is linked to no repository; link it first."),
+    ),
+    # permissions
+    (
+        "your %(role)s access to repository %(name)s does not allow this; it needs %(need)s",
+        _("Your %(role)s access to repository %(name)s does not allow this; it needs %(need)s."),
+    ),
+    (
+        "your %(role)s access to package %(name)s does not allow this; it needs %(need)s",
+        _("Your %(role)s access to package %(name)s does not allow this; it needs %(need)s."),
+    ),
+    (
+        "only owners of workspace %(name)s may do this",
+        _("Only owners of workspace %(name)s may do this."),
+    ),
+    # retention policies and tag protection (package settings)
+    (
+        "%(field)s must be a whole number from 1 to %(high)s, not %(value)s",
+        _("%(field)s must be a whole number from 1 to %(high)s, not %(value)s."),
+    ),
+    (
+        "a retention policy needs at least one of keep_newest, tag_days or untagged_days;"
+        " keep patterns alone delete nothing",
+        _(
+            "A retention policy needs the newest tags to keep, an age for tags or an age for"
+            " untagged images; patterns of tags to keep alone delete nothing."
+        ),
+    ),
+    (
+        "keep_pattern is longer than %(limit)s characters",
+        _("The patterns of tags to keep are longer than %(limit)s characters."),
+    ),
+    ("package %(name)s has no retention policy", _("Package %(name)s has no retention policy.")),
+    (
+        "a tag pattern cannot be empty (is there a comma too many?)",
+        _("A tag pattern cannot be empty (is there a comma too many?)."),
+    ),
+    (
+        "tag pattern %(pattern)s is longer than %(limit)s characters",
+        _("Tag pattern %(pattern)s is longer than %(limit)s characters."),
+    ),
+    (
+        "tag pattern %(pattern)s may contain only letters, digits, '_', '.', '-' and the"
+        " wildcards '*' and '?'",
+        _(
+            "Tag pattern %(pattern)s may contain only letters, digits, _ . - and the"
+            " wildcards * and ?."
+        ),
+    ),
+    (
+        "at most %(limit)s tag patterns are allowed",
+        _("At most %(limit)s tag patterns are allowed."),
+    ),
+    # tokens
+    (
+        "a token needs a name of 1 to 100 characters",
+        _("A token needs a name of 1 to 100 characters."),
+    ),
+    ("a token needs at least one scope", _("Choose at least one scope.")),
+    (
+        "unknown scope %(scope)s; use one of %(scopes)s",
+        _("Unknown scope %(scope)s; use one of %(scopes)s."),
+    ),
+    (
+        "invalid duration %(text)s; use e.g. 30d, 12h, 90m or 1y",
+        _("%(text)s is not a lifetime; use e.g. 30d, 12h, 90m or 1y."),
+    ),
+    (
+        "this site requires tokens to expire; give a lifetime such as 90d",
+        _("Tokens must expire here; choose a lifetime such as 90 days."),
+    ),
+    ("a token's lifetime must be positive", _("A token's lifetime must be positive.")),
+    ("the expiry must be in the future", _("The expiry must be in the future.")),
+    (
+        "tokens may live at most %(days)s days here",
+        _("Tokens may live at most %(days)s days here."),
+    ),
+    ("no token %(token)s here", _("There is no token %(token)s here.")),
+    ("no token %(token)s", _("There is no token %(token)s.")),
+    # members and grants
+    ("no user with email %(email)s", _("Nobody has the email address %(email)s here.")),
+    ("%(email)s is not a member of %(name)s", _("%(email)s is not a member of %(name)s.")),
+    ("%(email)s has no grant here", _("%(email)s has no grant here.")),
+    (
+        "%(name)s needs at least one owner; make someone else an owner first",
+        _("%(name)s needs at least one owner; make someone else an owner first."),
+    ),
+    ("no project %(key)s in %(name)s", _("There is no project %(key)s in %(name)s.")),
+    ("unknown role %(role)s; use read, write or admin", _("Choose the role read, write or admin.")),
+    ("%(email)s is not an email address", _("%(email)s is not an email address.")),
+)
+
+# Values that are words of the product, shown in the reader's language.
+TERMS: dict[str, str] = {
+    "read": _("read"),
+    "write": _("write"),
+    "admin": _("admin"),
+    "keep_newest": _("Keep the newest tags"),
+    "untagged_days": _("Delete untagged images older than (days)"),
+    "tag_days": _("Delete tags older than (days)"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A message for a page: its text, and its language when it is not the page's."""
+
+    text: str
+    lang: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Refused(Invalid):
+    """A value a page refuses itself, its message already in the reader's language."""
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(%\(\w+\)s)", template)
+    regex = "".join(
+        f"(?P<{part[2:-2]}>.+?)" if re.fullmatch(r"%\(\w+\)s", part) else re.escape(part)
+        for part in parts
+    )
+    return re.compile(regex, re.DOTALL)
+
+
+@cache
+def _compiled() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((_pattern(service), shown) for service, shown in KNOWN)
+
+
+def say(message: str, gettext: Callable[[str], str]) -> Said:
+    """A service's message as a person reads it, through `gettext` (the page's catalog)."""
+    for pattern, shown in _compiled():
+        found = pattern.fullmatch(message)
+        if found is not None:
+            values = {
+                key: gettext(TERMS[v]) if v in TERMS else v for key, v in found.groupdict().items()
+            }
+            return Said(gettext(shown) % values)
+    return Said(message, lang="en")
+
+
+def say_error(error: ServiceError | Exception, gettext: Callable[[str], str]) -> Said:
+    """`say` for an error: a service error's message, or the text of another one (an
+    authorization error of a role or scope)."""
+    if isinstance(error, Refused):
+        return Said(error.message)
+    return say(error.message if isinstance(error, ServiceError) else str(error), gettext)
