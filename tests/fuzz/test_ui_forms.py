@@ -88,16 +88,17 @@ FORMS: dict[str, tuple[str, dict[str, st.SearchStrategy[Any]]]] = {
                     [
                         "add_member",
                         "remove_member",
-                        "grant_project",
-                        "revoke_project",
-                        "grant_repository",
-                        "revoke_repository",
+                        "grant",
+                        "revoke",
                     ]
                 ),
                 TEXT,
             ),
             "email": st.one_of(st.sampled_from(EMAILS), TEXT),
-            "target": st.one_of(st.sampled_from(["APP", "app", "PLAT"]), TEXT),
+            "target": st.one_of(
+                st.sampled_from(["project:APP", "repository:app", "project:PLAT", "APP", ":"]),
+                TEXT,
+            ),
             "role": st.one_of(st.sampled_from(["read", "write", "admin", "owner"]), TEXT),
         },
     ),

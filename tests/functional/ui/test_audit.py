@@ -75,7 +75,7 @@ async def test_adding_removing_and_granting_members_in_the_ui_is_recorded(ui: Ui
     by(await last(ui, "member.added"), "owner")
     granted = await owner.post(
         members,
-        {"action": "grant_repository", "email": email("outsider"), "target": "web", "role": "read"},
+        {"action": "grant", "email": email("outsider"), "target": "repository:web", "role": "read"},
     )
     assert granted.status_code == 303
     by(await last(ui, "grant.changed"), "owner")

@@ -134,8 +134,8 @@ async def test_only_owners_manage_members(ui: Ui) -> None:
     granted = await owner.post(
         "/w/acme/members",
         {
-            "action": "grant_repository",
-            "target": "web",
+            "action": "grant",
+            "target": "repository:web",
             "email": "outsider@example.com",
             "role": "read",
         },

@@ -300,6 +300,30 @@ async def find_project(db: Queries, *, workspace_id: int, key: str) -> int:
     return int(row["id"])
 
 
+async def rename_project(db: Queries, *, project_id: int, name: str) -> None:
+    """Give a project another name (`project.renamed`); its key stays."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise Invalid("a project name is 1 to 200 characters")
+    row = await db.fetchone(
+        "SELECT p.name, p.key, w.slug FROM projects p JOIN workspaces w ON w.id = p.workspace_id"
+        " WHERE p.id = :p",
+        {"p": project_id},
+    )
+    if row is None:
+        raise NotFound("no such project")
+    if row["name"] == name:
+        return
+    await db.execute("UPDATE projects SET name = :n WHERE id = :p", {"n": name, "p": project_id})
+    await outbox.record(
+        db,
+        "project.renamed",
+        workspace=row["slug"],
+        target=f"project {row['key']} of {row['slug']}: named {name}",
+        data={"key": row["key"], "name": {"from": row["name"], "to": name}},
+    )
+
+
 def split_full_name(full_name: str) -> tuple[str, str]:
     workspace, _, slug = full_name.partition("/")
     if not workspace or not slug:
@@ -307,12 +331,16 @@ def split_full_name(full_name: str) -> tuple[str, str]:
     return workspace, slug
 
 
+def _check_repository_slug(slug: str) -> None:
+    if not _REPO_SLUG.fullmatch(slug) or len(slug) > 128:
+        raise Invalid(f"invalid repository slug {slug[:80]!r}: use a-z, 0-9, . _ -")
+
+
 async def create_repository(
     db: Queries, *, full_name: str, project_key: str, public: bool = False, now: float
 ) -> Repository:
     workspace, slug = split_full_name(full_name)
-    if not _REPO_SLUG.fullmatch(slug) or len(slug) > 128:
-        raise Invalid(f"invalid repository slug {slug[:80]!r}: use a-z, 0-9, . _ -")
+    _check_repository_slug(slug)
     workspace_id = await find_workspace(db, workspace)
     project_id = await find_project(db, workspace_id=workspace_id, key=project_key)
     try:
@@ -351,6 +379,30 @@ async def find_repository(db: Queries, full_name: str) -> Repository:
         int(row["project_id"]),
         bool(row["is_public"]),
     )
+
+
+async def rename_repository(db: Queries, *, repository: Repository, slug: str) -> Repository:
+    """Give a repository another slug (`repository.renamed`). Packages, grants, access
+    tokens and trust policies name it by id, so they follow; package names do not hold
+    the repository's slug and stay as they are."""
+    _check_repository_slug(slug)
+    if slug == repository.slug:
+        return repository
+    try:
+        await db.execute(
+            "UPDATE repositories SET slug = :s WHERE id = :id", {"s": slug, "id": repository.id}
+        )
+    except IntegrityError:
+        raise Conflict(f"repository {repository.workspace}/{slug} already exists") from None
+    renamed = f"{repository.workspace}/{slug}"
+    await outbox.record(
+        db,
+        "repository.renamed",
+        repository=renamed,
+        target=f"{repository.full_name}: renamed {renamed}",
+        data={"slug": {"from": repository.slug, "to": slug}},
+    )
+    return await find_repository(db, renamed)
 
 
 async def set_repository_visibility(db: Queries, *, repository: Repository, public: bool) -> None:

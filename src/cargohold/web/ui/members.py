@@ -1,6 +1,7 @@
 """Members and roles of a workspace: its owners add and remove members, and grant roles
-on projects and repositories. Everything goes through the workspace use cases, which
-refuse anyone but an owner."""
+on projects and repositories through one form (a person and a project or repository,
+picked from lists). Everything goes through the workspace use cases, which refuse anyone
+but an owner."""
 
 from __future__ import annotations
 
@@ -12,35 +13,31 @@ from starlette.responses import Response
 from cargohold.authz.errors import RoleUnknown
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
-from cargohold.services.accounts import directory
 from cargohold.services.accounts.checked import repositories, workspaces
 from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.web.ui.page import Page, begin
 
 ROLES = ("read", "write", "admin")
+# A grant's target as the form names it: `project:KEY` or `repository:SLUG`.
+KINDS = ("project", "repository")
 
 
 async def _load(tx: Queries, page: Page, slug: str) -> dict[str, Any]:
     workspace = await workspaces.show_workspace(tx, page.principal, slug)
     members = await workspaces.list_members(tx, page.principal, slug)
-    projects: list[tuple[workspaces.Project, list[directory.RoleGrant]]] = []
-    repos: list[tuple[repositories.RepositoryInfo, list[directory.RoleGrant]]] = []
-    if workspace.owner:
-        for project in await workspaces.list_projects(tx, page.principal, slug):
-            grants = await workspaces.list_project_grants(tx, page.principal, slug, project.key)
-            projects.append((project, grants))
-        for repository in await repositories.list_repositories(tx, page.principal, slug):
-            grants = await repositories.list_repository_grants(
-                tx, page.principal, repository.full_name
-            )
-            repos.append((repository, grants))
-    return {
+    values: dict[str, Any] = {
         "workspace": workspace,
         "members": members,
-        "projects": projects,
-        "repositories": repos,
         "roles": ROLES,
+        "projects": [],
+        "repositories": [],
+        "grants": [],
     }
+    if workspace.owner:
+        values["projects"] = await workspaces.list_projects(tx, page.principal, slug)
+        values["repositories"] = await repositories.list_repositories(tx, page.principal, slug)
+        values["grants"] = await workspaces.list_workspace_grants(tx, page.principal, slug)
+    return values
 
 
 async def members_page(request: Request) -> Response:
@@ -48,7 +45,7 @@ async def members_page(request: Request) -> Response:
     slug = request.path_params["workspace"]
     async with page.transaction() as tx:
         values = await _load(tx, page, slug)
-    return page.render("members.html", **values)
+    return page.render("members.html", done=request.query_params.get("done"), **values)
 
 
 async def change(request: Request) -> Response:
@@ -58,18 +55,28 @@ async def change(request: Request) -> Response:
     action = str(form.get("action", ""))
     email = str(form.get("email", "")).strip()[:320]
     target = str(form.get("target", ""))[:300]
+    role = str(form.get("role", ""))[:20]
     error = None
     async with page.transaction() as tx:
         try:
-            await _apply(tx, page, slug, action, email, target, str(form.get("role", "")))
+            await _apply(tx, page, slug, action, email, target, role)
         except (Invalid, Conflict, NotFound) as exc:
             error = page.say(exc)
         except RoleUnknown as exc:
             error = page.say(exc)
-        values = await _load(tx, page, slug)
     if error is not None:
-        return page.render("members.html", 400, error=error, **values)
-    return page.redirect(f"/w/{slug}/members")
+        async with page.transaction() as tx:
+            values = await _load(tx, page, slug)
+        asked = {"email": email, "target": target, "role": role, "action": action}
+        return page.render("members.html", 400, error=error, asked=asked, **values)
+    return page.redirect(f"/w/{slug}/members?done={action}")
+
+
+def _target(target: str) -> tuple[str, str]:
+    kind, _, name = target.partition(":")
+    if kind not in KINDS or not name:
+        raise Invalid("pick a project or a repository")
+    return kind, name
 
 
 async def _apply(
@@ -80,17 +87,21 @@ async def _apply(
         await workspaces.put_member(tx, who, slug, email=email, owner=role == "owner")
     elif action == "remove_member":
         await workspaces.remove_member(tx, who, slug, email=email)
-    elif action == "grant_project":
-        await workspaces.set_project_grant(
-            tx, who, slug, target, email=email, role=Role.parse(role)
-        )
-    elif action == "revoke_project":
-        await workspaces.remove_project_grant(tx, who, slug, target, email=email)
-    elif action == "grant_repository":
-        await repositories.set_repository_grant(
-            tx, who, f"{slug}/{target}", email=email, role=Role.parse(role)
-        )
-    elif action == "revoke_repository":
-        await repositories.remove_repository_grant(tx, who, f"{slug}/{target}", email=email)
+    elif action == "grant":
+        kind, name = _target(target)
+        if kind == "project":
+            await workspaces.set_project_grant(
+                tx, who, slug, name, email=email, role=Role.parse(role)
+            )
+        else:
+            await repositories.set_repository_grant(
+                tx, who, f"{slug}/{name}", email=email, role=Role.parse(role)
+            )
+    elif action == "revoke":
+        kind, name = _target(target)
+        if kind == "project":
+            await workspaces.remove_project_grant(tx, who, slug, name, email=email)
+        else:
+            await repositories.remove_repository_grant(tx, who, f"{slug}/{name}", email=email)
     else:
         raise Invalid("unknown action")

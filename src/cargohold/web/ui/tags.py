@@ -12,7 +12,7 @@ from cargohold.oci.digest import is_digest
 from cargohold.services.accounts.principals import require_package
 from cargohold.services.errors import NotFound
 from cargohold.services.registry import protection
-from cargohold.services.registry.checked import browse, manifests
+from cargohold.services.registry.checked import browse, manifests, packages
 from cargohold.web.ui.page import Page
 
 
@@ -31,12 +31,14 @@ async def dispatch(page: Page, name: str, kind: str, ref: str, deleting: bool) -
 async def _show(page: Page, name: str, kind: str, ref: str) -> Response:
     async with page.transaction() as tx:
         details = await browse.manifest_details(tx, page.principal, name, ref)
+        info = await packages.show_package(tx, page.principal, name)
         tag = ref if kind == "tags" else None
         protected = tag is not None and bool(await protection.protected_among(tx, name, [tag]))
     await browse.read_config(page.ctx.storage, details)  # outside the transaction
     return page.render(
         "manifest.html",
         name=name,
+        package=info,
         tag=tag,
         details=details,
         can_write=details.role >= Role.WRITE,

@@ -123,6 +123,16 @@ async def update_repository(
     return await show_repository(db, principal, full_name)
 
 
+async def rename_repository(
+    db: Queries, principal: Principal, full_name: str, *, slug: str
+) -> RepositoryInfo:
+    """Owners rename a repository; its packages, grants and tokens stay linked to it."""
+    require_person(principal, change=True)
+    repository = await _owned(db, principal, full_name)
+    renamed = await directory.rename_repository(db, repository=repository, slug=slug)
+    return await show_repository(db, principal, renamed.full_name)
+
+
 async def list_repository_grants(
     db: Queries, principal: Principal, full_name: str
 ) -> list[RoleGrant]:

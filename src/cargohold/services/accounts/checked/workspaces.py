@@ -48,6 +48,16 @@ class Project:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class WorkspaceGrant:
+    """A role given to a person on one project or repository of a workspace."""
+
+    user: User
+    kind: str  # "project" or "repository"
+    target: str  # the project's key or the repository's slug
+    role: Role
+
+
 _WORKSPACE = (
     "SELECT w.id, w.slug, w.name, w.create_on_push, w.created_at, w.quota_bytes FROM workspaces w"
 )
@@ -228,6 +238,43 @@ async def add_project(
     await require_workspace(db, principal, slug, owner=True, change=True)
     await directory.create_project(db, workspace=slug, key=key, name=name, now=now)
     return await show_project(db, principal, slug, key)
+
+
+async def rename_project(
+    db: Queries, principal: Principal, slug: str, key: str, *, name: str
+) -> Project:
+    """Owners rename a project (its key, part of no address, stays)."""
+    require_person(principal, change=True)
+    project_id = await _project_id(db, principal, slug, key)
+    await directory.rename_project(db, project_id=project_id, name=name)
+    return await show_project(db, principal, slug, key)
+
+
+_WORKSPACE_GRANTS = """
+SELECT u.id AS user_id, u.email, u.display_name, u.is_admin, g.role,
+  'project' AS kind, p.key AS target
+FROM project_grants g JOIN projects p ON p.id = g.project_id JOIN users u ON u.id = g.user_id
+WHERE p.workspace_id = :w
+UNION ALL
+SELECT u.id AS user_id, u.email, u.display_name, u.is_admin, g.role,
+  'repository' AS kind, r.slug AS target
+FROM repository_grants g JOIN repositories r ON r.id = g.repository_id
+JOIN users u ON u.id = g.user_id
+WHERE r.workspace_id = :w
+ORDER BY email, kind, target
+"""
+
+
+async def list_workspace_grants(
+    db: Queries, principal: Principal, slug: str
+) -> list[WorkspaceGrant]:
+    """Every grant on the workspace's projects and repositories, in one query; owners only."""
+    seen = await require_workspace(db, principal, slug, owner=True)
+    rows = await db.fetchall(_WORKSPACE_GRANTS, {"w": seen.workspace_id})
+    return [
+        WorkspaceGrant(user_of_row(row), row["kind"], row["target"], Role(int(row["role"])))
+        for row in rows
+    ]
 
 
 async def _project_id(db: Queries, principal: Principal, slug: str, key: str) -> int:
