@@ -6,6 +6,7 @@ import typer
 
 from cargohold.cli import accounts, audit, db, gc, serve, tokens
 from cargohold.cli import oidc as oidc_cli
+from cargohold.cli import replication as replication_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Cargohold container registry.")
 app.command(name="serve")(serve.serve)
@@ -17,5 +18,6 @@ app.add_typer(accounts.repos, name="repo")
 app.add_typer(accounts.package_commands, name="package")
 app.add_typer(tokens.app, name="token")
 app.add_typer(oidc_cli.app, name="oidc-policy")
+app.add_typer(replication_cli.app, name="replication")
 app.command(name="gc")(gc.collect)
 app.command(name="audit")(audit.show)

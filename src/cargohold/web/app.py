@@ -25,6 +25,8 @@ from cargohold.services.events.webhooks import delivery
 from cargohold.services.lifecycle import gc
 from cargohold.services.registry import uploads
 from cargohold.services.registry.checked import webhooks
+from cargohold.services.registry.replication.replicator import Replicator
+from cargohold.services.registry.replication.rules import sealing_key
 from cargohold.web import health, observe, token
 from cargohold.web.actors import RequestActor
 from cargohold.web.api.app import create_api
@@ -234,6 +236,13 @@ async def _deliver_webhooks(ctx: Context) -> None:
     await deliverer.run_forever()
 
 
+async def _replicate(ctx: Context) -> None:
+    """Push replication in this process: each rule's lease makes sure one process of the
+    cluster at a time copies for it (services/registry/replication/replicator.py)."""
+    replicator = Replicator(ctx.db, ctx.storage, ctx.settings, sealing_key(ctx))
+    await replicator.run_forever()
+
+
 def create_app(settings: Settings, context: Context | None = None) -> Starlette:
     ctx = context or open_context(settings)
 
@@ -241,6 +250,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_sweep_uploads(ctx))]
         tasks.append(asyncio.create_task(_deliver_webhooks(ctx)))
+        tasks.append(asyncio.create_task(_replicate(ctx)))
         tasks.append(asyncio.create_task(_flush_downloads(ctx)))
         if ctx.settings.gc_enabled:
             tasks.append(asyncio.create_task(_collect_garbage(ctx)))

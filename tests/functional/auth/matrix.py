@@ -37,6 +37,7 @@ from cargohold.authz.roles import Role
 from cargohold.services.context import Context
 from cargohold.services.events.webhooks import endpoints
 from cargohold.services.events.webhooks.delivery import source_of
+from cargohold.services.registry.replication import rules
 from tests.functional.auth.world import (
     ALL_PACKAGES,
     FOREIGN,
@@ -677,3 +678,101 @@ async def check_webhook_effect(ctx: Context, operation: str, target: int, allowe
         assert bool(hooks[target]["active"]) is not allowed
     redelivered = [d for d in deliveries if d["generation"] > 0]
     assert len(redelivered) == (1 if operation == "redeliver" and allowed else 0)
+
+
+# --------------------------------------------------------------------------- replication
+#
+# The management API's replication endpoints (docs/replication.md), on two rules of
+# workspace acme made before each case, each with a failed job: `all` (every package, which
+# only owners manage) and `web` (the package acme/web, which its admins manage too). The
+# callers and what each manages are the webhooks' (MANAGES): the same people may manage
+# both.
+
+REPLICATION_URL = "http://127.0.0.1:9"  # never called: nothing copies in these cases
+REPLICATION_OPERATIONS: dict[str, int] = {
+    "list": 200,
+    "create_all": 201,
+    "create_web": 201,
+    "show": 200,
+    "update": 200,
+    "delete": 204,
+    "jobs": 200,
+    "retry": 202,
+}
+
+
+async def replication_setup(ctx: Context) -> dict[str, int]:
+    """The two rules of acme, each with one failed job."""
+    made = {}
+    async with ctx.db.transaction() as tx:
+        acme = await tx.fetchone("SELECT id FROM workspaces WHERE slug = 'acme'")
+        assert acme is not None
+        for target, package in (("all", ""), ("web", PRIVATE)):
+            rule = await rules.create_replication(
+                tx,
+                workspace_id=int(acme["id"]),
+                package=package,
+                url=REPLICATION_URL,
+                username=None,
+                sealed=None,
+                prefix="copies",
+                active=True,
+                created_by="matrix",
+                now=ctx.now(),
+            )
+            await tx.execute(
+                "INSERT INTO replication_jobs (replication_id, event_id, package, digest, state,"
+                " attempts, created_at) VALUES (:r, 1, :p, :d, 'failed', 1, :now)",
+                {"r": rule.id, "p": PRIVATE, "d": "sha256:" + "0" * 64, "now": ctx.now()},
+            )
+            made[target] = rule.id
+    return made
+
+
+async def perform_replication(
+    client: httpx.AsyncClient, operation: str, target: int, job: int, headers: dict[str, str]
+) -> httpx.Response:
+    base = "/api/v1/workspaces/acme/replications"
+    match operation:
+        case "list":
+            return await client.get(base, headers=headers)
+        case "create_all":
+            return await client.post(base, json={"url": REPLICATION_URL}, headers=headers)
+        case "create_web":
+            body = {"url": REPLICATION_URL, "package": PRIVATE}
+            return await client.post(base, json=body, headers=headers)
+        case "show":
+            return await client.get(f"{base}/{target}", headers=headers)
+        case "update":
+            return await client.patch(f"{base}/{target}", json={"active": False}, headers=headers)
+        case "delete":
+            return await client.delete(f"{base}/{target}", headers=headers)
+        case "jobs":
+            return await client.get(f"{base}/{target}/jobs", headers=headers)
+        case "retry":
+            return await client.post(f"{base}/{target}/jobs/{job}/retry", headers=headers)
+    raise AssertionError(f"no such operation {operation}")
+
+
+def replication_expected(caller: WebhookCaller, operation: str, target: str) -> int:
+    """The status a replication operation answers: as the webhook one, same people."""
+    # Reading a rule's jobs or retrying one is as reading a webhook's deliveries.
+    like = "deliveries" if operation in ("jobs", "retry") else operation
+    status = webhook_expected(caller, like, target)
+    return REPLICATION_OPERATIONS[operation] if status < 400 else status
+
+
+async def check_replication_effect(
+    ctx: Context, operation: str, target: int, allowed: bool
+) -> None:
+    """An allowed change did its work; a refused one changed nothing."""
+    found = {int(r["id"]): r for r in await ctx.db.fetchall("SELECT * FROM replications")}
+    made = operation.startswith("create") and allowed
+    assert len(found) == (3 if made else 1 if operation == "delete" and allowed else 2)
+    if operation == "update":
+        assert bool(found[target]["active"]) is not allowed
+    states = await ctx.db.fetchall(
+        "SELECT state FROM replication_jobs WHERE replication_id = :r", {"r": target}
+    )
+    retried = [row for row in states if row["state"] == "pending"]
+    assert len(retried) == (1 if operation == "retry" and allowed else 0)

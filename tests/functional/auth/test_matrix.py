@@ -11,6 +11,7 @@ from tests.functional.auth.matrix import (
     AUDIT_READS,
     MANAGES,
     OPERATIONS,
+    REPLICATION_OPERATIONS,
     WEBHOOK_OPERATIONS,
     WEBHOOK_TARGETS,
     Caller,
@@ -20,11 +21,15 @@ from tests.functional.auth.matrix import (
     caller_headers,
     callers,
     check,
+    check_replication_effect,
     check_webhook_effect,
     expected,
     observer,
     perform,
+    perform_replication,
     perform_webhook,
+    replication_expected,
+    replication_setup,
     webhook_callers,
     webhook_expected,
     webhook_headers,
@@ -228,6 +233,44 @@ async def test_webhook_matrix(
     status = webhook_expected(caller, operation, target)
     assert response.status_code == status, response.text
     await check_webhook_effect(ctx, operation, made[target], status < 400)
+    if operation == "list" and status == 200:
+        listed = {item["id"] for item in response.json()["items"]}
+        assert listed == {made[t] for t in MANAGES[caller.who]}
+
+
+REPLICATION_CASES = [
+    (caller, operation, target)
+    for caller in webhook_callers()
+    for operation in REPLICATION_OPERATIONS
+    for target in (
+        ("all",) if operation in ("list", "create_all", "create_web") else WEBHOOK_TARGETS
+    )
+]
+
+
+@pytest.mark.settings(replication_allowed_networks=["127.0.0.0/8"])
+@pytest.mark.parametrize(
+    ("caller", "operation", "target"),
+    REPLICATION_CASES,
+    ids=[f"{caller.id}-{operation}-{target}" for caller, operation, target in REPLICATION_CASES],
+)
+async def test_replication_matrix(
+    registry: Registry, world: World, caller: WebhookCaller, operation: str, target: str
+) -> None:
+    """The replication endpoints of the management API answer each caller as the table
+    says (the webhooks' people), and a refused change changes nothing."""
+    ctx = registry.context
+    made = await replication_setup(ctx)
+    [job] = await ctx.db.fetchall(
+        "SELECT id FROM replication_jobs WHERE replication_id = :r", {"r": made[target]}
+    )
+    headers = webhook_headers(world, caller)
+    response = await perform_replication(
+        registry.client, operation, made[target], int(job["id"]), headers
+    )
+    status = replication_expected(caller, operation, target)
+    assert response.status_code == status, response.text
+    await check_replication_effect(ctx, operation, made[target], status < 400)
     if operation == "list" and status == 200:
         listed = {item["id"] for item in response.json()["items"]}
         assert listed == {made[t] for t in MANAGES[caller.who]}

@@ -22,6 +22,7 @@ from cargohold.web.api import (
     problems,
     projects,
     protection,
+    replications,
     repositories,
     retention,
     tags,
@@ -108,6 +109,7 @@ def create_api(context: Context) -> FastAPI:
     for module in (
         workspaces,
         webhooks,
+        replications,
         projects,
         repositories,
         oidc,

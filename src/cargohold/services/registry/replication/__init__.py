@@ -1,0 +1,1 @@
+"""Push replication: rules that copy every push to a remote registry (docs/replication.md)."""
