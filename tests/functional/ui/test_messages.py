@@ -40,14 +40,37 @@ def assert_no_english(page: httpx.Response, path: str) -> None:
         assert not untranslated, f"untranslated {text!r} on {path}"
 
 
-async def _japanese(ui: Ui, who: str) -> UiClient:
+# What may stay in ASCII on a Japanese page besides an error: names, addresses, digests,
+# scopes, sizes, times and the token prefixes.
+_DATA = re.compile(
+    r"^(Cargohold|English|日本語|[\w.-]+@example\.com|[a-z0-9_./:-]+|[A-Z]+|\d+|—|/|·|\(|\)|,|:"
+    r"|(ch[pa]_[a-z0-9]+_…)|[\w.-]+(/[\w.-]+)+|sha256:\w+…?|\(?[\d.]+ (kB|MB|GB)\)?"
+    r"|(read|write|admin):package( (read|write|admin):package)*"
+    r"|\d{4}/\d{2}/\d{2} \d{1,2}:\d{2}:\d{2} UTC|owner (read|write|admin):package|v\d.*)$"
+)
+
+
+def assert_all_japanese(page: httpx.Response, path: str) -> None:
+    """A Japanese page with no English left: no catalog message untranslated, no text
+    that looks English and is not data."""
+    assert page.status_code == 200, (path, page.status_code)
+    assert '<html lang="ja">' in page.text
+    patterns = english_patterns()
+    for text in visible_text(page.text):
+        untranslated = [p.pattern for p in patterns if p.fullmatch(text)]
+        assert not untranslated, f"untranslated {text!r} on {path}"
+        if re.fullmatch(r"[\x00-\x7f]+", text) and re.search(r"[A-Za-z]{2}", text):
+            assert _DATA.match(text), f"English-looking text {text!r} on {path}"
+
+
+async def japanese(ui: Ui, who: str) -> UiClient:
     client = await ui.as_(who)
     client.language = "ja"
     return client
 
 
 async def test_form_errors_on_japanese_pages_have_no_english_left(ui: Ui) -> None:
-    owner = await _japanese(ui, "owner")
+    owner = await japanese(ui, "owner")
     settings = "/p/acme/web/api/-/settings"
     posts: list[tuple[str, dict[str, str]]] = [
         ("/new-package", {"repository": "acme/web", "name": "Web App"}),  # not a name
@@ -74,12 +97,12 @@ async def test_form_errors_on_japanese_pages_have_no_english_left(ui: Ui) -> Non
 
 
 async def test_refusals_on_japanese_pages_name_the_role_in_japanese(ui: Ui) -> None:
-    reader = await _japanese(ui, "reader")
+    reader = await japanese(ui, "reader")
     page = await reader.post("/new-package", {"repository": "acme/web", "name": "web/new"})
     assert page.status_code == 403
     assert_no_english(page, "/new-package as reader")
     assert "読み取り" in page.text and "管理者" in page.text  # the role held and the one needed
-    writer = await _japanese(ui, "writer")
+    writer = await japanese(ui, "writer")
     page = await writer.get("/p/acme/web/api/-/settings")
     assert page.status_code == 403
     assert_no_english(page, "settings as writer")

@@ -11,6 +11,7 @@ import pytest
 from tests.functional.api.images import Lifecycle, age, build_lifecycle
 from tests.functional.ui.conftest import Ui
 from tests.functional.ui.test_japanese import english_messages, visible_text
+from tests.functional.ui.test_messages import assert_all_japanese, japanese
 
 NAME = "acme/web/api"
 SETTINGS = f"/p/{NAME}/-/settings"
@@ -126,13 +127,32 @@ async def test_saving_a_policy(ui: Ui, world: Lifecycle) -> None:
     assert len(await tags_left(ui)) == 15  # saving deletes nothing
 
 
-async def test_applying_the_saved_policy_lists_what_was_deleted(ui: Ui, world: Lifecycle) -> None:
+async def test_applying_the_saved_policy_shows_what_it_deletes_first_and_says_what_it_did(
+    ui: Ui, world: Lifecycle
+) -> None:
     admin = await ui.as_("admin")
     await admin.post(SETTINGS, {"action": "save", "keep_newest": "12", "keep_pattern": "v*"})
+    settings = await admin.get(SETTINGS)
+    assert f'href="{SETTINGS}/apply"' in settings.text
+    assert 'value="run"' not in settings.text  # no button that deletes at once
+    confirm = await admin.get(f"{SETTINGS}/apply")
+    assert confirm.status_code == 200
+    assert "<td>multi</td>" in confirm.text and 'value="run"' in confirm.text
+    assert "multi" in await tags_left(ui)  # asking deletes nothing
     ran = await admin.post(SETTINGS, {"action": "run"})
-    assert ran.status_code == 200
-    assert "Deleted just now" in ran.text and "<td>multi</td>" in ran.text
+    assert ran.status_code == 303  # post/redirect/get: a reload applies nothing twice
+    assert ran.headers["location"].startswith(f"{SETTINGS}?done=applied&tags=")
+    said = await admin.get(ran.headers["location"])
+    assert re.search(r"it deleted [1-9]\d* tags and \d+ image versions", said.text)
     assert "multi" not in await tags_left(ui)
+
+
+async def test_applying_needs_a_saved_policy_and_admin(ui: Ui, world: Lifecycle) -> None:
+    admin = await ui.as_("admin")
+    assert (await admin.get(f"{SETTINGS}/apply")).status_code == 404  # no policy yet
+    await admin.post(SETTINGS, {"action": "save", "keep_newest": "12"})
+    assert (await (await ui.as_("writer")).get(f"{SETTINGS}/apply")).status_code == 403
+    assert (await (await ui.as_("member")).get(f"{SETTINGS}/apply")).status_code == 404
 
 
 async def test_a_policy_that_deletes_every_tag_asks_for_confirmation(
@@ -255,12 +275,12 @@ async def test_the_settings_pages_in_japanese_have_no_english_left(
     messages = [m for m in english_messages() if re.search(r"[A-Za-z]{3}", m)]
     data = re.compile(
         r"^(Cargohold|English|日本語|acme[\w/.-]*|[\w.-]+@example\.com|v\*|[\w.*?-]+(, [\w.*?-]+)*"
-        r"|sha256:\w+…?|\d{4}/\d{2}/\d{2} \d{1,2}:\d{2}:\d{2} UTC|—|\d+|/|·|\(|\)|,|:)$"
+        r"|web/api|sha256:\w+…?|\d{4}/\d{2}/\d{2} \d{1,2}:\d{2}:\d{2} UTC|—|\d+|/|·|\(|\)|,|:)$"
     )
     pages = [
         (SETTINGS, None),
         (SETTINGS, {"action": "preview", "tag_days": "1", "untagged_days": "1"}),
-        (SETTINGS, {"action": "run"}),
+        (f"{SETTINGS}/apply", None),
         (SETTINGS, {"action": "save", "keep_pattern": "v*"}),
         (f"{SETTINGS}/delete", None),
     ]
@@ -274,3 +294,14 @@ async def test_the_settings_pages_in_japanese_have_no_english_left(
                 if form == {"action": "save", "keep_pattern": "v*"} and "keep pattern" in text:
                     continue  # the service's message (the API's words)
                 assert data.match(text), f"English-looking text {text!r} on {path} {form}"
+
+
+async def test_the_apply_confirmation_in_japanese_has_no_english_left(
+    ui: Ui, world: Lifecycle
+) -> None:
+    owner = await japanese(ui, "owner")
+    await owner.post(SETTINGS, {"action": "save", "keep_newest": "3", "untagged_days": "30"})
+    assert_all_japanese(await owner.get(f"{SETTINGS}/apply"), "apply")
+    ran = await owner.post(SETTINGS, {"action": "run"})
+    page = await owner.get(ran.headers["location"])
+    assert "保持ポリシーを適用しました" in page.text

@@ -7,6 +7,7 @@ import re
 
 from tests.functional.api.people import email
 from tests.functional.ui.conftest import PASSWORD, Ui, set_password
+from tests.functional.ui.test_messages import assert_all_japanese, japanese
 
 
 async def test_create_use_and_revoke_a_personal_token(ui: Ui) -> None:
@@ -116,7 +117,7 @@ async def test_revoking_your_own_session_signs_you_out(ui: Ui) -> None:
     owner = await ui.as_("owner")
     page = await owner.get("/settings/tokens")
     mine = page.text[page.text.index("(this session)") :]
-    found = re.search(r'action="/settings/tokens/([a-z0-9]{12})/revoke"', mine)
+    found = re.search(r'href="/settings/tokens/([a-z0-9]{12})/revoke"', mine)
     assert found
     assert (await owner.post(f"/settings/tokens/{found[1]}/revoke")).status_code == 303
     assert (await owner.get("/settings/tokens")).status_code == 303
@@ -128,3 +129,68 @@ async def test_nobody_sees_or_ends_anothers_sessions(ui: Ui) -> None:
     assert "Refresh token" not in (await member.get("/settings/tokens")).text
     refused = await member.post(f"/settings/tokens/{refresh.split('_')[1]}/revoke")
     assert refused.status_code == 404
+    assert (await member.get(f"/settings/tokens/{refresh.split('_')[1]}/revoke")).status_code == 404
+
+
+async def test_revoking_a_token_is_confirmed_first_and_said_after(ui: Ui) -> None:
+    owner = await ui.as_("owner")
+    created = await owner.follow(
+        await owner.post("/settings/tokens", {"name": "ci", "scope": "read:package"})
+    )
+    secret = re.search(r"chp_([a-z0-9]{12})_", created.text)
+    assert secret
+    listed = await owner.get("/settings/tokens")
+    assert f'href="/settings/tokens/{secret[1]}/revoke"' in listed.text  # a link, not a button
+    confirm = await owner.get(f"/settings/tokens/{secret[1]}/revoke")
+    assert confirm.status_code == 200
+    assert "Revoke token ci?" in confirm.text and f"chp_{secret[1]}_…" in confirm.text
+    assert f'action="/settings/tokens/{secret[1]}/revoke"' in confirm.text
+    assert await _active(ui, secret[1])  # asking revokes nothing
+    revoked = await owner.post(f"/settings/tokens/{secret[1]}/revoke")
+    assert revoked.headers["location"] == f"/settings/tokens?revoked={secret[1]}"
+    after = await owner.get(revoked.headers["location"])
+    assert "Token ci is revoked: it can no longer be used." in after.text
+    assert not await _active(ui, secret[1])
+    again = await owner.get(f"/settings/tokens/{secret[1]}/revoke")
+    assert again.status_code == 404  # a revoked token is not offered again
+
+
+async def test_revoking_an_access_token_is_confirmed_first(ui: Ui) -> None:
+    admin = await ui.as_("admin")
+    base = "/w/acme/repos/web/tokens"
+    created = await admin.follow(
+        await admin.post(base, {"name": "deploy", "scope": "read:package"})
+    )
+    secret = re.search(r"cha_([a-z0-9]{12})_", created.text)
+    assert secret
+    confirm = await admin.get(f"{base}/{secret[1]}/revoke")
+    assert "Revoke token deploy?" in confirm.text
+    reader = await ui.as_("reader")
+    assert (await reader.get(f"{base}/{secret[1]}/revoke")).status_code == 403
+    revoked = await admin.post(f"{base}/{secret[1]}/revoke")
+    assert revoked.headers["location"] == f"{base}?revoked={secret[1]}"
+    assert "Token deploy is revoked" in (await admin.get(revoked.headers["location"])).text
+
+
+async def _active(ui: Ui, token_id: str) -> bool:
+    rows = await ui.api.rows("SELECT revoked_at FROM tokens WHERE id = :i", i=token_id)
+    return rows[0]["revoked_at"] is None
+
+
+async def test_the_revoke_confirmation_in_japanese_has_no_english_left(ui: Ui) -> None:
+    owner = await japanese(ui, "owner")
+    created = await owner.follow(
+        await owner.post("/settings/tokens", {"name": "ci", "scope": "read:package"})
+    )
+    secret = re.search(r"chp_([a-z0-9]{12})_", created.text)
+    assert secret
+    path = f"/settings/tokens/{secret[1]}/revoke"
+    assert_all_japanese(await owner.get(path), path)
+    page = await owner.get("/settings/tokens")
+    mine = re.search(
+        r'href="(/settings/tokens/[a-z0-9]{12}/revoke)"', page.text.split("sessions")[-1]
+    )
+    assert mine
+    assert_all_japanese(await owner.get(mine[1]), mine[1])  # a session
+    revoked = await owner.post(path)
+    assert_all_japanese(await owner.get(revoked.headers["location"]), "after revoking")

@@ -20,7 +20,16 @@ from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
 from cargohold.web.actors import RequestActor
 from cargohold.web.observe import request_id
-from cargohold.web.ui import audit, members, packages, signin, tokens, usage, workspaces
+from cargohold.web.ui import (
+    audit,
+    members,
+    packages,
+    removal,
+    signin,
+    tokens,
+    usage,
+    workspaces,
+)
 from cargohold.web.ui import oidc as oidc_pages
 from cargohold.web.ui import webhooks as webhook_pages
 from cargohold.web.ui.csrf import CsrfFailed
@@ -142,6 +151,7 @@ def create_ui(context: Context) -> Starlette:
         Route("/p/{rest:path}", packages.package_routes, methods=["GET", "HEAD", "POST"]),
         Route("/settings/tokens", tokens.tokens_page, methods=_GET),
         Route("/settings/tokens", tokens.create_token, methods=["POST"]),
+        Route("/settings/tokens/{token}/revoke", tokens.confirm_revoke, methods=_GET),
         Route("/settings/tokens/{token}/revoke", tokens.revoke_token, methods=["POST"]),
         Route(ws, workspaces.packages, methods=_GET),
         Route(ws + "/projects/{project}", workspaces.packages, methods=_GET),
@@ -150,15 +160,22 @@ def create_ui(context: Context) -> Starlette:
         Route(ws + "/audit", audit.audit_page, methods=_GET),
         Route(ws + "/members", members.members_page, methods=_GET),
         Route(ws + "/members", members.change, methods=["POST"]),
+        Route(ws + "/members/remove", removal.confirm_removal, methods=_GET),
         Route(ws + "/webhooks", webhook_pages.webhooks_page, methods=_GET),
         Route(ws + "/webhooks", webhook_pages.create_webhook, methods=["POST"]),
         Route(ws + "/webhooks/{webhook}", webhook_pages.webhook_page, methods=_GET),
         Route(ws + "/webhooks/{webhook}", webhook_pages.change_webhook, methods=["POST"]),
         Route(ws + "/tokens", tokens.tokens_page, methods=_GET),
         Route(ws + "/tokens", tokens.create_token, methods=["POST"]),
+        Route(ws + "/tokens/{token}/revoke", tokens.confirm_revoke, methods=_GET),
         Route(ws + "/tokens/{token}/revoke", tokens.revoke_token, methods=["POST"]),
         Route(ws + "/repos/{repository}/tokens", tokens.tokens_page, methods=_GET),
         Route(ws + "/repos/{repository}/tokens", tokens.create_token, methods=["POST"]),
+        Route(
+            ws + "/repos/{repository}/tokens/{token}/revoke",
+            tokens.confirm_revoke,
+            methods=_GET,
+        ),
         Route(
             ws + "/repos/{repository}/tokens/{token}/revoke",
             tokens.revoke_token,

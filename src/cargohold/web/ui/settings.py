@@ -29,12 +29,15 @@ _NUMBERS = {
 
 
 async def dispatch(page: Page, name: str, parts: list[str]) -> Response:
-    """`/p/NAME/-/settings` and `/p/NAME/-/settings/delete`, GET and POST."""
+    """`/p/NAME/-/settings` and `/p/NAME/-/settings/delete`, GET and POST, and
+    `/p/NAME/-/settings/apply` (GET: what applying the saved policy now deletes)."""
     posting = page.request.method == "POST"
     if parts == ["settings"]:
         return await _change(page, name) if posting else await _show(page, name)
     if parts == ["settings", "delete"]:
         return await _delete(page, name) if posting else await _confirm_delete(page, name)
+    if parts == ["settings", "apply"] and not posting:
+        return await _confirm_apply(page, name)
     raise NotFound("no such page")
 
 
@@ -68,8 +71,10 @@ async def _load(tx: Queries, page: Page, name: str) -> dict[str, Any]:
 async def _show(page: Page, name: str) -> Response:
     async with page.transaction() as tx:
         values = await _load(tx, page, name)
-    done = page.request.query_params.get("done", "")
-    return page.render("package_settings.html", done=done, **values)
+    query = page.request.query_params
+    done = query.get("done", "")
+    applied = {key: int(query[key]) for key in ("tags", "images") if query.get(key, "").isdigit()}
+    return page.render("package_settings.html", done=done, applied=applied, **values)
 
 
 def _parse_policy(page: Page, form: FormData) -> tuple[dict[str, str], Policy]:
@@ -138,7 +143,8 @@ async def _change(page: Page, name: str) -> Response:
                 await retention.remove_policy(tx, page.principal, name)
                 done = "removed"
             elif action == "run":
-                shown["ran"] = await retention.run_policy(tx, page.principal, name=name, now=now)
+                ran = await retention.run_policy(tx, page.principal, name=name, now=now)
+                done = f"applied&tags={len(ran.tags)}&images={len(ran.manifests)}"
             elif action == "protection":
                 text = str(form.get("patterns", ""))[:3000]
                 rules = [p.strip() for p in text.split(",")] if text.strip() else []
@@ -167,6 +173,19 @@ async def _change(page: Page, name: str) -> Response:
         policy_error=error if policy_form else None,
         **{**values, **shown},
     )
+
+
+async def _confirm_apply(page: Page, name: str) -> Response:
+    """Before the saved policy is applied now: exactly what it deletes (NotFound without
+    a saved policy)."""
+    async with page.transaction() as tx:
+        await require_package(tx, page.principal, name, Role.ADMIN)
+        info = await packages.show_package(tx, page.principal, name)
+        saved = await retention.get_policy(tx, page.principal, name)
+        plan = await retention.preview(
+            tx, page.principal, name=name, policy=saved.policy, now=page.ctx.now()
+        )
+    return page.render("confirm_apply.html", package=info, saved=saved, plan=plan)
 
 
 async def _confirm_delete(page: Page, name: str) -> Response:

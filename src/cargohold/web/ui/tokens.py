@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from typing import Any, Literal
+from urllib.parse import quote
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,7 +27,7 @@ from cargohold.services.accounts.checked import tokens
 from cargohold.services.accounts.principals import require_person
 from cargohold.services.accounts.sessions import Session
 from cargohold.services.accounts.tokens import Token
-from cargohold.services.errors import Conflict, Invalid
+from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.web.ui import session_cookie
 from cargohold.web.ui.messages import Refused
 from cargohold.web.ui.page import Page, begin
@@ -132,6 +133,9 @@ async def tokens_page(request: Request) -> Response:
     shown: dict[str, Any] = {}
     if created is not None:
         shown = {"created": created, "secret": flash["secret"], "username": flash["username"]}
+    revoked = request.query_params.get("revoked")
+    if revoked is not None:  # what the last revocation ended: a token still listed, or not
+        shown["revoked"] = next((t for t in found if t.id == revoked and t.revoked_at), True)
     response = _render(page, kind, target, found, sessions=signed_in, **shown)
     if FLASH in request.cookies:
         response.delete_cookie(FLASH, **_flash_cookie(request))  # shown once
@@ -181,6 +185,30 @@ async def create_token(request: Request) -> Response:
     return response
 
 
+async def confirm_revoke(request: Request) -> Response:
+    """Before a token is revoked (or a session ended): which one, and what stops working."""
+    page = await begin(request)
+    require_person(page.principal)
+    kind, target = _owner(request)
+    token_id = request.path_params["token"]
+    async with page.transaction() as tx:
+        found = await _list(tx, page, kind, target)
+        signed_in = await _sessions(tx, page, kind)
+    token = next((t for t in found if t.id == token_id and not t.revoked_at), None)
+    session = next((s for s in signed_in if s.id == token_id), None)
+    if token is None and session is None:
+        raise NotFound(f"no token {token_id[:20]!r} here")
+    return page.render(
+        "confirm_revoke.html",
+        kind=kind,
+        target=target,
+        token=token,
+        session=session,
+        current_session=page.session_id,
+        back=request.url.path.rsplit("/", 2)[0],
+    )
+
+
 async def revoke_token(request: Request) -> Response:
     page = await begin(request)
     await page.form()
@@ -193,4 +221,5 @@ async def revoke_token(request: Request) -> Response:
             await tokens.revoke_access_token(tx, page.principal, kind, target, token_id, now=now)
         else:
             await tokens.revoke_personal_token(tx, page.principal, token_id, now=now)
-    return page.redirect(request.url.path.rsplit("/", 2)[0])
+    back = request.url.path.rsplit("/", 2)[0]
+    return page.redirect(f"{back}?revoked={quote(token_id, safe='')}")
