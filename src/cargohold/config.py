@@ -220,12 +220,7 @@ class Settings(BaseSettings):
     )
     # Push replication: copying every push of a package or workspace to a remote registry
     # (docs/replication.md). Plain http:// remotes are allowed on loopback addresses only,
-    # unless mirror_allow_http.
-    mirror_allow_http: bool = Field(
-        default=False,
-        description="Plain http:// to mirror upstreams and replication remotes beyond loopback"
-        " addresses (their traffic and credentials then travel unencrypted).",
-    )
+    # unless mirror_allow_http (below, with the mirrors' settings).
     replication_allowed_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or CIDRs (comma-separated) that replication remotes may"
@@ -261,7 +256,8 @@ class Settings(BaseSettings):
     # Mirrors: pull-through caches of upstream registries (docs/mirror.md).
     mirror_allow_http: bool = Field(
         default=False,
-        description="Allow http:// mirror upstreams beyond loopback addresses.",
+        description="Plain http:// to mirror upstreams and replication remotes beyond loopback"
+        " addresses (their traffic and credentials then travel unencrypted).",
     )
     mirror_allowed_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

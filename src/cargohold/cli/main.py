@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cargohold.cli import accounts, audit, db, gc, serve, tokens
+from cargohold.cli import mirrors as mirror_cli
 from cargohold.cli import oidc as oidc_cli
 from cargohold.cli import replication as replication_cli
 
@@ -18,6 +19,7 @@ app.add_typer(accounts.repos, name="repo")
 app.add_typer(accounts.package_commands, name="package")
 app.add_typer(tokens.app, name="token")
 app.add_typer(oidc_cli.app, name="oidc-policy")
+app.add_typer(mirror_cli.app, name="mirror")
 app.add_typer(replication_cli.app, name="replication")
 app.command(name="gc")(gc.collect)
 app.command(name="audit")(audit.show)

@@ -550,3 +550,39 @@ replication_cursors = Table(
     Column("position", BigInteger, nullable=False),
     Column("updated_at", Double, nullable=False),
 )
+
+# Mirrors (revision 0010): upstream registries a workspace caches as pull-through packages
+# `WORKSPACE/PREFIX/NAME` (docs/mirror.md). The password is sealed (services/sealing.py): it
+# must be sent, so it is not hashed. Mirrored packages link to `repository_id`.
+mirrors = Table(
+    "mirrors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("prefix", String(64), nullable=False),
+    Column("upstream", Text, nullable=False),
+    Column("username", String(320)),
+    Column("password", Text),  # sealed; never shown again
+    Column(
+        "repository_id",
+        Integer,
+        ForeignKey("repositories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("tag_ttl", Integer, nullable=False),  # seconds before a tag is checked upstream
+    Column("created_at", Double, nullable=False),
+    Column("created_by", String(320)),
+    Column("updated_at", Double, nullable=False),
+    UniqueConstraint("workspace_id", "prefix"),
+)
+
+# When each tag of a mirrored package was last fetched or checked upstream.
+mirror_tags = Table(
+    "mirror_tags",
+    metadata,
+    Column("package_id", Integer, ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", sorted_name(128), primary_key=True),
+    Column("checked_at", Double, nullable=False),
+)

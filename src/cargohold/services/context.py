@@ -21,6 +21,7 @@ from cargohold.services.accounts.federation import FederationState
 from cargohold.services.accounts.keys import load_signing_key
 from cargohold.services.events.downloads import DownloadCounter, flush
 from cargohold.services.hashing import HashStates
+from cargohold.services.remote.state import MirrorState
 from cargohold.storage.base import Backend
 from cargohold.storage.filesystem import DIR_MODE, FILE_MODE, FilesystemBackend, make_dirs
 from cargohold.storage.measured import MeasuredBackend
@@ -39,6 +40,7 @@ class Context:
     verified_tokens: OrderedDict[str, Claims] = field(default_factory=OrderedDict)
     downloads: DownloadCounter = field(default_factory=DownloadCounter)  # pulls not yet written
     federation: FederationState = field(default_factory=FederationState)  # OpenID providers
+    mirrors: MirrorState = field(default_factory=MirrorState)  # pull-through caches
 
     @cached_property
     def public_key(self) -> Ed25519PublicKey:

@@ -17,7 +17,7 @@ from cargohold.services.accounts.principals import Principal
 from cargohold.services.accounts.tokens import get_token
 from cargohold.services.context import Context
 from cargohold.services.errors import Invalid, NotFound
-from cargohold.services.registry import packages
+from cargohold.services.registry import packages, pull_through
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,10 @@ async def _grant(ctx: Context, principal: Principal, scope: ResourceScope) -> To
         wanted = {"pull", "push", "delete"}
     found = await principals.package_access(ctx.db, principal, scope.name)
     role = found.role
-    if not found.exists and "push" in wanted:
+    mirrored = None if found.exists else await pull_through.reader_role(ctx, principal, scope.name)
+    if mirrored is not None:  # a mirror's package, not pulled yet: the mirror's repository
+        role = mirrored
+    elif not found.exists and "push" in wanted:
         role = await packages.create_on_push(ctx, principal, scope.name)
     return TokenAccess(scope.name, frozenset(wanted & docker_actions(role)), role)
 

@@ -17,6 +17,7 @@ from cargohold.services.context import Context
 from cargohold.web.api import (
     audit,
     gc,
+    mirrors,
     oidc,
     packages,
     problems,
@@ -109,6 +110,7 @@ def create_api(context: Context) -> FastAPI:
     for module in (
         workspaces,
         webhooks,
+        mirrors,
         replications,
         projects,
         repositories,

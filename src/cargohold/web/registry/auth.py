@@ -22,7 +22,7 @@ from cargohold.oci.errors import Denied, NameUnknown, TooManyRequests, Unauthori
 from cargohold.services.accounts import logins, principals
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
-from cargohold.services.registry import bearer_tokens, packages
+from cargohold.services.registry import bearer_tokens, mirrors, packages, pull_through
 from cargohold.web.actors import identify_claims, identify_principal
 
 log = logging.getLogger("cargohold.registry")
@@ -72,6 +72,15 @@ class Caller:
         if self.claims is not None:
             return await principals.principal_for_subject(self.ctx.db, self.claims.subject)
         return self.principal
+
+
+async def _reads_mirror(caller: Caller, name: str) -> bool:
+    """A mirror's package not held yet is read with the role on the mirror's repository
+    (bearer tokens get the same at /token)."""
+    if caller.claims is not None:
+        return False
+    role = await pull_through.reader_role(caller.ctx, caller.principal, name)
+    return role is not None and role >= Action.PULL.required
 
 
 async def _created_on_push(caller: Caller, name: str) -> bool:
@@ -209,7 +218,11 @@ def identify(caller: Caller) -> None:
 
 async def require(request: Request, caller: Caller, name: str, action: Action) -> None:
     """Refuse the call unless the caller may perform `action` on package `name`."""
+    if action is Action.PUSH and (caller.credentials or caller.open):
+        await mirrors.refuse_push(caller.ctx.db, name)  # a mirror's packages are read-only
     if await caller.may(name, action):
+        return
+    if action is Action.PULL and await _reads_mirror(caller, name):
         return
     if action is Action.PUSH and await _created_on_push(caller, name):
         return

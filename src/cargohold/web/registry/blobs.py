@@ -11,9 +11,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from cargohold.oci.digest import Digest
-from cargohold.oci.errors import SizeInvalid
+from cargohold.oci.errors import BlobUnknown, NameUnknown, SizeInvalid
 from cargohold.services.registry import blobs
 from cargohold.services.registry.blobs import BlobInfo
+from cargohold.services.registry.pull_through import Live
+from cargohold.web.registry import mirror
 from cargohold.web.registry.common import content_headers, context
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -101,7 +103,13 @@ class BlobResponse(Response):
 
 async def get_blob(request: Request, name: str, digest: str) -> Response:
     ctx = context(request)
-    blob = await blobs.stat_blob(ctx, name=name, digest=Digest.parse(digest))
+    try:
+        blob = await blobs.stat_blob(ctx, name=name, digest=Digest.parse(digest))
+    except (NameUnknown, BlobUnknown) as miss:  # a mirror's package fetches it (mirror.md)
+        fetched = await mirror.blob_on_miss(ctx, name, Digest.parse(digest), miss)
+        if isinstance(fetched, Live):
+            return mirror.live_response(request, digest, fetched)
+        blob = fetched
     await blobs.check_present(ctx, blob)
     span = parse_range(request.headers.get("range"), blob.size)
     if request.method == "GET":

@@ -10,13 +10,13 @@ from starlette.responses import Response
 from cargohold.authz.roles import Action
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import is_digest
-from cargohold.oci.errors import ManifestUnknown
+from cargohold.oci.errors import ManifestUnknown, NameUnknown
 from cargohold.oci.names import is_valid_tag
 from cargohold.services.context import Context
 from cargohold.services.registry import manifests
 from cargohold.services.registry.packages import find_package
 from cargohold.web.actors import request_actor
-from cargohold.web.registry import auth
+from cargohold.web.registry import auth, mirror
 from cargohold.web.registry.common import content_headers, context, is_count
 
 
@@ -63,7 +63,13 @@ async def _refuse_what_no_tag_names(ctx: Context, name: str, reference: str) -> 
 async def get_manifest(request: Request, name: str, reference: str) -> Response:
     ctx = context(request)
     await _refuse_what_no_tag_names(ctx, name, reference)
-    stored = await manifests.get_manifest(ctx, name=name, reference=reference)
+    warning = None
+    try:
+        stored = await manifests.get_manifest(ctx, name=name, reference=reference)
+        if ctx.mirrors.watches(name):  # no I/O unless `name` is a mirror's (docs/mirror.md)
+            stored, warning = await mirror.revalidate(ctx, name, reference, stored)
+    except (NameUnknown, ManifestUnknown) as miss:
+        stored, warning = await mirror.manifest_on_miss(ctx, name, reference, miss)
     accepted = _accepted(request)
     if accepted is not None and stored.media_type not in accepted:
         raise ManifestUnknown(
@@ -71,6 +77,8 @@ async def get_manifest(request: Request, name: str, reference: str) -> Response:
             detail={"mediaType": stored.media_type},
         )
     headers = content_headers(stored.digest, len(stored.payload), stored.media_type)
+    if warning is not None:
+        headers["Warning"] = warning
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers)
     if manifests.count_pull(ctx, name, reference, stored):

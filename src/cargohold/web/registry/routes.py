@@ -14,7 +14,16 @@ from cargohold.oci.errors import NameInvalid, Unsupported
 from cargohold.oci.names import validate_name
 from cargohold.web import observe
 from cargohold.web.actors import request_actor
-from cargohold.web.registry import auth, blobs, catalog, manifests, referrers, tags, uploads
+from cargohold.web.registry import (
+    auth,
+    blobs,
+    catalog,
+    manifests,
+    mirror,
+    referrers,
+    tags,
+    uploads,
+)
 
 Handler = Callable[..., Awaitable[Response]]
 PULL, PUSH, DELETE_IMAGE = Action.PULL, Action.PUSH, Action.DELETE_IMAGE
@@ -123,6 +132,8 @@ async def dispatch(request: Request) -> Response:
         if match is None:
             continue
         params = match.groupdict()
+        if request.app.state.context.settings.docker_mirror is not None:
+            params["name"] = await mirror.docker_name(request.app.state.context, params["name"])
         route = methods.get(request.method)
         if route is not None:
             observe.note(request, _FAMILIES[route[0]])
