@@ -31,6 +31,7 @@ from cargohold.web.ui import (
     workspaces,
 )
 from cargohold.web.ui import oidc as oidc_pages
+from cargohold.web.ui import replications as replication_pages
 from cargohold.web.ui import webhooks as webhook_pages
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.messages import Said
@@ -165,6 +166,14 @@ def create_ui(context: Context) -> Starlette:
         Route(ws + "/webhooks", webhook_pages.create_webhook, methods=["POST"]),
         Route(ws + "/webhooks/{webhook}", webhook_pages.webhook_page, methods=_GET),
         Route(ws + "/webhooks/{webhook}", webhook_pages.change_webhook, methods=["POST"]),
+        Route(ws + "/replications", replication_pages.replications_page, methods=_GET),
+        Route(ws + "/replications", replication_pages.create_replication, methods=["POST"]),
+        Route(ws + "/replications/{replication}", replication_pages.replication_page, methods=_GET),
+        Route(
+            ws + "/replications/{replication}",
+            replication_pages.change_replication,
+            methods=["POST"],
+        ),
         Route(ws + "/tokens", tokens.tokens_page, methods=_GET),
         Route(ws + "/tokens", tokens.create_token, methods=["POST"]),
         Route(ws + "/tokens/{token}/revoke", tokens.confirm_revoke, methods=_GET),
