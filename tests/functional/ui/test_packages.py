@@ -110,3 +110,12 @@ async def test_create_package_in_a_repository_one_is_not_admin_of_is_refused(ui:
     refused = await writer.post("/new-package", {"repository": "acme/web", "name": "sneaky"})
     assert refused.status_code in (400, 403)
     assert (await ui.api.get("/packages/acme/sneaky", "owner")).status_code == 404
+
+
+async def test_the_create_package_link_shows_only_to_admins_of_a_repository(ui: Ui) -> None:
+    for who in ("owner", "admin", "site_admin"):
+        page = await (await ui.as_(who)).get("/w/acme/repos/web")
+        assert 'href="/new-package"' in page.text, who
+    for who in ("reader", "writer", "member", "outsider"):
+        page = await (await ui.as_(who)).get("/")
+        assert 'href="/new-package"' not in page.text, who

@@ -214,3 +214,57 @@ async def test_pages_carry_a_content_security_policy(ui: Ui) -> None:
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_sign_in_link_brings_a_visitor_back_where_they_were(ui: Ui) -> None:
+    await set_password(ui, "reader")
+    visitor = ui.anonymous()
+    public = await visitor.get("/p/acme/site/www?sort=name")
+    assert 'href="/sign-in?next=/p/acme/site/www%3Fsort%3Dname"' in public.text
+    private = await visitor.get("/p/acme/web/api")  # a link someone shared: not found yet
+    assert private.status_code == 404
+    assert 'href="/sign-in?next=/p/acme/web/api"' in private.text
+    client = ui.api.client
+    client.cookies.clear()
+    form = await client.get("/sign-in?next=/p/acme/web/api")
+    assert 'name="next" value="/p/acme/web/api"' in form.text
+    signed_in = await client.post(
+        "/sign-in",
+        data={
+            "email": email("reader"),
+            "password": PASSWORD,
+            "csrf": csrf_of(form),
+            "next": "/p/acme/web/api",
+        },
+    )
+    assert signed_in.headers["location"] == "/p/acme/web/api"
+    assert (await client.get("/p/acme/web/api")).status_code == 200
+
+
+async def test_a_page_that_needs_a_sign_in_sends_back_to_itself(ui: Ui) -> None:
+    response = await ui.anonymous().get("/w/acme/members")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=%2Fw%2Facme%2Fmembers"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "/\\evil.example/",
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "https://evil.example/",
+        "evil.example",
+        "",
+    ],
+)
+async def test_next_is_a_path_of_this_site_or_home(ui: Ui, target: str) -> None:
+    await set_password(ui, "owner")
+    client = ui.api.client
+    form = await client.get("/sign-in")
+    response = await client.post(
+        "/sign-in",
+        data={"email": email("owner"), "password": PASSWORD, "csrf": csrf_of(form), "next": target},
+    )
+    assert response.headers["location"] == "/"

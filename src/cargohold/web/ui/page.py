@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from cargohold.metadata.db import Queries
 from cargohold.services.accounts import directory, sessions
+from cargohold.services.accounts.checked import repositories
 from cargohold.services.accounts.principals import ANONYMOUS, Principal
 from cargohold.services.context import Context
 from cargohold.services.registry.checked import browse
@@ -75,6 +76,7 @@ class Page:
     principal: Principal
     language: str
     new_session: bool
+    may_create_packages: bool = False  # admin of some repository: the menu offers it
 
     @property
     def user(self) -> directory.User | None:
@@ -115,6 +117,8 @@ class Page:
                     "csrf_token": self.session.csrf,
                     "csrf_field": csrf.FIELD,
                     "path": self.request.url.path,
+                    "sign_in_next": here(self.request),
+                    "may_create_packages": self.may_create_packages,
                     "registry_host": registry_host(self.request),
                     "now": self.ctx.now(),
                     **values,
@@ -131,6 +135,13 @@ class Page:
             session_cookie.store(self.request, response, self.session)
         response.headers.update(SECURITY_HEADERS)
         return response
+
+
+def here(request: Request) -> str:
+    """Where a visitor who signs in from this page comes back to: the address asked for
+    (what a POST showed is reached again with a GET of its path)."""
+    url = request.url
+    return url.path + (f"?{url.query}" if url.query and request.method == "GET" else "")
 
 
 def registry_host(request: Request) -> str:
@@ -162,4 +173,7 @@ async def begin(request: Request) -> Page:
             session, fresh = session_cookie.new_session(ctx, None), True
     identify_principal(principal)  # what the page changes is recorded as done by them
     observe.note_principal(request, principal)
-    return Page(request, ctx, session, principal, i18n.negotiate(request), fresh)
+    may_create = False
+    if principal.user is not None:
+        may_create = await repositories.may_create_packages(ctx.db, principal)
+    return Page(request, ctx, session, principal, i18n.negotiate(request), fresh, may_create)

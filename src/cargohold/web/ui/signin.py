@@ -27,7 +27,8 @@ def safe_next(target: object) -> str:
         isinstance(target, str)
         and target.startswith("/")
         and not target.startswith("//")
-        and not any(bad in target for bad in ("\\", "\n", "\r"))
+        and "\\" not in target
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)  # a browser drops tabs
     ):
         return target
     return "/"

@@ -12,19 +12,25 @@ from cargohold.services.accounts.checked import repositories, workspaces
 from cargohold.services.errors import Invalid, NotFound
 from cargohold.services.lifecycle.checked import usage
 from cargohold.services.registry.checked import browse
+from cargohold.services.registry.checked import packages as packages_of
 from cargohold.web.ui.page import begin
 
 PAGE_SIZE = 50
 
 
 async def home(request: Request) -> Response:
+    """What the person can reach: the workspaces they belong to, and the packages granted
+    to them through a project or repository of a workspace they do not belong to."""
     page = await begin(request)
     if page.user is None:
         return page.redirect("/sign-in")
     async with page.transaction() as tx:
         found = await workspaces.list_workspaces(tx, page.principal)
         quotas = await usage.quota_levels(tx, page.principal)
-    return page.render("home.html", workspaces=found, quotas=quotas)
+        granted, more = await packages_of.granted_packages(tx, page.principal, limit=PAGE_SIZE)
+    return page.render(
+        "home.html", workspaces=found, quotas=quotas, granted=granted, more_granted=more
+    )
 
 
 async def packages(request: Request) -> Response:

@@ -160,6 +160,26 @@ async def remove_repository_grant(
     await drop_grant(db, "repository_grants", "repository_id", repository.id, user)
 
 
+_ADMIN_SOMEWHERE = """
+SELECT 1 AS yes WHERE (:admin AND EXISTS (SELECT 1 FROM repositories))
+OR EXISTS (SELECT 1 FROM workspace_members wm
+  JOIN repositories r ON r.workspace_id = wm.workspace_id WHERE wm.user_id = :u AND wm.is_owner)
+OR EXISTS (SELECT 1 FROM project_grants pg JOIN repositories r ON r.project_id = pg.project_id
+  WHERE pg.user_id = :u AND pg.role >= :role)
+OR EXISTS (SELECT 1 FROM repository_grants rg WHERE rg.user_id = :u AND rg.role >= :role)
+"""
+
+
+async def may_create_packages(db: Queries, principal: Principal) -> bool:
+    """Whether the person is admin of at least one repository, so may create a package
+    (one query, asked by every page that offers it)."""
+    user = principal.user
+    if user is None or principal.robot or principal.ceiling < Role.ADMIN:
+        return False
+    params = {"admin": user.is_admin, "u": user.id, "role": int(Role.ADMIN)}
+    return await db.fetchone(_ADMIN_SOMEWHERE, params) is not None
+
+
 async def admin_repositories(db: Queries, principal: Principal) -> list[RepositoryInfo]:
     """The repositories where the person is admin: where they may create packages."""
     require_person(principal)

@@ -131,6 +131,29 @@ async def browse_packages(
     return infos[:limit], len(infos) > limit
 
 
+_GRANTED = """(
+  EXISTS (SELECT 1 FROM project_grants pg WHERE pg.project_id = r.project_id AND pg.user_id = :u)
+  OR EXISTS (SELECT 1 FROM repository_grants rg WHERE rg.repository_id = r.id AND rg.user_id = :u)
+) AND NOT EXISTS (
+  SELECT 1 FROM workspace_members wm WHERE wm.workspace_id = r.workspace_id AND wm.user_id = :u
+)"""
+
+
+async def granted_packages(
+    db: Queries, principal: Principal, *, limit: int
+) -> tuple[list[PackageInfo], bool]:
+    """The packages a person reaches through a role granted on a project or repository of a
+    workspace they do not belong to (those of their own workspaces are listed there), in
+    name order; the flag says whether more remain. Nobody else has any."""
+    user = principal.user
+    if user is None or principal.robot:
+        return [], False
+    params = {**reader_params(principal), "n": limit + 1}
+    rows = await db.fetchall(f"{_PACKAGES} WHERE {_GRANTED} ORDER BY p.name LIMIT :n", params)
+    infos = [_info(principal, row) for row in rows]
+    return infos[:limit], len(infos) > limit
+
+
 async def show_package(db: Queries, principal: Principal, name: str) -> PackageInfo:
     await require_package(db, principal, name, Role.READ)
     row = await db.fetchone(
