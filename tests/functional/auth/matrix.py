@@ -37,6 +37,7 @@ from cargohold.authz.roles import Role
 from cargohold.services.context import Context
 from cargohold.services.events.webhooks import endpoints
 from cargohold.services.events.webhooks.delivery import source_of
+from cargohold.services.registry import mirrors
 from cargohold.services.registry.replication import rules
 from tests.functional.auth.world import (
     ALL_PACKAGES,
@@ -776,3 +777,88 @@ async def check_replication_effect(
     )
     retried = [row for row in states if row["state"] == "pending"]
     assert len(retried) == (1 if operation == "retry" and allowed else 0)
+
+
+# --------------------------------------------------------------------------- mirrors
+#
+# The management API's mirror endpoints (docs/mirror.md), on the mirror acme/hub made before
+# each case. Members of acme list and show mirrors; its owners (and site admins) create,
+# change and delete them with a personal token of admin:package; robots never manage them;
+# nobody else sees the workspace (404).
+
+MIRROR_UPSTREAM = "http://127.0.0.1:9"  # never called: no case pulls through it
+MIRROR_OPERATIONS: dict[str, int] = {
+    "list": 200,
+    "create": 201,
+    "show": 200,
+    "update": 200,
+    "delete": 204,
+}
+MIRROR_OWNERS = {"owner", "site_admin"}
+
+
+def mirror_expected(caller: WebhookCaller, operation: str) -> int:
+    """The status a mirror operation answers."""
+    if caller.who in ("anonymous", "expired", "revoked"):
+        return 401
+    if caller.who in ("robot", "robot_ws"):
+        return 403  # access tokens act on packages only
+    change = operation not in ("list", "show")
+    if change and caller.scope != "admin":
+        return 403  # a change needs admin:package, before anything is looked up
+    if caller.who not in MEMBER:
+        return 404
+    if not change or caller.who in MIRROR_OWNERS:
+        return MIRROR_OPERATIONS[operation]
+    return 403
+
+
+async def mirror_setup(ctx: Context) -> None:
+    """The mirror acme/hub, linked to the repository acme/hub made for it."""
+    async with ctx.db.transaction() as tx:
+        acme = await tx.fetchone("SELECT id FROM workspaces WHERE slug = 'acme'")
+        assert acme is not None
+        linked = await mirrors.mirror_repository(
+            tx, workspace="acme", slug=None, prefix="hub", now=ctx.now()
+        )
+        await mirrors.create_mirror(
+            tx,
+            workspace_id=int(acme["id"]),
+            workspace="acme",
+            prefix="hub",
+            upstream=MIRROR_UPSTREAM,
+            username=None,
+            sealed_password=None,
+            repository=linked,
+            tag_ttl=300,
+            created_by="matrix",
+            now=ctx.now(),
+        )
+
+
+async def perform_mirror(
+    client: httpx.AsyncClient, operation: str, headers: dict[str, str]
+) -> httpx.Response:
+    base = "/api/v1/workspaces/acme/mirrors"
+    match operation:
+        case "list":
+            return await client.get(base, headers=headers)
+        case "create":
+            body = {"prefix": "quay", "upstream": MIRROR_UPSTREAM}
+            return await client.post(base, json=body, headers=headers)
+        case "show":
+            return await client.get(f"{base}/hub", headers=headers)
+        case "update":
+            return await client.patch(f"{base}/hub", json={"tag_ttl": 60}, headers=headers)
+        case "delete":
+            return await client.delete(f"{base}/hub", headers=headers)
+    raise AssertionError(f"no such operation {operation}")
+
+
+async def check_mirror_effect(ctx: Context, operation: str, allowed: bool) -> None:
+    """An allowed change did its work; a refused one changed nothing."""
+    found = {r["prefix"]: r for r in await ctx.db.fetchall("SELECT * FROM mirrors")}
+    made = operation == "create" and allowed
+    assert len(found) == (2 if made else 0 if operation == "delete" and allowed else 1)
+    if operation == "update":
+        assert (found["hub"]["tag_ttl"] == 60) is allowed

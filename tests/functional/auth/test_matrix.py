@@ -10,6 +10,7 @@ from tests.functional.auth.matrix import (
     AUDIT_PATHS,
     AUDIT_READS,
     MANAGES,
+    MIRROR_OPERATIONS,
     OPERATIONS,
     REPLICATION_OPERATIONS,
     WEBHOOK_OPERATIONS,
@@ -21,11 +22,15 @@ from tests.functional.auth.matrix import (
     caller_headers,
     callers,
     check,
+    check_mirror_effect,
     check_replication_effect,
     check_webhook_effect,
     expected,
+    mirror_expected,
+    mirror_setup,
     observer,
     perform,
+    perform_mirror,
     perform_replication,
     perform_webhook,
     replication_expected,
@@ -274,3 +279,27 @@ async def test_replication_matrix(
     if operation == "list" and status == 200:
         listed = {item["id"] for item in response.json()["items"]}
         assert listed == {made[t] for t in MANAGES[caller.who]}
+
+
+MIRROR_CASES = [
+    (caller, operation) for caller in webhook_callers() for operation in MIRROR_OPERATIONS
+]
+
+
+@pytest.mark.settings(mirror_allowed_networks=["127.0.0.0/8"])
+@pytest.mark.parametrize(
+    ("caller", "operation"),
+    MIRROR_CASES,
+    ids=[f"{caller.id}-{operation}" for caller, operation in MIRROR_CASES],
+)
+async def test_mirror_matrix(
+    registry: Registry, world: World, caller: WebhookCaller, operation: str
+) -> None:
+    """The mirror endpoints of the management API answer each caller as the table says, and
+    a refused change changes nothing."""
+    ctx = registry.context
+    await mirror_setup(ctx)
+    response = await perform_mirror(registry.client, operation, webhook_headers(world, caller))
+    status = mirror_expected(caller, operation)
+    assert response.status_code == status, response.text
+    await check_mirror_effect(ctx, operation, status < 400)
