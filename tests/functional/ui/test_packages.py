@@ -3,8 +3,12 @@ tags, platforms and storage; a tag's layers, config, annotations and referrers."
 
 from __future__ import annotations
 
+import re
+
+from cargohold.services.lifecycle import gc
 from tests.functional.api.people import email
 from tests.functional.ui.conftest import Ui, push_multi_arch
+from tests.functional.ui.test_messages import assert_all_japanese, japanese
 
 
 async def test_workspace_project_and_repository_pages_list_the_package(ui: Ui) -> None:
@@ -119,3 +123,60 @@ async def test_the_create_package_link_shows_only_to_admins_of_a_repository(ui: 
     for who in ("reader", "writer", "member", "outsider"):
         page = await (await ui.as_(who)).get("/")
         assert 'href="/new-package"' not in page.text, who
+
+
+async def test_protected_tags_carry_a_lock_with_the_rule_that_protects_them(ui: Ui) -> None:
+    await ui.api.push("acme/web/api", "v1")
+    await ui.api.push("acme/web/api", "dev")
+    protected = await ui.api.put(
+        "/packages/acme/web/api/-/protection", "owner", json={"patterns": ["release-*", "v*"]}
+    )
+    assert protected.status_code == 200
+    reader = await ui.as_("reader")
+    page = await reader.get("/p/acme/web/api")
+    row = page.text[page.text.index('href="/p/acme/web/api/-/tags/v1"') :].split("</tr>")[0]
+    assert 'class="badge protected"' in row and "<code>v*</code>" in row
+    assert "Protected by the rule v*: only package admins may move or delete this tag." in row
+    other = page.text[page.text.index('href="/p/acme/web/api/-/tags/dev"') :].split("</tr>")[0]
+    assert "protected" not in other
+    tag_page = await reader.get("/p/acme/web/api/-/tags/v1")
+    assert 'class="badge protected"' in tag_page.text and "<code>v*</code>" in tag_page.text
+
+
+async def test_the_package_page_names_its_retention_policy_and_when_it_last_ran(ui: Ui) -> None:
+    await ui.api.push("acme/web/api", "v1")
+    reader = await ui.as_("reader")
+    assert "This package has no retention policy yet." in (await reader.get("/p/acme/web/api")).text
+    saved = await ui.api.put(
+        "/packages/acme/web/api/-/retention",
+        "owner",
+        json={"keep_newest": 10, "keep_pattern": "v*", "untagged_days": 7},
+    )
+    assert saved.status_code == 200, saved.text
+    page = await reader.get("/p/acme/web/api")
+    assert (
+        "keeps the newest 10 tags; keeps tags matching v*; deletes untagged images older than"
+        " 7 days" in page.text
+    )
+    assert "Not run since it was saved" in page.text
+    await gc.collect(ui.api.context, grace=0)
+    page = await reader.get("/p/acme/web/api")
+    assert re.search(r"Last ran <time datetime=\"[^\"]+\" title=\"[^\"]+\">", page.text)
+
+
+async def test_the_state_of_a_package_in_japanese_has_no_english_left(ui: Ui) -> None:
+    await ui.api.push("acme/web/api", "v1")
+    await ui.api.put("/packages/acme/web/api/-/protection", "owner", json={"patterns": ["v*"]})
+    await ui.api.put(
+        "/packages/acme/web/api/-/retention",
+        "owner",
+        json={"keep_newest": 10, "keep_pattern": "v*", "tag_days": 30, "untagged_days": 7},
+    )
+    owner = await japanese(ui, "owner")
+    for path in ("/p/acme/web/api", "/p/acme/web/api/-/tags/v1", "/w/acme/usage"):
+        assert_all_japanese(await owner.get(path), path)
+    await gc.collect(ui.api.context, grace=0)
+    package = await owner.get("/p/acme/web/api")
+    assert_all_japanese(package, "/p/acme/web/api after a collection")
+    assert "最後の実行" in package.text
+    assert_all_japanese(await owner.get("/w/acme/usage"), "/w/acme/usage after a collection")

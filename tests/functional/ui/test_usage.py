@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from cargohold.services.lifecycle import gc
 from cargohold.services.registry import quotas
 from tests.functional.ui.conftest import Ui
 from tests.functional.ui.test_japanese import english_messages, visible_text
@@ -93,3 +94,27 @@ async def test_usage_pages_in_japanese_have_no_english_left(ui: Ui) -> None:
                 ), f"English-looking text {text!r} on {path}"
     page = await owner.get("/w/acme/usage")
     assert "ストレージ使用量" in page.text and "クォータ" in page.text
+
+
+async def test_usage_page_shows_the_last_collection_and_the_unused_layers(ui: Ui) -> None:
+    digest = await ui.api.push("acme/web/api", "v1")
+    owner = await ui.as_("owner")
+    page = await owner.get("/w/acme/usage")
+    assert "Last garbage collection" in page.text and "Not run yet" in page.text
+    assert re.search(r"Unused layers</dt><dd>0 bytes", page.text)
+    deleted = await owner.post(f"/p/acme/web/api/-/manifests/{digest}/delete")
+    assert deleted.status_code == 303, deleted.text
+    page = await owner.get("/w/acme/usage")
+    unused = re.search(r"Unused layers</dt><dd>(\d+) bytes", page.text)
+    assert unused and int(unused[1]) > 64  # the layer and the config
+    await gc.collect(ui.api.context, grace=0)
+    page = await owner.get("/w/acme/usage")
+    assert re.search(r"Last garbage collection</dt><dd><time datetime=", page.text)
+    assert re.search(r"Unused layers</dt><dd>0 bytes", page.text)
+
+
+async def test_only_members_see_the_collection(ui: Ui) -> None:
+    await ui.api.push("acme/site/www", "v1")
+    page = await (await ui.as_("outsider")).get("/w/acme/usage")
+    assert page.status_code == 200
+    assert "Unused layers" not in page.text and "Last garbage collection" not in page.text

@@ -42,10 +42,12 @@ async def protecting_rule(
     return rule
 
 
-async def protected_among(db: Queries, name: str, tags: Sequence[str]) -> set[str]:
-    """Which of these tags of package `name` only a package admin may move or delete."""
+async def protected_among(db: Queries, name: str, tags: Sequence[str]) -> dict[str, str]:
+    """Which of these tags of package `name` only a package admin may move or delete, each
+    with the rule that protects it."""
     rules = await patterns_of(db, await find_package(db, name))
-    return {tag for tag in tags if patterns.first_match(rules, tag)} if rules else set()
+    found = {tag: patterns.first_match(rules, tag) for tag in tags} if rules else {}
+    return {tag: rule for tag, rule in found.items() if rule is not None}
 
 
 def refusal(name: str, tag: str, rule: str) -> str:

@@ -11,6 +11,7 @@ from cargohold.authz.roles import Role
 from cargohold.services.accounts.checked import repositories
 from cargohold.services.accounts.principals import require_person
 from cargohold.services.errors import Conflict, Invalid, NotFound
+from cargohold.services.lifecycle.checked import retention
 from cargohold.services.registry import protection
 from cargohold.services.registry.checked import browse, packages
 from cargohold.web.ui import settings, tags
@@ -102,6 +103,7 @@ async def _package(page: Page, name: str) -> Response:
             tx, page.principal, name, limit=TAG_PAGE, after=after, search=search, sort=sort
         )
         protected = await protection.protected_among(tx, name, [t.name for t in details.tags])
+        policy = await retention.policy_state(tx, page.principal, name)
     details = await browse.read_platforms(page.ctx.storage, details)  # outside the transaction
     return page.render(
         "package.html",
@@ -110,6 +112,7 @@ async def _package(page: Page, name: str) -> Response:
         can_write=details.role >= Role.WRITE,
         can_admin=details.role >= Role.ADMIN,
         protected=protected,
+        policy=policy,
         deleted=page.request.query_params.get("deleted", "")[:200],
         after=after,
         search=search,

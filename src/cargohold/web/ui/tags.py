@@ -33,7 +33,8 @@ async def _show(page: Page, name: str, kind: str, ref: str) -> Response:
         details = await browse.manifest_details(tx, page.principal, name, ref)
         info = await packages.show_package(tx, page.principal, name)
         tag = ref if kind == "tags" else None
-        protected = tag is not None and bool(await protection.protected_among(tx, name, [tag]))
+        rules = await protection.protected_among(tx, name, [tag]) if tag is not None else {}
+        rule = rules.get(tag) if tag is not None else None
     await browse.read_config(page.ctx.storage, details)  # outside the transaction
     return page.render(
         "manifest.html",
@@ -43,8 +44,9 @@ async def _show(page: Page, name: str, kind: str, ref: str) -> Response:
         details=details,
         can_write=details.role >= Role.WRITE,
         can_admin=details.role >= Role.ADMIN,
+        rule=rule,
         may_delete_tag=tag is not None
-        and (details.role >= Role.ADMIN or (details.role >= Role.WRITE and not protected)),
+        and (details.role >= Role.ADMIN or (details.role >= Role.WRITE and rule is None)),
     )
 
 

@@ -61,6 +61,9 @@ async def usage_page(request: Request) -> Response:
     workspace = request.path_params["workspace"]
     async with page.transaction() as tx:
         found = await usage.show_workspace_usage(tx, page.principal, workspace)
+        collection = None
+        if found.total is not None:  # members: the workspace as a whole
+            collection = await usage.show_collection(tx, page.principal, workspace)
     packages = chart([(p.name, f"/p/{p.name}", p.bytes) for p in found.packages])
     repositories = chart(
         [
@@ -72,6 +75,7 @@ async def usage_page(request: Request) -> Response:
         "usage.html",
         workspace=workspace,
         usage=found,
+        collection=collection,
         package_chart=packages,
         repository_chart=repositories,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from cargohold.authz.roles import Role
@@ -29,6 +29,29 @@ async def get_policy(db: Queries, principal: Principal, name: str) -> SavedPolic
     if saved is None:
         raise no_policy(name)
     return saved
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    saved: SavedPolicy
+    last_run: float | None  # when the last collection since the policy was saved ended
+
+
+async def policy_state(db: Queries, principal: Principal, name: str) -> PolicyState | None:
+    """The package's saved policy (read on the package) and when it last ran: every
+    garbage collection runs every policy first, so the end of the last one that started
+    after the policy was saved (None: not yet). None when the package has no policy."""
+    await require_package(db, principal, name, Role.READ)
+    saved = await saved_policy(db, await find_package(db, name), name)
+    if saved is None:
+        return None
+    row = await db.fetchone(
+        "SELECT MAX(finished_at) AS at FROM gc_runs WHERE outcome = 'done'"
+        " AND started_at >= :saved",
+        {"saved": saved.updated_at},
+    )
+    last = None if row is None or row["at"] is None else float(row["at"])
+    return PolicyState(saved, last)
 
 
 async def preview(

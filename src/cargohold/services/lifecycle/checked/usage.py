@@ -75,6 +75,47 @@ class WorkspaceUsage:
     shared_bytes: int | None  # members only: package figures added up, minus the total
 
 
+# The bytes of the blobs linked to a workspace's packages that no manifest of its packages
+# references: what garbage collection unlinks (after its grace period), read in one pass
+# over the workspace's links and references (no per-blob lookup).
+_UNUSED = """
+SELECT COALESCE(SUM(b.size), 0) AS bytes
+FROM (SELECT DISTINCT pb.digest FROM package_blobs pb WHERE pb.package_id IN ({packages})) l
+JOIN blobs b ON b.digest = l.digest
+LEFT JOIN (
+  SELECT DISTINCT r.digest FROM manifest_references r JOIN manifests m ON m.id = r.manifest_id
+  WHERE m.package_id IN ({packages})
+) u ON u.digest = l.digest
+WHERE u.digest IS NULL
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """Garbage collection as a workspace's members see it."""
+
+    last_finished_at: float | None  # the last collection that ended (the whole registry)
+    last_outcome: str | None  # done, failed
+    unused_bytes: int  # the workspace's layers no image uses: what the next one unlinks
+
+
+async def show_collection(db: Queries, principal: Principal, slug: str) -> Collection:
+    """When garbage collection last ended, and an estimate of what the next one takes off
+    the workspace's usage (members only)."""
+    await require_workspace(db, principal, slug)
+    last = await db.fetchone(
+        "SELECT finished_at, outcome FROM gc_runs WHERE finished_at IS NOT NULL"
+        " ORDER BY finished_at DESC LIMIT 1"
+    )
+    unused = await db.fetchone(_UNUSED.format(packages=IN_WORKSPACE), workspace_range(slug))
+    assert unused is not None
+    return Collection(
+        None if last is None else float(last["finished_at"]),
+        None if last is None else str(last["outcome"]),
+        int(unused["bytes"]),
+    )
+
+
 async def show_workspace_usage(db: Queries, principal: Principal, slug: str) -> WorkspaceUsage:
     """The packages and repositories of a workspace the principal may read, with their
     usage, largest first; for members also the workspace's total, quota and sharing.
