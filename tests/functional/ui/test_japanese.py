@@ -98,6 +98,12 @@ async def test_main_pages_in_japanese_have_no_english_left(ui: Ui) -> None:
         "/w/acme/members",
         "/w/acme/tokens",
         "/w/acme/audit",
+        "/w/acme/projects",
+        "/w/acme/projects/PLAT/settings",
+        "/w/acme/repos",
+        "/w/acme/repos/web/settings",
+        "/w/acme/settings",
+        "/new-workspace",
     ]
     for path in pages:
         page = await owner.get(path)

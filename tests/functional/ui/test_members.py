@@ -63,7 +63,7 @@ async def test_a_grant_without_a_target_is_refused_on_the_form(ui: Ui) -> None:
         MEMBERS, {"action": "grant", "email": email("outsider"), "target": "", "role": "read"}
     )
     assert refused.status_code == 400
-    assert "pick a project or a repository" in refused.text
+    assert "Choose a project or a repository." in refused.text
     assert f'value="{email("outsider")}"' in refused.text  # what was typed stays
     unknown = await owner.post(
         MEMBERS,

@@ -35,7 +35,7 @@ async def test_an_owner_creates_a_policy_and_sees_it_listed(ui: Ui) -> None:
     assert page.status_code == 200
     assert f"<code>{policy_id}</code>" in page.text
     assert "<code>ref=refs/heads/*</code>" in page.text
-    assert "write on repository web" in page.text
+    assert "Write on repository web" in page.text
     assert "30 min" in page.text
     found = await oidc_policies.get_policy(ui.api.context.db, policy_id)
     assert (found.repository, found.lifetime, found.claims) == (
@@ -49,7 +49,7 @@ async def test_a_policy_for_every_repository_of_the_workspace(ui: Ui) -> None:
     owner = await ui.as_("owner")
     created = await owner.post(PAGE, {**FORM, "target": "", "role": "read"})
     page = await owner.get(created.headers["location"])
-    assert "read on every repository" in page.text
+    assert "Read on every repository" in page.text
 
 
 async def test_a_policy_that_cannot_be_used_is_shown_with_the_reason_and_the_form_kept(

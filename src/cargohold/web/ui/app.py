@@ -31,8 +31,11 @@ from cargohold.web.ui import (
     workspaces,
 )
 from cargohold.web.ui import oidc as oidc_pages
+from cargohold.web.ui import projects as project_pages
 from cargohold.web.ui import replications as replication_pages
+from cargohold.web.ui import repositories as repository_pages
 from cargohold.web.ui import webhooks as webhook_pages
+from cargohold.web.ui import workspace_settings as workspace_pages
 from cargohold.web.ui.csrf import CsrfFailed
 from cargohold.web.ui.messages import Said
 from cargohold.web.ui.page import SECURITY_HEADERS, begin
@@ -154,7 +157,25 @@ def create_ui(context: Context) -> Starlette:
         Route("/settings/tokens", tokens.create_token, methods=["POST"]),
         Route("/settings/tokens/{token}/revoke", tokens.confirm_revoke, methods=_GET),
         Route("/settings/tokens/{token}/revoke", tokens.revoke_token, methods=["POST"]),
+        Route("/new-workspace", workspace_pages.new_workspace_form, methods=_GET),
+        Route("/new-workspace", workspace_pages.create_workspace, methods=["POST"]),
         Route(ws, workspaces.packages, methods=_GET),
+        Route(ws + "/settings", workspace_pages.settings_page, methods=_GET),
+        Route(ws + "/settings", workspace_pages.rename_workspace, methods=["POST"]),
+        Route(ws + "/projects", project_pages.projects_page, methods=_GET),
+        Route(ws + "/projects", project_pages.create_project, methods=["POST"]),
+        Route(ws + "/projects/{project}/settings", project_pages.project_settings, methods=_GET),
+        Route(ws + "/projects/{project}/settings", project_pages.rename_project, methods=["POST"]),
+        Route(ws + "/repos", repository_pages.repositories_page, methods=_GET),
+        Route(ws + "/repos", repository_pages.create_repository, methods=["POST"]),
+        Route(
+            ws + "/repos/{repository}/settings", repository_pages.repository_settings, methods=_GET
+        ),
+        Route(
+            ws + "/repos/{repository}/settings",
+            repository_pages.change_repository,
+            methods=["POST"],
+        ),
         Route(ws + "/projects/{project}", workspaces.packages, methods=_GET),
         Route(ws + "/repos/{repository}", workspaces.packages, methods=_GET),
         Route(ws + "/usage", usage.usage_page, methods=_GET),
@@ -207,7 +228,16 @@ def create_ui(context: Context) -> Starlette:
 
 
 # The paths the UI answers; everything else stays the registry's (its 404 and 405).
-PREFIXES = ("/sign-in", "/sign-out", "/language", "/new-package", "/p/", "/settings/", "/w/")
+PREFIXES = (
+    "/sign-in",
+    "/sign-out",
+    "/language",
+    "/new-package",
+    "/new-workspace",
+    "/p/",
+    "/settings/",
+    "/w/",
+)
 
 
 class UiMount(Mount):

@@ -142,6 +142,34 @@ KNOWN: tuple[tuple[str, str], ...] = (
     ("no project %(key)s in %(name)s", _("There is no project %(key)s in %(name)s.")),
     ("unknown role %(role)s; use read, write or admin", _("Choose the role read, write or admin.")),
     ("%(email)s is not an email address", _("%(email)s is not an email address.")),
+    ("pick a project or a repository", _("Choose a project or a repository.")),
+    # workspaces, projects and repositories
+    (
+        "invalid workspace %(name)s: use lowercase letters, digits and -, starting with a"
+        " letter or digit",
+        _(
+            "%(name)s is not a valid short name: use lowercase letters, digits and -,"
+            " starting with a letter or digit."
+        ),
+    ),
+    ("workspace %(name)s already exists", _("Workspace %(name)s already exists.")),
+    ("a workspace name is 1 to 200 characters", _("A name is 1 to 200 characters.")),
+    (
+        "invalid project key %(key)s: use A-Z, 0-9 and _, e.g. PLAT",
+        _("%(key)s is not a valid key: use A-Z, 0-9 and _, e.g. PLAT."),
+    ),
+    (
+        "project %(key)s already exists in %(name)s",
+        _("Project %(key)s already exists in %(name)s."),
+    ),
+    ("a project name is 1 to 200 characters", _("A name is 1 to 200 characters.")),
+    ("no project %(key)s in this workspace", _("There is no project %(key)s here.")),
+    (
+        "invalid repository slug %(name)s: use a-z, 0-9, . _ -",
+        _("%(name)s is not a valid repository name: use a-z, 0-9, . _ and -."),
+    ),
+    ("repository %(name)s already exists", _("Repository %(name)s already exists.")),
+    ("a repository is private or public", _("Choose private or public.")),
 )
 
 # Values that are words of the product, shown in the reader's language.

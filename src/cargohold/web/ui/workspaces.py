@@ -64,7 +64,7 @@ async def packages(request: Request) -> Response:
                 tx, page.principal, f"{workspace}/{repository}"
             )
         owner = False
-        if page.user is not None and repository is None and project is None:
+        if page.user is not None:
             try:
                 owner = (await workspaces.show_workspace(tx, page.principal, workspace)).owner
             except NotFound:  # not a member: a reader of public packages
