@@ -14,10 +14,12 @@ import httpx
 import pytest
 
 from cargohold.config import Settings
+from cargohold.oci import mediatypes
 from tests.functional.api.people import Api, world
 from tests.functional.conftest import marked_settings
 from tests.functional.registry import Image, digest_of
-from tests.remote_registries import Distribution, distribution
+from tests.functional.webhooks.conftest import basic
+from tests.remote_registries import Distribution, TokenCargohold, distribution
 
 LOOPBACK = ["127.0.0.0/8"]
 
@@ -126,7 +128,9 @@ def proxy(upstream: Distribution) -> Iterator[Proxy]:
         found.close()
 
 
-async def push_upstream(server: Distribution, name: str, reference: str, image: Image) -> str:
+async def push_upstream(
+    server: Distribution | TokenCargohold, name: str, reference: str, image: Image
+) -> str:
     """Push an image (its blobs, then its manifest) to the upstream; its digest."""
     async with httpx.AsyncClient(base_url=server.url, auth=server.auth, timeout=120) as client:
         for blob in image.blobs:
@@ -145,16 +149,31 @@ async def push_upstream(server: Distribution, name: str, reference: str, image: 
     return image.digest
 
 
-async def make_mirror(api: Api, url: str, server: Distribution, **extra: Any) -> dict[str, Any]:
+async def make_mirror(
+    api: Api, url: str, server: Distribution | TokenCargohold, **extra: Any
+) -> dict[str, Any]:
     """acme/hub, a mirror of `url` with the upstream's credentials."""
     body = {
         "prefix": "hub",
         "upstream": url,
-        "username": server.username,
-        "password": server.password,
+        "username": server.auth[0],
+        "password": server.auth[1],
         **extra,
     }
     response = await api.post("/workspaces/acme/mirrors", "owner", json=body)
     assert response.status_code == 201, response.text
     made: dict[str, Any] = response.json()
     return made
+
+
+ACCEPT = ", ".join(sorted(mediatypes.MANIFESTS))
+
+
+async def pull(api: Api, path: str, who: str = "owner", method: str = "GET") -> httpx.Response:
+    """`method path` on /v2 as `who` (Basic); a 503 is an answer here (an upstream down), a
+    500 never."""
+    headers = {"Accept": ACCEPT, **await basic(api, who)}
+    async with httpx.AsyncClient(transport=api.transport, base_url=api.client.base_url) as client:
+        response = await client.request(method, path, headers=headers)
+    assert response.status_code != 500, response.text
+    return response

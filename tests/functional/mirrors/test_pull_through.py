@@ -9,24 +9,13 @@ import json
 
 import httpx
 
-from cargohold.oci import mediatypes
 from tests.functional.api.people import Api
-from tests.functional.mirrors.conftest import Proxy, make_mirror, push_upstream
+from tests.functional.mirrors.conftest import ACCEPT, Proxy, make_mirror, pull, push_upstream
 from tests.functional.registry import error_code, image_manifest, index_manifest, random_blob
 from tests.functional.webhooks.conftest import basic
 from tests.remote_registries import Distribution
 
 MIRRORED = "/v2/acme/hub"
-ACCEPT = {"Accept": ", ".join(sorted(mediatypes.MANIFESTS))}
-
-
-async def _get(api: Api, path: str, who: str = "owner", method: str = "GET") -> httpx.Response:
-    """`method path` as `who`; a 503 is an answer here (an upstream down), a 500 never."""
-    headers = {**ACCEPT, **await basic(api, who)}
-    async with httpx.AsyncClient(transport=api.transport, base_url=api.client.base_url) as client:
-        response = await client.request(method, path, headers=headers)
-    assert response.status_code != 500, response.text
-    return response
 
 
 async def test_a_tag_not_held_is_fetched_from_the_upstream_stored_and_served(
@@ -35,7 +24,7 @@ async def test_a_tag_not_held_is_fetched_from_the_upstream_stored_and_served(
     image = image_manifest([random_blob(2048)])
     digest = await push_upstream(upstream, "library/busybox", "1.36", image)
     await make_mirror(api, proxy.url, upstream)
-    response = await _get(api, f"{MIRRORED}/busybox/manifests/1.36")
+    response = await pull(api, f"{MIRRORED}/busybox/manifests/1.36")
     assert response.status_code == 200, response.text
     assert response.content == image.manifest
     assert response.headers["docker-content-digest"] == digest
@@ -44,7 +33,7 @@ async def test_a_tag_not_held_is_fetched_from_the_upstream_stored_and_served(
         " JOIN repositories r ON r.id = l.repository_id WHERE p.name = 'acme/hub/busybox'"
     )
     assert row["slug"] == "hub"
-    again = await _get(api, f"{MIRRORED}/busybox/manifests/1.36")
+    again = await pull(api, f"{MIRRORED}/busybox/manifests/1.36")
     assert again.content == image.manifest
     assert proxy.count("GET", "/v2/library/busybox/manifests/1.36") == 1
 
@@ -57,9 +46,9 @@ async def test_a_blob_not_held_is_fetched_checked_and_kept(
     await push_upstream(upstream, "tools/jq", "1", image)
     await make_mirror(api, proxy.url, upstream)
     layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
-    first = await _get(api, f"{MIRRORED}/tools/jq/blobs/{layer_digest}")
+    first = await pull(api, f"{MIRRORED}/tools/jq/blobs/{layer_digest}")
     assert first.status_code == 200 and first.content == layer
-    second = await _get(api, f"{MIRRORED}/tools/jq/blobs/{layer_digest}")
+    second = await pull(api, f"{MIRRORED}/tools/jq/blobs/{layer_digest}")
     assert second.content == layer
     assert proxy.count("GET", f"/v2/tools/jq/blobs/{layer_digest}") == 1
     assert await api.rows("SELECT digest FROM blobs WHERE digest = :d", d=layer_digest)
@@ -74,10 +63,10 @@ async def test_an_index_fetches_its_platform_manifests_only_when_pulled(
     index = index_manifest(children)
     await push_upstream(upstream, "library/alpine", "3", index)
     await make_mirror(api, proxy.url, upstream)
-    assert (await _get(api, f"{MIRRORED}/alpine/manifests/3")).content == index.manifest
+    assert (await pull(api, f"{MIRRORED}/alpine/manifests/3")).content == index.manifest
     held = await api.rows("SELECT digest FROM manifests")
     assert [row["digest"] for row in held] == [index.digest]
-    child = await _get(api, f"{MIRRORED}/alpine/manifests/{children[1].digest}")
+    child = await pull(api, f"{MIRRORED}/alpine/manifests/{children[1].digest}")
     assert child.content == children[1].manifest
     [row] = await api.rows("SELECT is_child FROM manifests WHERE digest = :d", d=children[1].digest)
     assert row["is_child"]
@@ -87,7 +76,7 @@ async def test_a_tag_the_upstream_does_not_have_is_manifest_unknown(
     api: Api, upstream: Distribution, proxy: Proxy
 ) -> None:
     await make_mirror(api, proxy.url, upstream)
-    response = await _get(api, f"{MIRRORED}/nothing-here/manifests/1")
+    response = await pull(api, f"{MIRRORED}/nothing-here/manifests/1")
     assert response.status_code == 404
     assert error_code(response) == "MANIFEST_UNKNOWN"
     assert await api.rows("SELECT name FROM packages WHERE name LIKE 'acme/hub/%'") == []
@@ -98,7 +87,7 @@ async def test_a_tag_never_seen_while_the_upstream_is_down_is_503(
 ) -> None:
     await make_mirror(api, proxy.url, upstream)
     proxy.close()
-    response = await _get(api, f"{MIRRORED}/busybox/manifests/latest")
+    response = await pull(api, f"{MIRRORED}/busybox/manifests/latest")
     assert response.status_code == 503
     assert error_code(response) == "UNAVAILABLE"
     assert "could not be asked" in response.json()["errors"][0]["message"]
@@ -110,9 +99,9 @@ async def test_a_cached_tag_is_served_with_a_warning_when_the_upstream_is_down(
     image = image_manifest([random_blob(100)])
     await push_upstream(upstream, "library/busybox", "latest", image)
     await make_mirror(api, proxy.url, upstream, tag_ttl=0)
-    assert (await _get(api, f"{MIRRORED}/busybox/manifests/latest")).status_code == 200
+    assert (await pull(api, f"{MIRRORED}/busybox/manifests/latest")).status_code == 200
     upstream.stop()
-    response = await _get(api, f"{MIRRORED}/busybox/manifests/latest")
+    response = await pull(api, f"{MIRRORED}/busybox/manifests/latest")
     assert response.status_code == 200
     assert response.content == image.manifest
     assert response.headers["warning"].startswith("110 ")
@@ -124,7 +113,7 @@ async def test_a_tag_is_not_checked_upstream_within_its_ttl(
     await push_upstream(upstream, "library/busybox", "latest", image_manifest([random_blob(9)]))
     await make_mirror(api, proxy.url, upstream, tag_ttl=3600)
     for _ in range(3):
-        response = await _get(api, f"{MIRRORED}/busybox/manifests/latest")
+        response = await pull(api, f"{MIRRORED}/busybox/manifests/latest")
         assert response.status_code == 200 and "warning" not in response.headers
     assert proxy.count("GET", "/manifests/") == 1 and proxy.count("HEAD", "/manifests/") == 0
 
@@ -134,10 +123,10 @@ async def test_a_tag_moved_upstream_is_fetched_again_after_its_ttl(
 ) -> None:
     await push_upstream(upstream, "library/busybox", "latest", image_manifest([random_blob(9)]))
     await make_mirror(api, proxy.url, upstream, tag_ttl=0)
-    await _get(api, f"{MIRRORED}/busybox/manifests/latest")
+    await pull(api, f"{MIRRORED}/busybox/manifests/latest")
     newer = image_manifest([random_blob(10)])
     await push_upstream(upstream, "library/busybox", "latest", newer)
-    response = await _get(api, f"{MIRRORED}/busybox/manifests/latest")
+    response = await pull(api, f"{MIRRORED}/busybox/manifests/latest")
     assert response.headers["docker-content-digest"] == newer.digest
     assert proxy.count("HEAD", "/v2/library/busybox/manifests/latest") == 1
 
@@ -150,7 +139,7 @@ async def test_concurrent_pulls_of_one_blob_make_one_upstream_fetch(
     await make_mirror(api, proxy.url, upstream)
     digest = "sha256:" + hashlib.sha256(layer).hexdigest()
     answers = await asyncio.gather(
-        *(_get(api, f"{MIRRORED}/big/blobs/{digest}") for _ in range(10))
+        *(pull(api, f"{MIRRORED}/big/blobs/{digest}") for _ in range(10))
     )
     assert all(answer.status_code == 200 and answer.content == layer for answer in answers)
     assert proxy.count("GET", f"/blobs/{digest}") == 1
@@ -193,8 +182,8 @@ async def test_a_mirror_package_is_read_with_the_role_on_the_mirror_repository(
 ) -> None:
     await push_upstream(upstream, "library/busybox", "1", image_manifest([random_blob(9)]))
     await make_mirror(api, proxy.url, upstream, repository="web")  # readers of acme/web
-    assert (await _get(api, f"{MIRRORED}/busybox/manifests/1", "reader")).status_code == 200
-    refused = await _get(api, f"{MIRRORED}/busybox/manifests/1", "member")
+    assert (await pull(api, f"{MIRRORED}/busybox/manifests/1", "reader")).status_code == 200
+    refused = await pull(api, f"{MIRRORED}/busybox/manifests/1", "member")
     assert refused.status_code == 404 and error_code(refused) == "NAME_UNKNOWN"
 
 
@@ -209,7 +198,7 @@ async def test_the_token_flow_grants_pull_on_a_mirror_package_not_held(
         headers=await basic(api, "reader"),
     )  # fmt: skip
     assert token.status_code == 200, token.text
-    bearer = {"Authorization": f"Bearer {token.json()['token']}", **ACCEPT}
+    bearer = {"Authorization": f"Bearer {token.json()['token']}", "Accept": ACCEPT}
     response = await api.client.get(f"{MIRRORED}/busybox/manifests/1", headers=bearer)
     assert response.status_code == 200
     assert json.loads(response.content)["schemaVersion"] == 2
