@@ -18,9 +18,10 @@ import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cargohold.services.accounts import oidc_policies
+from cargohold.services.accounts import directory, oidc_policies
 from cargohold.services.accounts.oidc_policies import Policy
-from tests.functional.auth.world import PRIVATE, PUBLIC
+from cargohold.services.registry import packages
+from tests.functional.auth.world import PRIVATE, PUBLIC, PUBLIC_PACKAGES
 from tests.functional.registry import Registry
 from tests.oidc.issuer import Issuer
 
@@ -169,6 +170,27 @@ async def test_a_repository_policy_grants_nothing_on_another_repository(
     await trust(registry, issuer, role="admin")
     answer = await login(registry, issuer.mint(GITHUB), f"repository:{PUBLIC}:pull,push")
     assert granted(registry, answer) == {PUBLIC: ["pull"]}  # public read, as for anyone
+
+
+async def test_a_token_of_several_policies_lists_every_granted_package_in_the_catalog(
+    registry: Registry, issuer: Issuer
+) -> None:
+    ctx = registry.context
+    async with ctx.db.transaction() as tx:
+        api = await directory.create_repository(
+            tx, full_name="acme/api", project_key="PLAT", now=ctx.now()
+        )
+        await packages.create_package(tx, name="acme/api", repository=api, now=ctx.now())
+    await trust(registry, issuer, repository="web", role="read")
+    await trust(registry, issuer, repository="api", role="read")
+    answer = await login(registry, issuer.mint(GITHUB), "registry:catalog:*")
+    assert answer.status_code == 200, answer.text
+    bearer = {"Authorization": f"Bearer {answer.json()['token']}"}
+
+    listing = await registry.client.get("/v2/_catalog", headers=bearer)
+
+    assert listing.status_code == 200, listing.text
+    assert listing.json()["repositories"] == sorted(["acme/api", PRIVATE, *PUBLIC_PACKAGES])
 
 
 @pytest.mark.parametrize("system", sorted(CONDITIONS))

@@ -172,8 +172,8 @@ async def repository_role(db: Queries, principal: Principal, repository: Reposit
 # parameters `reader_params` makes. Token scopes never matter here: every token may read.
 CAN_READ = """(
   r.is_public OR :admin
-  OR r.id = :robot_repo
-  OR r.workspace_id = :robot_ws
+  OR :robot_repos LIKE '%,' || CAST(r.id AS TEXT) || ',%'
+  OR :robot_spaces LIKE '%,' || CAST(r.workspace_id AS TEXT) || ',%'
   OR EXISTS (SELECT 1 FROM workspace_members wm WHERE wm.workspace_id = r.workspace_id
      AND wm.user_id = :u AND wm.is_owner)
   OR EXISTS (SELECT 1 FROM project_grants pg WHERE pg.project_id = r.project_id
@@ -191,27 +191,33 @@ ORDER BY p.name LIMIT :n
 
 
 def reader_params(principal: Principal) -> dict[str, Any]:
-    """The parameters of `CAN_READ` for a principal."""
+    """The parameters of `CAN_READ` for a principal. A robot reads one repository or one
+    workspace; a pipeline every repository and workspace its policies grant (both as
+    comma-delimited lists of ids, ",4,9,")."""
+    repos: list[int] = []
+    spaces: list[int] = []
     federation = principal.federation
-    if federation is not None:  # the first repository and workspace it may read
-        repos = [g.repository_id for g in federation.grants if g.repository_id is not None]
-        spaces = [g.workspace_id for g in federation.grants if g.repository_id is None]
-        return {
-            "admin": False,
-            "u": -1,
-            "robot_repo": repos[0] if repos else -1,
-            "robot_ws": spaces[0] if spaces else -1,
-        }
     token = principal.token
     robot = principal.robot and token is not None
+    if federation is not None:
+        repos = [g.repository_id for g in federation.grants if g.repository_id is not None]
+        spaces = [g.workspace_id for g in federation.grants if g.repository_id is None]
+    elif robot and token is not None:
+        if token.repository_id:
+            repos = [token.repository_id]
+        if token.kind == "workspace" and token.workspace_id:
+            spaces = [token.workspace_id]
+    person = federation is None and principal.user is not None and not robot
     return {
-        "admin": bool(principal.user is not None and principal.user.is_admin and not robot),
-        "u": principal.user.id if principal.user is not None and not robot else -1,
-        "robot_repo": token.repository_id if robot and token and token.repository_id else -1,
-        "robot_ws": token.workspace_id
-        if robot and token and token.kind == "workspace" and token.workspace_id
-        else -1,
+        "admin": bool(person and principal.user is not None and principal.user.is_admin),
+        "u": principal.user.id if person and principal.user is not None else -1,
+        "robot_repos": _id_list(repos),
+        "robot_spaces": _id_list(spaces),
     }
+
+
+def _id_list(ids: list[int]) -> str:
+    return "," + "".join(f"{i}," for i in ids)
 
 
 async def readable_packages(
