@@ -562,3 +562,25 @@ async def test_only_the_newest_hundred_runs_are_kept(registry: Registry) -> None
         await gc_history.started(registry.context.db, holder="h", now=0)
     runs = await registry.rows("gc_runs")
     assert len(runs) == gc_history.KEPT
+
+
+async def test_a_collection_forgets_sign_in_attempt_counts_that_lapsed(registry: Registry) -> None:
+    ctx = registry.context
+    now = ctx.now()
+    window = ctx.settings.login_failure_window
+    for key, first_at, blocked_until in (
+        ("lapsed", now - 2 * window, 0.0),
+        ("recent", now - window / 2, 0.0),
+        ("blocked", now - 2 * window, now + 60),
+        ("block ended lately", now - 2 * window, now - window / 2),
+    ):
+        await ctx.db.execute(
+            "INSERT INTO login_failures (key, failures, first_at, blocked_until)"
+            " VALUES (:k, 3, :f, :b)",
+            {"k": key, "f": first_at, "b": blocked_until},
+        )
+
+    await collect(registry)
+
+    kept = {row["key"] for row in await registry.rows("login_failures")}
+    assert kept == {"recent", "blocked", "block ended lately"}

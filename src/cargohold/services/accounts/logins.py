@@ -253,6 +253,15 @@ async def _count_attempt(ctx: Context, limits: list[_Limit]) -> None:
             )
 
 
+async def forget_lapsed(db: Queries, settings: Settings, *, now: float) -> int:
+    """Delete the attempt counts that have lapsed (counted again from zero anyway): a
+    window past their first attempt and past their last block; how many."""
+    return await db.execute(
+        "DELETE FROM login_failures WHERE first_at < :lapsed AND blocked_until < :lapsed",
+        {"lapsed": now - settings.login_failure_window},
+    )
+
+
 async def _locked_row(tx: Queries, key: str, now: float) -> Row:
     await tx.execute(
         "INSERT INTO login_failures (key, failures, first_at, blocked_until)"

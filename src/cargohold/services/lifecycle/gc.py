@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from cargohold import metrics
 from cargohold.metadata.db import IntegrityError, Queries, in_list
 from cargohold.oci.digest import Digest
+from cargohold.services.accounts import logins
 from cargohold.services.context import Context
 from cargohold.services.events import outbox
 from cargohold.services.lifecycle import gc_history, leases, retention
@@ -415,6 +416,12 @@ class _Run:
                 )
         self.report.events += pruned
 
+    async def login_failures(self) -> None:
+        """Forget the sign-in attempt counts that have lapsed (rows of every address that
+        ever tried would pile up otherwise)."""
+        if not self.report.dry_run:
+            await logins.forget_lapsed(self.ctx.db, self.ctx.settings, now=self.ctx.now())
+
 
 async def collect(
     ctx: Context,
@@ -439,6 +446,7 @@ async def collect(
         await run.orphans()
         await run.uploads()
         await run.audit_log()
+        await run.login_failures()
     except Exception as exc:
         if run_id is not None:
             metrics.count_collection(completed=False)
