@@ -40,14 +40,14 @@ def bcrypt(password: str) -> str:
     return hashed.decode()
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    """Until `url`/v2/ answers 401 (both servers want a login)."""
+def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, status: int = 401) -> None:
+    """Until `url`/v2/ answers `status` (401: a server that wants a login)."""
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"{url} exited:\n{log.read_text(errors='replace')[-3000:]}")
         try:
-            if httpx.get(f"{url}/v2/", timeout=2).status_code == 401:
+            if httpx.get(f"{url}/v2/", timeout=2).status_code == status:
                 return
         except httpx.HTTPError:
             pass
@@ -105,7 +105,7 @@ class Distribution:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        _wait_ready(self.process, self.url, log)
+        wait_ready(self.process, self.url, log)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -192,7 +192,25 @@ def token_cargohold(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(process, url, log)
+        wait_ready(process, url, log)
         yield TokenCargohold(url, workspace, "replica@example.com", secret)
     finally:
         stop_process(process)
+
+
+def remote_get(url: str, path: str, auth: tuple[str, str], accept: str = "") -> httpx.Response:
+    """A plain HTTP GET at a registry, answering its Basic or Bearer challenge."""
+    headers = {"Accept": accept} if accept else {}
+    with httpx.Client(base_url=url, timeout=30) as client:
+        response = client.get(path, headers=headers, auth=auth)
+        challenge = response.headers.get("www-authenticate", "")
+        if response.status_code == 401 and challenge.lower().startswith("bearer"):
+            pairs = (part.split("=", 1) for part in challenge[len("Bearer ") :].split(","))
+            params = {key.strip(): value.strip('"') for key, value in pairs}
+            token = client.get(
+                params["realm"],
+                params={"service": params.get("service", ""), "scope": params.get("scope", "")},
+                auth=auth,
+            ).json()["token"]
+            response = client.get(path, headers={**headers, "Authorization": f"Bearer {token}"})
+        return response

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from cargohold.config import Settings
@@ -108,21 +107,3 @@ async def jobs(api: Api, rule: int) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()["items"]
     return found
-
-
-def remote_get(url: str, path: str, auth: tuple[str, str], accept: str = "") -> httpx.Response:
-    """A plain HTTP GET at a remote registry, answering its Basic or Bearer challenge."""
-    headers = {"Accept": accept} if accept else {}
-    with httpx.Client(base_url=url, timeout=10) as client:
-        response = client.get(path, headers=headers, auth=auth)
-        challenge = response.headers.get("www-authenticate", "")
-        if response.status_code == 401 and challenge.lower().startswith("bearer"):
-            params = dict(part.split("=", 1) for part in challenge[len("Bearer ") :].split(","))
-            params = {k.strip(): v.strip('"') for k, v in params.items()}
-            token = client.get(
-                params["realm"],
-                params={"service": params.get("service", ""), "scope": params.get("scope", "")},
-                auth=auth,
-            ).json()["token"]
-            response = client.get(path, headers={**headers, "Authorization": f"Bearer {token}"})
-        return response

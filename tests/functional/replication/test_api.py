@@ -134,3 +134,14 @@ async def test_a_job_that_has_not_failed_is_not_retried_by_hand(api: Api) -> Non
     [job] = await jobs(api, made["id"])
     response = await api.post(f"{BASE}/{made['id']}/jobs/{job['id']}/retry", "owner")
     assert "only a failed job" in assert_problem(response, 409)["detail"]
+
+
+async def test_pushes_made_while_a_rule_was_off_are_not_copied(api: Api) -> None:
+    made = await create(api, url=REMOTE, active=False)
+    await api.push("acme/web/api", "while-off")
+    await job_rows.queue(api.context.db, api.context.now())
+    here = f"{BASE}/{made['id']}"
+    assert (await api.patch(here, "owner", json={"active": True})).status_code == 200
+    await api.push("acme/web/api", "after")
+    await job_rows.queue(api.context.db, api.context.now())
+    assert [job["tag"] for job in await jobs(api, made["id"])] == ["after"]

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cargohold.oci import mediatypes
 from tests.functional.api.people import Api, email
@@ -23,8 +25,8 @@ from tests.functional.registry import (
     index_manifest,
     random_blob,
 )
-from tests.functional.replication.conftest import Replicating, create, jobs, remote_get
-from tests.remote_registries import Distribution, token_cargohold
+from tests.functional.replication.conftest import Replicating, create, jobs
+from tests.remote_registries import Distribution, remote_get, token_cargohold
 
 SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 ACCEPT = ", ".join(sorted(mediatypes.MANIFESTS))
@@ -179,3 +181,53 @@ async def test_a_refused_password_fails_the_job_at_once_with_the_reason(
     assert job["attempts"] == 1
     assert "401" in job["error"]
     assert "not-the-password" not in json.dumps(await jobs(api, rule["id"]))
+
+
+@pytest.mark.settings(replication_chunk_size=64 * 1024)
+async def test_a_blob_larger_than_a_chunk_is_sent_in_chunks_and_arrives_whole(
+    api: Api, remote: Distribution, replicating: Replicating
+) -> None:
+    user, password = remote.auth
+    rule = await create(api, url=remote.url, username=user, password=password)
+    layer = random_blob(200 * 1024 + 17)  # three full chunks and a short one
+    image = image_manifest([layer])
+    credentials = f"{email('owner')}:{await api.token('owner')}"
+    auth = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    async with httpx.AsyncClient(
+        transport=api.transport, base_url=api.client.base_url, headers=auth
+    ) as client:
+        await Registry(client, api.context).push_image("acme/web/api", "big", image)
+    await replicating.until(lambda: all_done(api, rule["id"], 1))
+    got = remote_get(remote.url, f"/v2/web/api/blobs/{digest_of(layer)}", remote.auth)
+    assert got.content == layer
+    log = (remote.workdir / "registry.log").read_text()
+    assert len(re.findall(r'"PATCH /v2/web/api/blobs/uploads/', log)) == 4
+
+
+async def test_what_the_remote_has_is_not_sent_again(
+    api: Api, remote: Distribution, replicating: Replicating
+) -> None:
+    user, password = remote.auth
+    rule = await create(api, url=remote.url, username=user, password=password)
+    await push_signed_multi_arch(api, "acme/web/api", "v1")
+    await replicating.until(lambda: all_done(api, rule["id"], 4))
+    signature, index, *_ = await jobs(api, rule["id"])  # newest first
+    # The index's job copied its referrer along (it was pushed by then): nothing was left
+    # for the signature's own job to send.
+    assert (index["tag"], signature["tag"], signature["copied"]) == ("v1", None, 0)
+    # The same index under a second tag: the remote has it all, only the tag is sent.
+    [row] = await api.rows("SELECT payload FROM manifests WHERE digest = :d", d=index["digest"])
+    credentials = f"{email('owner')}:{await api.token('owner')}"
+    auth = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    async with httpx.AsyncClient(
+        transport=api.transport, base_url=api.client.base_url, headers=auth
+    ) as client:
+        put = await client.put(
+            "/v2/acme/web/api/manifests/stable",
+            content=bytes(row["payload"]),
+            headers={"Content-Type": mediatypes.OCI_INDEX},
+        )
+        assert put.status_code == 201, put.text
+    await replicating.until(lambda: all_done(api, rule["id"], 5))
+    [latest, *_] = await jobs(api, rule["id"])
+    assert (latest["tag"], latest["copied"]) == ("stable", 1)

@@ -291,6 +291,10 @@ async def update_replication(
         changes["prefix"] = prefix
     if active is not None:
         changes["active"] = active
+    if active and not rule.active:
+        # Turned on again: the pushes from now on are its, not those made while it was off.
+        row = await tx.fetchone("SELECT COALESCE(MAX(id), 0) AS top FROM events")
+        changes["since_event"] = int(row["top"]) if row is not None else rule.since_event
     if changes:
         changes["retry_at"] = None
         assigned = ", ".join(f"{column} = :{column}" for column in changes)
