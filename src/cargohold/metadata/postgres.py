@@ -275,6 +275,10 @@ class PostgresDatabase:
                 raise
             await self.guard(transaction.commit())
 
+    def change_mark(self) -> object:
+        """None: other nodes commit without telling this one, so nothing read is kept."""
+        return None
+
     async def schema_revision(self) -> str | None:
         """The Alembic revision the database is at; None for an empty database."""
         try:

@@ -17,6 +17,7 @@ from cargohold.authz.tokens import Claims
 from cargohold.config import Settings
 from cargohold.metadata import revision
 from cargohold.metadata.db import Database, SQLiteDatabase, private_sqlite_file
+from cargohold.metadata.readcache import ReadCache
 from cargohold.services.accounts.federation import FederationState
 from cargohold.services.accounts.keys import load_signing_key
 from cargohold.services.events.downloads import DownloadCounter, flush
@@ -41,6 +42,7 @@ class Context:
     downloads: DownloadCounter = field(default_factory=DownloadCounter)  # pulls not yet written
     federation: FederationState = field(default_factory=FederationState)  # OpenID providers
     mirrors: MirrorState = field(default_factory=MirrorState)  # pull-through caches
+    reads: ReadCache = field(default_factory=ReadCache)  # hot reads, while the db is unchanged
 
     @cached_property
     def public_key(self) -> Ed25519PublicKey:

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
+from cargohold.config import Settings
 from cargohold.services.accounts import directory
+from cargohold.services.context import open_context
 from tests.functional.auth.world import (
     PRIVATE,
     PUBLIC,
@@ -144,3 +146,20 @@ async def test_a_private_package_stays_hidden_from_anonymous_callers(registry: R
         assert error_code(response) == "UNAUTHORIZED"
     assert await _anonymous_pull(registry, PRIVATE) == 404
     assert await _anonymous_pull(registry, "acme/nope") == 404
+
+
+async def test_a_repository_made_private_by_another_process_refuses_anonymous_pulls_at_once(
+    registry: Registry, world: World, settings: Settings
+) -> None:
+    """Anonymous reads of a public package are remembered in each process (metadata/
+    readcache.py) only until the database changes, whoever changes it."""
+    for _ in range(3):
+        assert (await registry.client.get(f"/v2/{PUBLIC}/manifests/v1")).is_success
+    other = open_context(settings)  # another worker, node or the CLI
+    try:
+        repository = await directory.find_repository(other.db, "acme/site")
+        await directory.set_repository_visibility(other.db, repository=repository, public=False)
+    finally:
+        await other.close()
+    refused = await registry.client.get(f"/v2/{PUBLIC}/manifests/v1")
+    assert refused.status_code == 401

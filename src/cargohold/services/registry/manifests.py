@@ -70,6 +70,14 @@ def parse_reference(reference: str) -> Digest | str:
 
 
 async def get_manifest(ctx: Context, *, name: str, reference: str) -> StoredManifest:
+    """The manifest a tag or digest names in a package. Kept in the process's read cache
+    (`ctx.reads`) until the next commit to the database, which is when a tag may move or
+    a manifest go."""
+    key = ("manifest", name, reference)
+    cached: StoredManifest | None = ctx.reads.get(ctx.db, key)
+    if cached is not None:
+        return cached
+    mark = ctx.reads.current(ctx.db)
     ref = parse_reference(reference)
     sql = _BY_TAG if isinstance(ref, str) else _BY_DIGEST
     row = await ctx.db.fetchone(sql, {"name": name, "ref": str(ref)})
@@ -78,9 +86,11 @@ async def get_manifest(ctx: Context, *, name: str, reference: str) -> StoredMani
         raise ManifestUnknown(
             f"manifest {reference!r} is not in repository {name!r}", detail={"reference": reference}
         )
-    return StoredManifest(
+    stored = StoredManifest(
         row["digest"], row["media_type"], bytes(row["payload"]), bool(row["is_child"])
     )
+    ctx.reads.put(mark, key, stored, len(stored.payload) + 200)
+    return stored
 
 
 def count_pull(ctx: Context, name: str, reference: str, stored: StoredManifest) -> bool:

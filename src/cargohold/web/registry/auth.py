@@ -52,6 +52,8 @@ class Caller:
         if self.claims is not None:
             grant = self.claims.grants.get(name)
             return grant.role if grant is not None else Role.NONE
+        if self.principal is ANONYMOUS:
+            return await _anonymous_role(self.ctx, name)
         return (await principals.package_access(self.ctx.db, self.principal, name)).role
 
     async def may(self, name: str, action: Action) -> bool:
@@ -72,6 +74,18 @@ class Caller:
         if self.claims is not None:
             return await principals.principal_for_subject(self.ctx.db, self.claims.subject)
         return self.principal
+
+
+async def _anonymous_role(ctx: Context, name: str) -> Role:
+    """What anybody may do with a package (READ when public), kept in the read cache: an
+    anonymous pull of a public package then costs no more than one with `auth = none`."""
+    key = ("anonymous", name)
+    role: Role | None = ctx.reads.get(ctx.db, key)
+    if role is None:
+        mark = ctx.reads.current(ctx.db)
+        role = (await principals.package_access(ctx.db, ANONYMOUS, name)).role
+        ctx.reads.put(mark, key, role, 100)
+    return role
 
 
 async def _reads_mirror(caller: Caller, name: str) -> bool:
