@@ -202,3 +202,15 @@ async def test_the_token_flow_grants_pull_on_a_mirror_package_not_held(
     response = await api.client.get(f"{MIRRORED}/busybox/manifests/1", headers=bearer)
     assert response.status_code == 200
     assert json.loads(response.content)["schemaVersion"] == 2
+
+
+async def test_a_tag_checked_upstream_looks_freshly_pushed_to_retention(
+    api: Api, upstream: Distribution, proxy: Proxy
+) -> None:
+    await push_upstream(upstream, "library/busybox", "latest", image_manifest([random_blob(9)]))
+    await make_mirror(api, proxy.url, upstream, tag_ttl=0)
+    await pull(api, f"{MIRRORED}/busybox/manifests/latest")
+    await api.context.db.execute("UPDATE tags SET updated_at = 0")
+    await pull(api, f"{MIRRORED}/busybox/manifests/latest")
+    [row] = await api.rows("SELECT updated_at FROM tags")
+    assert row["updated_at"] > 0

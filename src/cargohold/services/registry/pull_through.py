@@ -280,6 +280,11 @@ async def revalidate(ctx: Context, name: str, tag: str, stored: StoredManifest) 
     if reply.headers.get("docker-content-digest") == stored.digest:
         async with ctx.db.transaction() as tx:
             await _checked(tx, int(row["id"]), tag, now)
+            # A tag still in use looks freshly pushed to retention's tag_days (mirror.md).
+            await tx.execute(
+                "UPDATE tags SET updated_at = :now WHERE package_id = :p AND name = :t",
+                {"now": now, "p": int(row["id"]), "t": tag},
+            )
         return Pulled(stored)
     try:
         return await pull_manifest(ctx, found, name, tag)
