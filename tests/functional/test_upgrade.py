@@ -20,7 +20,7 @@ import pytest
 from cargohold.config import Settings
 from cargohold.metadata import migrate, revision
 from cargohold.metadata.db import Database, SQLiteDatabase
-from cargohold.services.accounts import directory
+from cargohold.services.accounts import directory, invitations
 from cargohold.services.events import downloads
 from cargohold.web.app import create_app
 from tests import backends
@@ -171,4 +171,11 @@ async def test_a_database_of_an_earlier_revision_upgrades_and_keeps_working(
         await downloads.flush(ctx.db, ctx.downloads)
         package = await client.get("/api/v1/packages/acme/web", headers=bearer)
         assert package.json()["downloads"] == 1
+
+        # an account made before the upgrade gets an invitation (revision 0012) and uses it
+        async with ctx.db.transaction() as tx:
+            owner = await directory.find_user(tx, "owner@example.com")
+            _, code = await invitations.invite(tx, user=owner, created_by=None, now=ctx.now())
+        async with ctx.db.transaction() as tx:
+            await invitations.accept(tx, code, password="a newer password", now=ctx.now())
     await app.state.context.close()

@@ -1,6 +1,7 @@
 """The web UI's forms: sign-in, API and access token creation and revocation, package
 creation, a package's settings (retention policy, protected tags), workspace members,
-language and sign-out. Fields hold odd text (lone surrogates, as escapes that decode to
+workspaces, projects and repositories (create, rename, visibility), people and
+invitations, language and sign-out. Fields hold odd text (lone surrogates, as escapes that decode to
 bytes that are not UTF-8), repeated fields, missing ones, huge ones; the CSRF token is the
 right one, missing, empty, wrong, another session's, or sent twice; the cookie is the
 signed-in one, a visitor's, a forged one, or none; the body is urlencoded, multipart, or
@@ -100,6 +101,50 @@ FORMS: dict[str, tuple[str, dict[str, st.SearchStrategy[Any]]]] = {
                 TEXT,
             ),
             "role": st.one_of(st.sampled_from(["read", "write", "admin", "owner"]), TEXT),
+        },
+    ),
+    "workspace": (
+        "/new-workspace",
+        {"slug": st.one_of(st.sampled_from(["globex", "-x", "new"]), TEXT), "name": VALUES},
+    ),
+    "workspace settings": ("/w/globex/settings", {"name": VALUES}),
+    "project": (
+        "/w/globex/projects",
+        {"key": st.one_of(st.sampled_from(["APP", "OPS", "ops", ""]), TEXT), "name": VALUES},
+    ),
+    "project settings": ("/w/globex/projects/APP/settings", {"name": VALUES}),
+    "repository": (
+        "/w/globex/repos",
+        {
+            "slug": st.one_of(st.sampled_from(["app", "docs", "Web App"]), TEXT),
+            "project": st.one_of(st.sampled_from(["APP", "PLAT"]), TEXT),
+            "visibility": st.one_of(st.sampled_from(["private", "public"]), TEXT),
+        },
+    ),
+    "repository settings": (
+        "/w/globex/repos/app/settings",
+        {
+            "action": st.one_of(st.sampled_from(["rename", "visibility"]), TEXT),
+            "slug": st.one_of(st.sampled_from(["app", "Web App", ""]), TEXT),
+            "visibility": st.one_of(st.sampled_from(["private", "public"]), TEXT),
+        },
+    ),
+    "people": (
+        "/admin/people",
+        {
+            "action": st.one_of(st.sampled_from(["create", "invite"]), TEXT),
+            "email": st.one_of(st.sampled_from(EMAILS), TEXT),
+            "name": VALUES,
+            "password": VALUES,
+            "admin": st.sampled_from(["", "on"]),
+        },
+    ),
+    "invitation": (
+        "/invitation",
+        {
+            "code": st.one_of(st.just("a" * 12 + "_" + "b" * 43), TEXT),
+            "password": VALUES,
+            "confirm": VALUES,
         },
     ),
     "language": ("/language", {"language": st.sampled_from(["en", "ja", "xx"]), "next": TEXT}),

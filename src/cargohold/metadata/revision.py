@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-HEAD = "0011"
+HEAD = "0012"
 
 
 def behind(found: str | None) -> bool:

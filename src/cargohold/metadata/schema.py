@@ -586,3 +586,18 @@ mirror_tags = Table(
     Column("tag", sorted_name(128), primary_key=True),
     Column("checked_at", Double, nullable=False),
 )
+
+# Revision 0012: invitations to set a password, made by a site admin for a person's new
+# account. The link's secret is stored as a SHA-256 only; a link is used once (its row goes)
+# and expires.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("created_by", String(320)),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_invitations_user", "user_id"),
+)

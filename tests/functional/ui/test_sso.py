@@ -238,3 +238,21 @@ async def test_without_single_sign_on_set_up_its_routes_are_not_found(
     async with world(marked_settings(request, fresh_settings, auth="token")) as api:
         assert (await api.client.get("/sign-in/sso")).status_code == 404
         assert "single sign-on" not in (await api.client.get("/sign-in")).text
+
+
+async def test_an_invited_person_signs_in_with_single_sign_on_instead_of_a_password(
+    ui: Ui, issuer: Issuer
+) -> None:
+    admin = await ui.as_("site_admin")
+    invited = await admin.post(
+        "/admin/people", {"action": "invite", "email": email("newbie"), "name": "Newbie"}
+    )
+    assert invited.status_code == 303
+    shown = await admin.follow(invited)
+    assert "They may also sign in with single sign-on instead" in shown.text
+    code = shown.text.split("/invitation?code=", 1)[1].split("<", 1)[0]
+    page = await (await ui.as_(None)).get(f"/invitation?code={code}")
+    assert 'href="/sign-in/sso"' in page.text
+    back = await sso(ui, issuer, person("newbie"), next="/")
+    assert (back.status_code, back.headers["location"]) == (303, "/"), back.text
+    assert await signed_in_as(ui) == "Newbie"

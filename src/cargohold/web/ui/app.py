@@ -31,6 +31,7 @@ from cargohold.web.ui import (
     workspaces,
 )
 from cargohold.web.ui import oidc as oidc_pages
+from cargohold.web.ui import people as people_pages
 from cargohold.web.ui import projects as project_pages
 from cargohold.web.ui import replications as replication_pages
 from cargohold.web.ui import repositories as repository_pages
@@ -157,6 +158,10 @@ def create_ui(context: Context) -> Starlette:
         Route("/settings/tokens", tokens.create_token, methods=["POST"]),
         Route("/settings/tokens/{token}/revoke", tokens.confirm_revoke, methods=_GET),
         Route("/settings/tokens/{token}/revoke", tokens.revoke_token, methods=["POST"]),
+        Route("/admin/people", people_pages.people_page, methods=_GET),
+        Route("/admin/people", people_pages.change, methods=["POST"]),
+        Route("/invitation", people_pages.invitation_page, methods=_GET),
+        Route("/invitation", people_pages.accept, methods=["POST"]),
         Route("/new-workspace", workspace_pages.new_workspace_form, methods=_GET),
         Route("/new-workspace", workspace_pages.create_workspace, methods=["POST"]),
         Route(ws, workspaces.packages, methods=_GET),
@@ -229,6 +234,8 @@ def create_ui(context: Context) -> Starlette:
 
 # The paths the UI answers; everything else stays the registry's (its 404 and 405).
 PREFIXES = (
+    "/admin/",
+    "/invitation",
     "/sign-in",
     "/sign-out",
     "/language",

@@ -170,6 +170,14 @@ KNOWN: tuple[tuple[str, str], ...] = (
     ),
     ("repository %(name)s already exists", _("Repository %(name)s already exists.")),
     ("a repository is private or public", _("Choose private or public.")),
+    # people (site admins) and invitations
+    ("a user with email %(email)s already exists", _("%(email)s has an account already.")),
+    (
+        "%(email)s has an account with a password already",
+        _("%(email)s has an account with a password already: there is nothing to invite to."),
+    ),
+    ("a password needs at least 8 characters", _("A password needs at least 8 characters.")),
+    ("only site admins manage people's accounts", _("Only site admins manage accounts.")),
 )
 
 # Values that are words of the product, shown in the reader's language.

@@ -3,21 +3,13 @@
 page also lists the person's sessions (UI sign-ins) and refresh tokens, to end them.
 
 Creating a token answers with a redirect to the tokens page (post/redirect/get: reloading
-it makes no second token). The secret reaches that page in a one-time flash: a cookie for
-that page only, encrypted and authenticated with a key derived from the session key, bound
-to the browser's session, good for five minutes, and deleted by the page that shows it."""
+it makes no second token). The secret reaches that page in a one-time flash (flash.py)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import os
 from typing import Any, Literal
 from urllib.parse import quote
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -28,13 +20,12 @@ from cargohold.services.accounts.principals import require_person
 from cargohold.services.accounts.sessions import Session
 from cargohold.services.accounts.tokens import Token
 from cargohold.services.errors import Conflict, Invalid, NotFound
-from cargohold.web.ui import session_cookie
+from cargohold.web.ui import flash
 from cargohold.web.ui.messages import Refused
 from cargohold.web.ui.page import Page, begin
 
 EXPIRIES = ("7d", "30d", "90d", "1y")
 FLASH = "cargohold_new_token"
-FLASH_AGE = 300  # seconds
 
 
 Kind = Literal["personal", "repository", "workspace"]
@@ -83,44 +74,6 @@ def _render(
     )
 
 
-def _flash_cipher(page: Page) -> AESGCM:
-    key = session_cookie._key(page.ctx)  # the session key, never sent anywhere
-    return AESGCM(hashlib.sha256(key + b"cargohold new token flash").digest())
-
-
-def _seal_flash(page: Page, token: Token, secret: str, username: str) -> str:
-    data: dict[str, Any] = {"id": token.id, "secret": secret, "username": username}
-    data |= {"session": page.session.csrf, "at": page.ctx.now()}
-    nonce = os.urandom(12)
-    sealed = _flash_cipher(page).encrypt(nonce, json.dumps(data).encode(), FLASH.encode())
-    return base64.urlsafe_b64encode(nonce + sealed).decode()
-
-
-def _open_flash(page: Page) -> dict[str, Any]:
-    """The flash of a token just made, when genuine, of this session and fresh; else {}."""
-    value = page.request.cookies.get(FLASH)
-    if not value:
-        return {}
-    try:
-        raw = base64.urlsafe_b64decode(value)
-        data = json.loads(_flash_cipher(page).decrypt(raw[:12], raw[12:], FLASH.encode()))
-        fresh = float(data["at"]) + FLASH_AGE >= page.ctx.now()
-        if isinstance(data, dict) and fresh and data["session"] == page.session.csrf:
-            return data
-    except (ValueError, KeyError, TypeError, InvalidTag):
-        pass
-    return {}
-
-
-def _flash_cookie(request: Request) -> dict[str, Any]:
-    return {
-        "path": request.url.path,
-        "httponly": True,
-        "samesite": "strict",
-        "secure": request.url.scheme == "https",
-    }
-
-
 async def tokens_page(request: Request) -> Response:
     page = await begin(request)
     require_person(page.principal)
@@ -128,17 +81,16 @@ async def tokens_page(request: Request) -> Response:
     async with page.transaction() as tx:
         found = await _list(tx, page, kind, target)
         signed_in = await _sessions(tx, page, kind)
-    flash = _open_flash(page)
-    created = next((t for t in found if t.id == flash.get("id")), None)
+    flashed = flash.take(page, FLASH)
+    created = next((t for t in found if t.id == flashed.get("id")), None)
     shown: dict[str, Any] = {}
     if created is not None:
-        shown = {"created": created, "secret": flash["secret"], "username": flash["username"]}
+        shown = {"created": created, "secret": flashed["secret"], "username": flashed["username"]}
     revoked = request.query_params.get("revoked")
     if revoked is not None:  # what the last revocation ended: a token still listed, or not
         shown["revoked"] = next((t for t in found if t.id == revoked and t.revoked_at), True)
     response = _render(page, kind, target, found, sessions=signed_in, **shown)
-    if FLASH in request.cookies:
-        response.delete_cookie(FLASH, **_flash_cookie(request))  # shown once
+    flash.forget(page, response, FLASH)  # shown once
     return response
 
 
@@ -180,8 +132,8 @@ async def create_token(request: Request) -> Response:
     assert page.user is not None
     username = page.user.email if kind == "personal" else token.name
     response = page.redirect(request.url.path)
-    flash = _seal_flash(page, token, secret, username)
-    response.set_cookie(FLASH, flash, max_age=FLASH_AGE, **_flash_cookie(request))
+    made = {"id": token.id, "secret": secret, "username": username}
+    flash.put(page, response, FLASH, made, request.url.path)
     return response
 
 
