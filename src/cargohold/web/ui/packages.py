@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.authz.roles import Role
+from cargohold.services import outbound
 from cargohold.services.accounts.checked import repositories
 from cargohold.services.accounts.principals import require_person
 from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.services.lifecycle.checked import retention
 from cargohold.services.registry import protection
-from cargohold.services.registry.checked import browse, packages
+from cargohold.services.registry.checked import browse, mirrors, packages
 from cargohold.web.ui import settings, tags
 from cargohold.web.ui.messages import Refused
 from cargohold.web.ui.page import Page, begin
@@ -104,6 +105,7 @@ async def _package(page: Page, name: str) -> Response:
         )
         protected = await protection.protected_among(tx, name, [t.name for t in details.tags])
         policy = await retention.policy_state(tx, page.principal, name)
+        mirror = await mirrors.origin(tx, page.principal, name)
     details = await browse.read_platforms(page.ctx.storage, details)  # outside the transaction
     return page.render(
         "package.html",
@@ -113,6 +115,7 @@ async def _package(page: Page, name: str) -> Response:
         can_admin=details.role >= Role.ADMIN,
         protected=protected,
         policy=policy,
+        mirrored_from=None if mirror is None else outbound.redact(mirror.upstream),
         deleted=page.request.query_params.get("deleted", "")[:200],
         after=after,
         search=search,

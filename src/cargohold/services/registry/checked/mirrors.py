@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
-from cargohold.services.accounts.principals import Principal, require_workspace
+from cargohold.services.accounts.principals import Principal, require_package, require_workspace
 from cargohold.services.context import Context
 from cargohold.services.errors import Invalid
 from cargohold.services.registry import mirrors
@@ -133,3 +134,10 @@ async def delete_mirror(
     await require_workspace(db, principal, workspace, owner=True, change=True)
     found = (await mirrors.get_mirror(db, workspace=workspace, prefix=prefix)).mirror
     await mirrors.delete_mirror(db, mirror=found, now=now)
+
+
+async def origin(db: Queries, principal: Principal, name: str) -> Mirror | None:
+    """The mirror a package the principal may read is mirrored from, if any."""
+    await require_package(db, principal, name, Role.READ)
+    found = await mirrors.find_for_name(db, name)
+    return None if found is None else found.mirror
