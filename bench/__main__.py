@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import auth, chart, gc, metrics_cost, report, scaleout
+from bench import auth, chart, gc, limit, metrics_cost, report, scaleout
 from bench import figures as fig
 from bench.figures import Context
 from bench.servers import REPO_ROOT, SERVER_NAMES, Server, cargohold_available, server_version
@@ -80,6 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--gc-images", type=int, default=200, help="--gc: images pushed in part 1")
     p.add_argument(
         "--gc-larger-images", type=int, default=800, help="--gc: images pushed in part 2"
+    )
+    p.add_argument(
+        "--no-limit",
+        action="store_true",
+        help="do not measure the limit column (nginx serving the same files with sendfile)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return p.parse_args(argv)
@@ -177,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     idle: dict[str, float] = {}
     scale_out: dict[str, str] = {}
+    limit_server: limit.FileServer | None = None
     try:
         for server in servers:
             log(f"starting {server.name} on {server.host}")
@@ -184,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
             assert server.sampler is not None
             idle[server.name] = round(server.sampler.sample().rss_kib / 1024, 1)
+        if not args.no_limit and limit.available():
+            log("starting nginx (sendfile) for the limit column")
+            limit_server = limit.start(work)
         ctx = Context(
             servers=servers,
             work=work,
@@ -195,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             wrk_rounds=args.wrk_rounds,
             drop_caches=not args.no_drop_caches,
             log=log,
+            limit=limit_server,
         )
         for figure in FIGURES:
             log((figure.__doc__ or figure.__name__).strip().splitlines()[0])
@@ -210,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers:
             server.stop()
+        if limit_server is not None:
+            limit_server.stop()
         if args.keep:
             log(f"kept {work}")
         else:
@@ -228,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": command_line(argv if argv is not None else sys.argv[1:]),
         "servers": {s.name: s.version for s in servers},
+        "limit": None if limit_server is None else limit_server.version,
         "cargohold_tree": _tool_version(
             ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]
         ),

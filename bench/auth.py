@@ -19,6 +19,7 @@ from bench.figures import Context, WrkTarget, wrk_rounds
 from bench.servers import Server
 
 KEY = "bearer_manifest_rps"
+ANONYMOUS_KEY = "anonymous_manifest_rps"  # anonymous on this server ÷ the main one (auth none)
 EMAIL = "bench@example.com"
 WORKSPACE, PROJECT, REPO = "bench", "BENCH", "auth"
 PACKAGE = f"{WORKSPACE}/{REPO}"
@@ -120,9 +121,12 @@ def bearer_manifest_rps(ctx: Context) -> None:
         creds = Credentials(basic, {"Authorization": f"Bearer {jwt}"})
         check_access(server, creds, manifest)
         url = f"{server.base}/v2/{PACKAGE}/manifests/v1"
+        # The same image on the main Cargohold (auth none), for anonymous ÷ auth none.
+        push_image(main, {})
         targets = [
             WrkTarget("anonymous", url, {"Accept": OCI_MANIFEST}),
             WrkTarget("bearer", url, {"Accept": OCI_MANIFEST, **creds.bearer}),
+            WrkTarget("none", f"{main.base}/v2/{PACKAGE}/manifests/v1", {"Accept": OCI_MANIFEST}),
         ]
         measured = wrk_rounds(ctx, KEY, targets, 32, lambda r: r.rps, "req/s", strict=True)
     except Exception:
@@ -131,6 +135,9 @@ def bearer_manifest_rps(ctx: Context) -> None:
     finally:
         server.stop()
     measured["bearer"].detail["authorization_header_bytes"] = len(creds.bearer["Authorization"])
-    ctx.results[KEY] = measured
+    ctx.results[KEY] = {k: measured[k] for k in ("bearer", "anonymous")}
+    ctx.results[ANONYMOUS_KEY] = {k: measured[k] for k in ("anonymous", "none")}
     ratio = measured["bearer"].value / measured["anonymous"].value
     ctx.log(f"  bearer / anonymous: {ratio:.2f}")
+    ratio = measured["anonymous"].value / measured["none"].value
+    ctx.log(f"  anonymous (auth on) / auth none: {ratio:.2f}")

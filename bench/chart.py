@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from bench.report import Row
+from bench.report import RSS_LIMIT_MIB, Row
 
 WIDTH = 880
 LABEL_W = 360
@@ -96,7 +96,8 @@ def render(all_rows: list[Row], title: str, subtitle: str) -> str:
     )
     out.append(
         f'<text x="24" y="{legend_y + 6}" fill="#333">target (for RSS: the ratio at which '
-        "Cargohold would use 120 MiB)</text>"
+        f"Cargohold would use {RSS_LIMIT_MIB:g} MiB); reads: also the share of nginx's sendfile"
+        " in the table</text>"
     )
     out.append(
         f'<text x="16" y="{legend_y + 26}" fill="#333">green: target met; red: missed; '

@@ -22,6 +22,7 @@ from bench.data import (
     sha256_bytes,
     small_layers_layout,
 )
+from bench.limit import FileServer
 from bench.servers import Server
 
 BIG_REPO = "bench/big"
@@ -59,6 +60,7 @@ class Context:
     log: Callable[[str], None]
     results: Results = field(default_factory=dict)
     big: BlobFile | None = None
+    limit: FileServer | None = None  # nginx serving the same files (bench/limit.py)
 
     def order(self, turn: int) -> list[Server]:
         """The servers, rotated by ``turn``, so that neither always goes first."""
@@ -153,22 +155,31 @@ def push_big(ctx: Context) -> None:
         )  # fmt: skip
 
 
+def _with_limit(ctx: Context, servers: list[Server]) -> list[Server]:
+    return servers if ctx.limit is None else [*servers, ctx.limit]
+
+
 def pull_big(ctx: Context) -> None:
-    """2. GET of the large blob to /dev/null."""
+    """2. GET of the large blob to /dev/null (and of the same file from nginx, the limit)."""
     assert ctx.big is not None
     big = ctx.big
-    per: dict[str, list[client.Transfer]] = {s.name: [] for s in ctx.servers}
+    urls = {s.name: f"{s.base}/v2/{BIG_REPO}/blobs/{big.digest}" for s in ctx.servers}
+    if ctx.limit is not None:
+        urls[ctx.limit.name] = ctx.limit.serve(big.path, "big.bin")
+    everyone = _with_limit(ctx, ctx.servers)
+    per: dict[str, list[client.Transfer]] = {s.name: [] for s in everyone}
     for rep in range(ctx.repeat):
-        for server in ctx.order(rep):
-            url = f"{server.base}/v2/{BIG_REPO}/blobs/{big.digest}"
-            client.curl_get(url)  # untimed: both servers serve the blob from the page cache
+        k = rep % len(everyone)
+        for server in everyone[k:] + everyone[:k]:
+            url = urls[server.name]
+            client.curl_get(url)  # untimed: every server serves the blob from the page cache
             _settle()
             t = client.curl_get(url)
             if t.size != big.size:
                 raise client.BenchError(f"{server.name}: pulled {t.size} of {big.size} bytes")
             per[server.name].append(t)
             ctx.log(f"  pull {server.name}: {t.seconds:.2f} s, {t.mib_s:.0f} MiB/s")
-    for server in ctx.servers:
+    for server in everyone:
         runs = per[server.name]
         ctx.record(
             "pull_big", server,
@@ -314,10 +325,14 @@ def blob_get(ctx: Context) -> None:
         client.push_blob(server.base, BLOB_REPO, config, sha256_bytes(config))
         client.push_blob(server.base, BLOB_REPO, data, blob.digest)
         client.push_manifest(server.base, BLOB_REPO, "v1", manifest)
-    _wrk_pair(
-        ctx, "blob_get", f"/v2/{BLOB_REPO}/blobs/{blob.digest}", 4,
-        None, lambda r: r.mib_s, "MiB/s",
-    )  # fmt: skip
+    path = f"/v2/{BLOB_REPO}/blobs/{blob.digest}"
+    targets = [WrkTarget(s.name, f"{s.base}{path}") for s in ctx.servers]
+    if ctx.limit is not None:
+        url = ctx.limit.serve(blob.path, "blob.bin")
+        targets.append(WrkTarget(ctx.limit.name, url))
+    measured = wrk_rounds(ctx, "blob_get", targets, 4, lambda r: r.mib_s, "MiB/s")
+    for server in _with_limit(ctx, ctx.servers):
+        ctx.record("blob_get", server, measured[server.name])
 
 
 def manifest_p99_under_push(ctx: Context) -> None:

@@ -163,7 +163,7 @@ def run(ctx: Context, workers: int | None) -> dict[str, str]:
     (under the names :data:`SINGLE` and :data:`PAIR`). Returns the versions measured."""
     work = ctx.work / "scale-out"
     with deployments(work, workers, ctx.log) as servers:
-        sub = replace(ctx, servers=servers, work=work, results={}, big=None)
+        sub = replace(ctx, servers=servers, work=work, results={}, big=None, limit=None)
         for figure in FIGURES:
             ctx.log("scale-out: " + (figure.__doc__ or figure.__name__).strip().splitlines()[0])
             figure(sub)
