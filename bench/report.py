@@ -236,8 +236,8 @@ def to_json(all_rows: list[Row], meta: dict[str, Any]) -> dict[str, Any]:
             pairs = ((r.spec.variant, r.cargohold), (r.spec.baseline, r.baseline))
             figure["variants"] = {name: asdict(m) for name, m in pairs if m is not None}
         else:
-            pairs = ((CARGO, r.cargohold), (DIST, r.distribution), (LIMIT, r.limit))
-            figure["servers"] = {name: asdict(m) for name, m in pairs if m is not None}
+            servers = ((CARGO, r.cargohold), (DIST, r.distribution), (LIMIT, r.limit))
+            figure["servers"] = {name: asdict(m) for name, m in servers if m is not None}
             if r.limit_ratio is not None:
                 figure["limit_ratio"] = r.limit_ratio
         figures[r.spec.key] = figure
