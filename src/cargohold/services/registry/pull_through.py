@@ -67,7 +67,8 @@ ACCEPT = ", ".join(
 )
 # RFC 9111 5.5: 110 "Response is Stale", 111 "Revalidation Failed".
 STALE = '110 - "Response is Stale: the upstream could not be asked; served from the cache"'
-LIVE_CHUNKS = 8  # chunks the first client's answer may fall behind the fetch
+LIVE_CHUNKS = 8  # pieces the first client's answer may fall behind the fetch
+BATCH = 1024 * 1024  # bytes of a piece: hashed, sent and written at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,12 +456,26 @@ async def _write(
     hasher = hashlib.new(digest.algorithm)
 
     async def passing() -> AsyncIterator[bytes]:
+        """The upstream's bytes in pieces of about BATCH bytes (a read off the network is
+        often 64 KiB), each hashed, handed to the first client and written."""
+        batch = bytearray()
         async for chunk in chunks:
-            hasher.update(chunk)
+            batch += chunk
+            if len(batch) < BATCH:
+                continue
+            piece, batch = bytes(batch), bytearray()
+            hasher.update(piece)
             queue = flight.queue
             if queue is not None:
-                await queue.put(chunk)
-            yield chunk
+                await queue.put(piece)
+            yield piece
+        if batch:
+            piece = bytes(batch)
+            hasher.update(piece)
+            queue = flight.queue
+            if queue is not None:
+                await queue.put(piece)
+            yield piece
 
     try:
         try:
