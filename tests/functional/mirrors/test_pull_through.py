@@ -214,3 +214,21 @@ async def test_a_tag_checked_upstream_looks_freshly_pushed_to_retention(
     await pull(api, f"{MIRRORED}/busybox/manifests/latest")
     [row] = await api.rows("SELECT updated_at FROM tags")
     assert row["updated_at"] > 0
+
+
+async def test_a_head_of_a_blob_not_held_answers_its_size_and_stores_it(
+    api: Api, upstream: Distribution, proxy: Proxy
+) -> None:
+    layer = random_blob(100_000)
+    await push_upstream(upstream, "library/busybox", "1", image_manifest([layer]))
+    await make_mirror(api, proxy.url, upstream)
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    head = await pull(api, f"{MIRRORED}/busybox/blobs/{digest}", method="HEAD")
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(len(layer))
+    for _ in range(100):  # the fetch goes on after the answer
+        if await api.rows("SELECT digest FROM blobs WHERE digest = :d", d=digest):
+            break
+        await asyncio.sleep(0.05)
+    assert (await pull(api, f"{MIRRORED}/busybox/blobs/{digest}")).content == layer
+    assert proxy.count("GET", f"/blobs/{digest}") == 1
