@@ -127,7 +127,6 @@ def test_owner_creates_pushes_browses_and_deletes(
     # Owners manage members and grants.
     page.goto(f"{server.url}/w/acme/members")
     expect(page.locator("main")).to_contain_text(READER)
-    screenshot(page, "members")
 
     tags = httpx.get(
         f"{server.url}/api/v1/packages/acme/web/app/-/tags",
