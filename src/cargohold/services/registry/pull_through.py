@@ -455,33 +455,38 @@ async def _write(
     )
     hasher = hashlib.new(digest.algorithm)
 
+    hashing: asyncio.Future[None] | None = None
+
+    async def hand_on(piece: bytes) -> bytes:
+        """Hash `piece` in a thread while it is written and sent (after the one before)."""
+        nonlocal hashing
+        if hashing is not None:
+            await hashing
+        hashing = asyncio.ensure_future(asyncio.to_thread(hasher.update, piece))
+        queue = flight.queue
+        if queue is not None:
+            await queue.put(piece)
+        return piece
+
     async def passing() -> AsyncIterator[bytes]:
         """The upstream's bytes in pieces of about BATCH bytes (a read off the network is
         often 64 KiB), each hashed, handed to the first client and written."""
         batch = bytearray()
         async for chunk in chunks:
             batch += chunk
-            if len(batch) < BATCH:
-                continue
-            piece, batch = bytes(batch), bytearray()
-            hasher.update(piece)
-            queue = flight.queue
-            if queue is not None:
-                await queue.put(piece)
-            yield piece
+            if len(batch) >= BATCH:
+                piece, batch = bytes(batch), bytearray()
+                yield await hand_on(piece)
         if batch:
-            piece = bytes(batch)
-            hasher.update(piece)
-            queue = flight.queue
-            if queue is not None:
-                await queue.put(piece)
-            yield piece
+            yield await hand_on(bytes(batch))
 
     try:
         try:
             written, state = await ctx.storage.append_upload(key, state, 0, passing())
         except outbound.OutboundError as exc:
             raise _unavailable(found, exc.message) from None
+        if hashing is not None:
+            await hashing
         if written != size or hasher.hexdigest() != digest.encoded:
             actual = f"{digest.algorithm}:{hasher.hexdigest()}"
             raise DigestInvalid(
@@ -492,6 +497,9 @@ async def _write(
         await uploads._wait_for_collection(ctx, digest)
         await ctx.storage.publish_upload(key, state, blob_key(digest))
     except BaseException:
+        if hashing is not None:  # let the thread finish before leaving
+            with contextlib.suppress(BaseException):
+                await hashing
         await ctx.storage.abort_upload(key, state)
         await ctx.db.execute("DELETE FROM uploads WHERE id = :id", {"id": upload_id})
         raise
