@@ -136,7 +136,7 @@ def mirror_delete(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Delete a mirror; what it cached stays as read-only packages until deleted or collected."""
+    """Delete a mirror; what it cached stays as packages of its repository until deleted."""
     workspace, prefix = _split(name)
 
     async def use_case(ctx: Context, tx: Queries) -> None:

@@ -325,7 +325,7 @@ async def update_mirror(
 
 
 async def delete_mirror(db: Queries, *, mirror: Mirror, now: float) -> None:
-    """Delete the mirror; what it cached stays, as ordinary read-only packages, until
+    """Delete the mirror; what it cached stays, as ordinary packages of its repository, until
     deleted or collected (docs/mirror.md)."""
     await db.execute("DELETE FROM mirrors WHERE id = :id", {"id": mirror.id})
     await _record(db, "mirror.deleted", mirror, now)

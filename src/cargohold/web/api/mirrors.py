@@ -186,6 +186,6 @@ async def update_mirror(
 async def delete_mirror(
     workspace: str, prefix: str, tx: DbTx, ctx: CurrentContext, principal: CurrentPrincipal
 ) -> None:
-    """Delete the mirror (owners); what it cached stays as read-only packages until deleted
-    or collected."""
+    """Delete the mirror (owners); what it cached stays as packages of its repository
+    until deleted or collected."""
     await checked.delete_mirror(tx, principal, workspace, prefix, now=ctx.now())
