@@ -20,6 +20,7 @@ WS = ("/w/acme", "acme")
 PROJECT = ("/w/acme/projects/PLAT", "PLAT")
 REPO = ("/w/acme/repos/web", "web")
 PACKAGE = ("/p/acme/web/api", "web/api")
+TAG = ("/p/acme/web/api/-/tags/v1", "v1")
 
 
 @pytest.mark.parametrize(
@@ -29,11 +30,14 @@ PACKAGE = ("/p/acme/web/api", "web/api")
         ("/w/acme/repos/web", [WS, PROJECT, REPO]),
         ("/p/acme/web/api", [WS, PROJECT, REPO, PACKAGE]),
         ("/p/acme/web/api/-/settings", [WS, PROJECT, REPO, PACKAGE]),
-        (
-            "/p/acme/web/api/-/tags/v1",
-            [WS, PROJECT, REPO, PACKAGE, ("/p/acme/web/api/-/tags/v1", "v1")],
-        ),
+        ("/p/acme/web/api/-/tags/v1", [WS, PROJECT, REPO, PACKAGE, TAG]),
+        ("/p/acme/web/api/-/tags/v1/delete", [WS, PROJECT, REPO, PACKAGE, TAG]),
+        ("/p/acme/web/api/-/settings/delete", [WS, PROJECT, REPO, PACKAGE]),
         ("/w/acme/members", [WS]),
+        ("/w/acme/tokens", [WS]),
+        ("/w/acme/repos/web/tokens", [WS, PROJECT, REPO]),
+        ("/w/acme/repos/web/settings", [WS, PROJECT, REPO]),
+        ("/w/acme/projects/PLAT/settings", [WS, PROJECT]),
         ("/w/acme/usage", [WS]),
     ],
 )

@@ -55,7 +55,10 @@ async def _confirm(page: Page, name: str, kind: str, ref: str) -> Response:
     async with page.transaction() as tx:
         await require_package(tx, page.principal, name, need)
         details = await browse.manifest_details(tx, page.principal, name, ref)
-    return page.render("confirm_delete.html", name=name, kind=kind, ref=ref, details=details)
+        info = await packages.show_package(tx, page.principal, name)
+    return page.render(
+        "confirm_delete.html", name=name, kind=kind, ref=ref, details=details, package=info
+    )
 
 
 async def _delete(page: Page, name: str, kind: str, ref: str) -> Response:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from cargohold.authz.roles import SCOPES
 from cargohold.metadata.db import Queries
-from cargohold.services.accounts.checked import tokens
+from cargohold.services.accounts.checked import repositories, tokens
 from cargohold.services.accounts.principals import require_person
 from cargohold.services.accounts.sessions import Session
 from cargohold.services.accounts.tokens import Token
@@ -46,6 +46,13 @@ async def _list(tx: Queries, page: Page, kind: Kind, target: str | None) -> list
         assert target is not None
         return await tokens.list_access_tokens(tx, page.principal, kind, target)
     return await tokens.list_personal_tokens(tx, page.principal)
+
+
+async def _project(tx: Queries, page: Page, kind: Kind, target: str | None) -> str | None:
+    """The project of a repository's tokens page, for its breadcrumbs."""
+    if kind != "repository" or target is None:
+        return None
+    return (await repositories.show_repository(tx, page.principal, target)).project
 
 
 async def _sessions(tx: Queries, page: Page, kind: Kind) -> list[Session]:
@@ -81,6 +88,7 @@ async def tokens_page(request: Request) -> Response:
     async with page.transaction() as tx:
         found = await _list(tx, page, kind, target)
         signed_in = await _sessions(tx, page, kind)
+        project = await _project(tx, page, kind, target)
     flashed = flash.take(page, FLASH)
     created = next((t for t in found if t.id == flashed.get("id")), None)
     shown: dict[str, Any] = {}
@@ -89,7 +97,7 @@ async def tokens_page(request: Request) -> Response:
     revoked = request.query_params.get("revoked")
     if revoked is not None:  # what the last revocation ended: a token still listed, or not
         shown["revoked"] = next((t for t in found if t.id == revoked and t.revoked_at), True)
-    response = _render(page, kind, target, found, sessions=signed_in, **shown)
+    response = _render(page, kind, target, found, sessions=signed_in, project=project, **shown)
     flash.forget(page, response, FLASH)  # shown once
     return response
 
@@ -126,8 +134,18 @@ async def create_token(request: Request) -> Response:
             error = page.say(exc)
         found = await _list(tx, page, kind, target)
         signed_in = await _sessions(tx, page, kind)
+        project = await _project(tx, page, kind, target)
     if created is None:
-        return _render(page, kind, target, found, error=error, status=400, sessions=signed_in)
+        return _render(
+            page,
+            kind,
+            target,
+            found,
+            error=error,
+            status=400,
+            sessions=signed_in,
+            project=project,
+        )
     token, secret = created
     assert page.user is not None
     username = page.user.email if kind == "personal" else token.name
