@@ -50,19 +50,23 @@ class Source:
     cli: Callable[..., Proc]
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Iterator[Distribution]:
-    with distribution(tmp_path / "remote") as server:
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribution]:
+    with distribution(tmp_path_factory.mktemp("remote")) as server:
         yield server
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def source(
-    request: pytest.FixtureRequest, tmp_path: Path, remote: Distribution
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    remote: Distribution,
 ) -> Iterator[Source]:
     """A `cargohold serve` (no auth) whose workspace acme replicates to `remote` under
-    `copies/`, made with the CLI before the server starts."""
-    data_dir = tmp_path / "source"
+    `copies/`, made with the CLI before the server starts; one for the module (the tests
+    count the jobs they add)."""
+    tmp_path = tmp_path_factory.mktemp("source")
+    data_dir = tmp_path / "data"
     env = dict(os.environ)
     if backends.test_backend() == "postgres-s3":
         pg, store = (request.getfixturevalue(f) for f in ("postgres_server", "seaweedfs_server"))
@@ -72,6 +76,7 @@ def source(
         "CARGOHOLD_REPLICATION_POLL_INTERVAL": "0.2",
         "CARGOHOLD_REPLICATION_RETRY_INITIAL": "0.5",
         "CARGOHOLD_REPLICATION_RETRY_MAX": "2",
+        "CARGOHOLD_REPLICATION_MAX_ATTEMPTS": "1000",  # a slow check must not see it fail
     }
 
     def cli(*args: str, input: bytes | None = None) -> Proc:
@@ -142,13 +147,20 @@ def test_a_signed_multi_arch_image_reaches_distribution_and_copies_back_byte_for
         layout.add_image([{"arch.txt": arch.encode()}], architecture=arch)
         for arch in ("amd64", "arm64")
     ]
+    before = status(source)["jobs"]["done"]
     index, descriptor = layout.add_index(platforms)
     layout.tag("v1", descriptor)
     skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{layout.root}:v1",
            f"docker://{source.host}/acme/app:v1")  # fmt: skip
     with httpx.Client(base_url=source.url, timeout=30) as client:
         signature = signature_of(client, "acme/app", index, descriptor["digest"])
-    wait_for(lambda: status(source)["jobs"]["done"] >= 2, "the copies were not done")
+    fallback = f"/v2/copies/app/manifests/sha256-{descriptor['digest'][7:]}"
+    wait_for(
+        lambda: remote_get(remote.url, fallback, remote.auth, ACCEPT).status_code == 200,
+        "the signature did not arrive",
+    )
+    # Four pushes, four jobs: the two platform images, the index with its tag, the signature.
+    wait_for(lambda: status(source)["jobs"]["done"] == before + 4, "the jobs were not done")
     assert status(source)["jobs"]["failed"] == 0
     out = tmp_path / "out"
     user, password = remote.auth
@@ -161,28 +173,30 @@ def test_a_signed_multi_arch_image_reaches_distribution_and_copies_back_byte_for
             assert (out / "blobs" / "sha256" / digest[7:]).read_bytes() == blob
     got = remote_get(remote.url, f"/v2/copies/app/manifests/{signature}", remote.auth, ACCEPT)
     assert got.status_code == 200, describe_response(got)
-    listed = remote_get(
-        remote.url,
-        f"/v2/copies/app/manifests/sha256-{descriptor['digest'][7:]}",
-        remote.auth,
-        ACCEPT,
-    )
+    listed = remote_get(remote.url, fallback, remote.auth, ACCEPT)
     assert [d["digest"] for d in listed.json()["manifests"]] == [signature]
 
 
 def test_a_push_made_while_the_remote_is_down_arrives_once_it_is_back(
     source: Source, remote: Distribution, skopeo: Skopeo, tmp_path: Path
 ) -> None:
+    before = status(source)["jobs"]["done"]
     remote.stop()
     layout = OciLayout(tmp_path / "in")
     image = layout.add_image([{"down.txt": b"pushed while the remote was down"}])
     layout.tag("v2", image.descriptor)
     skopeo("copy", "--dest-tls-verify=false", f"oci:{layout.root}:v2",
            f"docker://{source.host}/acme/app:v2")  # fmt: skip
-    wait_for(lambda: bool(status(source)["last_error"]), "no failed attempt was recorded")
-    assert "connection refused" in status(source)["last_error"]
+    wait_for(
+        lambda: "connection refused" in (status(source)["last_error"] or ""),
+        "no failed attempt was recorded",
+    )
     assert status(source)["jobs"]["pending"] == 1
     remote.start()
-    wait_for(lambda: status(source)["jobs"]["done"] == 1, "the copy was not done")
-    got = remote_get(remote.url, "/v2/copies/app/manifests/v2", remote.auth, ACCEPT)
-    assert got.status_code == 200 and got.content == image.manifest
+    path = "/v2/copies/app/manifests/v2"
+    wait_for(
+        lambda: remote_get(remote.url, path, remote.auth, ACCEPT).status_code == 200,
+        "the image did not arrive",
+    )
+    assert remote_get(remote.url, path, remote.auth, ACCEPT).content == image.manifest
+    wait_for(lambda: status(source)["jobs"]["done"] == before + 1, "the job was not done")

@@ -80,6 +80,7 @@ async def test_mirror_allow_http_lets_plain_http_beyond_loopback(api: Api) -> No
         ({"url": "ftp://127.0.0.1"}, "https://"),
         ({"url": REMOTE, "prefix": "Upper/Case"}, "prefix"),
         ({"url": REMOTE, "username": "ci"}, "both a username and a password"),
+        ({"url": REMOTE, "username": "ci", "password": "pw\n"}, "printable"),
         ({"url": REMOTE, "package": "web//api"}, "not a package name"),
     ],
 )
@@ -88,6 +89,16 @@ async def test_a_malformed_rule_is_refused_with_what_to_change(
 ) -> None:
     problem = assert_problem(await api.post(BASE, "owner", json=body), 422)
     assert words in problem["detail"]
+    assert await api.rows("SELECT id FROM replications") == []
+
+
+async def test_credentials_that_cannot_go_in_a_header_are_refused(api: Api) -> None:
+    """A lone surrogate (valid JSON, not UTF-8) in the username."""
+    body = b'{"url": "' + REMOTE.encode() + b'", "username": "ci\\udcff", "password": "pw"}'
+    response = await api.post(
+        BASE, "owner", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert "username" in assert_problem(response, 422)["detail"]
     assert await api.rows("SELECT id FROM replications") == []
 
 

@@ -231,3 +231,24 @@ async def test_what_the_remote_has_is_not_sent_again(
     await replicating.until(lambda: all_done(api, rule["id"], 5))
     [latest, *_] = await jobs(api, rule["id"])
     assert (latest["tag"], latest["copied"]) == ("stable", 1)
+
+
+async def test_a_rule_another_node_holds_is_left_to_it_until_its_lease_runs_out(
+    api: Api, remote: Distribution, replicating: Replicating
+) -> None:
+    user, password = remote.auth
+    rule = await create(api, url=remote.url, username=user, password=password)
+    await api.push("acme/web/api", "v1")
+    until = replicating.clock() + 60
+    async with api.context.db.transaction() as tx:
+        await tx.execute(
+            "UPDATE replications SET lease_holder = 'another-node', lease_until = :u",
+            {"u": until},
+        )
+    await replicating.rounds(3)
+    [job] = await jobs(api, rule["id"])
+    assert (job["state"], job["attempts"]) == ("pending", 0)  # queued here, not copied
+    replicating.clock.advance(61)  # the other node stopped renewing: its lease ran out
+    await replicating.until(lambda: all_done(api, rule["id"], 1))
+    [row] = await api.rows("SELECT lease_holder FROM replications")
+    assert row["lease_holder"] is None  # given back after the round

@@ -136,3 +136,12 @@ async def test_the_replication_pages_in_japanese_have_no_english_left(ui: Ui) ->
             if english:
                 assert data.match(text), f"English-looking text {text!r} on {path}"
     assert "レプリケーション" in (await owner.get("/w/acme")).text
+
+
+async def test_credentials_that_cannot_go_in_a_header_are_refused_on_the_form(ui: Ui) -> None:
+    owner = await ui.as_("owner")
+    form = {"url": REMOTE, "username": "ci", "password": "two\nlines"}
+    response = await owner.post("/w/acme/replications", form)
+    assert response.status_code == 400
+    assert "printable" in response.text
+    assert await ui.api.rows("SELECT id FROM replications") == []

@@ -137,7 +137,11 @@ class Replicator:
                 if remote is None:
                     remote = remotes.remote(rule.url, self.settings, rule.username, password)
                 started = time.monotonic()
-                outcome = await self.run_job(rule, remote, job)
+                try:
+                    outcome = await self.run_job(rule, remote, job)
+                except Exception as exc:  # the store or the database failing here: later
+                    log.exception("replication %d: job %d failed", rule.id, job.id)
+                    outcome = Outcome(False, retry=True, error=f"{type(exc).__name__} here")
                 await self._record(rule, job, outcome, time.monotonic() - started)
                 made += 1
         finally:

@@ -135,11 +135,22 @@ def parse_credentials(username: str | None, password: str | None) -> tuple[str |
     secret = password if password else None
     if (user is None) != (secret is None):
         raise Invalid("give both a username and a password for the remote, or neither")
-    if user is not None and (len(user) > MAX_USERNAME or ":" in user):
-        raise Invalid(f"the username must be at most {MAX_USERNAME} characters, without ':'")
-    if secret is not None and len(secret) > MAX_PASSWORD:
-        raise Invalid(f"the password is longer than {MAX_PASSWORD} characters")
+    if user is not None and (len(user) > MAX_USERNAME or ":" in user or not _printable(user)):
+        raise Invalid(
+            f"the username must be at most {MAX_USERNAME} printable characters, without ':'"
+        )
+    if secret is not None and (len(secret) > MAX_PASSWORD or not _printable(secret)):
+        raise Invalid(f"the password must be at most {MAX_PASSWORD} printable characters")
     return user, secret
+
+
+def _printable(text: str) -> bool:
+    """Text that can be sent in a header: printable, and UTF-8 (no lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return text.isprintable()
 
 
 # --------------------------------------------------------------------------- rows
