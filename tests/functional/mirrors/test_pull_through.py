@@ -8,7 +8,10 @@ import hashlib
 import json
 
 import httpx
+import pytest
 
+from cargohold.oci.digest import Digest
+from cargohold.services.registry import pull_through
 from tests.functional.api.people import Api
 from tests.functional.mirrors.conftest import ACCEPT, Proxy, make_mirror, pull, push_upstream
 from tests.functional.registry import error_code, image_manifest, index_manifest, random_blob
@@ -231,4 +234,22 @@ async def test_a_head_of_a_blob_not_held_answers_its_size_and_stores_it(
             break
         await asyncio.sleep(0.05)
     assert (await pull(api, f"{MIRRORED}/busybox/blobs/{digest}")).content == layer
+    assert proxy.count("GET", f"/blobs/{digest}") == 1
+
+
+@pytest.mark.settings(mirror_timeout=1.0)
+async def test_a_first_client_that_stops_reading_does_not_stall_the_others(
+    api: Api, upstream: Distribution, proxy: Proxy
+) -> None:
+    layer = random_blob(12 * 1024 * 1024)  # more pieces than the first client may fall behind
+    await push_upstream(upstream, "library/big", "1", image_manifest([layer]))
+    await make_mirror(api, proxy.url, upstream)
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    ctx = api.context
+    found = await pull_through.find(ctx, "acme/hub/big")
+    assert found is not None
+    first = await pull_through.pull_blob(ctx, found, "acme/hub/big", Digest.parse(digest))
+    assert isinstance(first, pull_through.Live)  # and never read
+    second = await asyncio.wait_for(pull(api, f"{MIRRORED}/big/blobs/{digest}"), 60)
+    assert second.status_code == 200 and second.content == layer
     assert proxy.count("GET", f"/blobs/{digest}") == 1

@@ -29,6 +29,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
@@ -309,6 +310,7 @@ class Live:
 class _Flight:
     started: asyncio.Future[int]  # the blob's size, once the upstream answers
     queue: asyncio.Queue[bytes | None] | None  # the first client's, while it listens
+    dropped: bool = False  # the first client took no piece for too long: it was let go
 
 
 async def pull_blob(ctx: Context, found: Sealed, name: str, digest: Digest) -> BlobInfo | Live:
@@ -325,6 +327,7 @@ async def pull_blob(ctx: Context, found: Sealed, name: str, digest: Digest) -> B
         return await _stored(ctx, found, name, digest)
     loop = asyncio.get_running_loop()
     flight = _Flight(loop.create_future(), asyncio.Queue(LIVE_CHUNKS))
+    flight.started.add_done_callback(_retrieve)
     task = loop.create_task(_fetch(ctx, found, name, digest, flight))
     state.flights[str(digest)] = task
     task.add_done_callback(lambda _: state.flights.pop(str(digest), None))
@@ -337,9 +340,9 @@ async def pull_blob(ctx: Context, found: Sealed, name: str, digest: Digest) -> B
     return Live(size, _listen(flight, task), flight)
 
 
-def _retrieve(task: asyncio.Task[None]) -> None:
-    if not task.cancelled():
-        task.exception()  # the askers got it; no "never retrieved" warning
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()  # the askers got it; no "never retrieved" warning
 
 
 async def _listen(flight: _Flight, task: asyncio.Task[None]) -> AsyncIterator[bytes]:
@@ -356,6 +359,8 @@ async def _listen(flight: _Flight, task: asyncio.Task[None]) -> AsyncIterator[by
             if chunk is None:
                 break
             yield chunk
+        if flight.dropped:
+            raise BlobUnknown("the client took too long to read the blob; pull it again")
         await asyncio.shield(task)  # raises when the bytes did not match: the answer breaks
     finally:
         flight.queue = None  # the fetch goes on without us (a client gone)
@@ -465,7 +470,10 @@ async def _write(
         hashing = asyncio.ensure_future(asyncio.to_thread(hasher.update, piece))
         queue = flight.queue
         if queue is not None:
-            await queue.put(piece)
+            try:  # a client that stopped reading (or never began) does not stall the fetch
+                await asyncio.wait_for(queue.put(piece), ctx.settings.mirror_timeout)
+            except TimeoutError:
+                flight.queue, flight.dropped = None, True
         return piece
 
     async def passing() -> AsyncIterator[bytes]:
