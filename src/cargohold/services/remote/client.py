@@ -224,6 +224,12 @@ class Remote:
         if scope:
             query["scope"] = scope
         realm = params["realm"]
+        if realm.lower().startswith("http://") and self.base.lower().startswith("https://"):
+            raise RemoteError(
+                f"{self.host} sends its token service over plain http://, where credentials"
+                " would travel unencrypted",
+                kind="auth",
+            )
         url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
         headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
         policy = _replace(self.token_policy, max_response_bytes=MAX_TOKEN_ANSWER)
