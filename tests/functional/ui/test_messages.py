@@ -17,7 +17,8 @@ _ERROR = re.compile(
 )
 # What an error may hold in ASCII on a Japanese page: the values it names.
 _VALUES = re.compile(
-    r"'[^']*'|\"[^\"]*\"|[\w.+-]+@[\w.-]+|\b(acme|globex)\b|[\w.:*?-]*[/\d:][\w./:*?-]*", re.A
+    r"'[^']*'|\"[^\"]*\"|[\w.+-]+@[\w.-]+|\b(acme|globex|URL|cargohold|cloudevents|distribution)\b|\b[a-z_]+\.[a-z_]+\b|[\w.-]+=[\w./*-]+|[\w.:*?-]*[/\d:][\w./:*?-]*",
+    re.A,
 )
 
 
@@ -94,6 +95,37 @@ async def test_form_errors_on_japanese_pages_have_no_english_left(ui: Ui) -> Non
         page = await owner.post(path, form)
         assert page.status_code in (400, 409), (path, form, page.status_code)
         assert_no_english(page, f"{path} {form}")
+
+
+async def test_webhook_trust_policy_and_audit_errors_on_japanese_pages_have_no_english_left(
+    ui: Ui,
+) -> None:
+    owner = await japanese(ui, "owner")
+    hook = {"url": "https://8.8.8.8/x", "event": "*", "format": "cargohold"}
+    oidc = {"issuer": "https://ci.example.com", "audience": "cargohold", "target": "web"}
+    oidc["claims"] = "repository=acme/web"
+    posts: list[tuple[str, dict[str, str]]] = [
+        ("/w/acme/webhooks", {**hook, "url": "ftp://hooks.example.com/x"}),
+        ("/w/acme/webhooks", {**hook, "url": "http://127.0.0.1:9/x"}),
+        ("/w/acme/webhooks", {**hook, "url": "https://10.0.0.1/x"}),
+        ("/w/acme/webhooks", {**hook, "url": "https://8.8.8.8/x#part"}),
+        ("/w/acme/webhooks", {**hook, "url": "https://nowhere.invalid/x"}),
+        ("/w/acme/webhooks", {**hook, "event": "tag.exploded"}),
+        ("/w/acme/webhooks", {**hook, "event": ""}),
+        ("/w/acme/webhooks", {**hook, "format": "xml"}),
+        ("/w/acme/webhooks", {**hook, "secret": "short"}),
+        ("/w/acme/oidc", {**oidc, "lifetime": "3h"}),
+        ("/w/acme/oidc", {**oidc, "claims": ""}),
+        ("/w/acme/oidc", {**oidc, "role": "owner"}),
+        ("/w/acme/oidc", {**oidc, "issuer": ""}),
+        ("/w/acme/oidc", {**oidc, "claims": "no equals sign"}),  # said by the page
+    ]
+    for path, form in posts:
+        page = await owner.post(path, form)
+        assert page.status_code in (400, 409), (path, form, page.status_code)
+        assert_no_english(page, f"{path} {form}")
+    audit = await owner.get("/w/acme/audit?since=yesterday-ish")
+    assert_no_english(audit, "/w/acme/audit since=yesterday-ish")
 
 
 async def test_refusals_on_japanese_pages_name_the_role_in_japanese(ui: Ui) -> None:

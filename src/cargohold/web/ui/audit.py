@@ -80,7 +80,7 @@ async def audit_page(request: Request) -> Response:
             until=parse_time(asked["until"], now=page.ctx.now()) if asked["until"] else None,
         )
     except Invalid as exc:
-        filters, error = Filters(), exc.message
+        filters, error = Filters(), page.say(exc)
     start = int(after) if after.isascii() and after.isdigit() and len(after) < 20 else None
     async with page.transaction() as tx:
         events, following = await audit.workspace_log(

@@ -178,6 +178,91 @@ KNOWN: tuple[tuple[str, str], ...] = (
     ),
     ("a password needs at least 8 characters", _("A password needs at least 8 characters.")),
     ("only site admins manage people's accounts", _("Only site admins manage accounts.")),
+    # webhooks; a URL's refusal (`reason`) is itself one of the messages here
+    ("webhook URL %(url)s: %(reason)s", _("Webhook URL %(url)s: %(reason)s")),
+    ("webhook URL: %(reason)s", _("Webhook URL: %(reason)s")),
+    ("not a valid URL", _("not a valid URL")),
+    ("%(host)s does not resolve", _("%(host)s does not resolve")),
+    (
+        "the URL must start with https:// or http://",
+        _("the URL must start with https:// or http://"),
+    ),
+    ("the URL must start with %(schemes)s", _("the URL must start with %(schemes)s")),
+    ("the URL has no host", _("the URL has no host")),
+    ("the URL may not name a network interface", _("the URL may not name a network interface")),
+    ("the URL may not have a #fragment", _("the URL may not have a #fragment")),
+    (
+        "plain http:// goes only to allowed networks; use https://",
+        _("plain http:// goes only to allowed networks; use https://"),
+    ),
+    (
+        "%(address)s is a %(kind)s address, which outbound requests may not reach",
+        _("%(address)s is a %(kind)s address, which outbound requests may not reach"),
+    ),
+    (
+        "the URL is longer than %(limit)s characters",
+        _("The URL is longer than %(limit)s characters."),
+    ),
+    (
+        "unknown event type %(name)s; use * or some of: %(names)s",
+        _("Unknown event type %(name)s; use * or some of: %(names)s."),
+    ),
+    (
+        "name at least one event type (* for every one)",
+        _("Choose at least one event type (* for every one)."),
+    ),
+    (
+        "package filter %(pattern)s: use a package name of workspace %(name)s, with * and ? as"
+        " wildcards",
+        _(
+            "Package filter %(pattern)s: use a package name of workspace %(name)s, with * and ?"
+            " as wildcards."
+        ),
+    ),
+    ("format must be one of %(formats)s", _("Choose the format %(formats)s.")),
+    (
+        "the secret must be %(low)s to %(high)s printable characters without spaces (or leave"
+        " it out to have one made)",
+        _(
+            "The secret must be %(low)s to %(high)s printable characters without spaces (or"
+            " leave it empty to have one made)."
+        ),
+    ),
+    (
+        "webhook %(id)s is turned off; turn it on to deliver again",
+        _("Webhook %(id)s is turned off; turn it on to deliver again."),
+    ),
+    (
+        "your %(role)s access to package %(name)s does not allow this; webhooks need admin",
+        _("Your %(role)s access to package %(name)s does not allow this; webhooks need admin."),
+    ),
+    # trust policies for CI
+    (
+        "a trust policy's lifetime is 1 minute to 1 hour (e.g. 15m, 1h)",
+        _("A trust policy's lifetime is 1 minute to 1 hour (e.g. 15m, 1h)."),
+    ),
+    ("a trust policy grants read, write or admin", _("Choose the role read, write or admin.")),
+    (
+        "a trust policy needs at least one claim condition, such as repository=acme/web (an"
+        " issuer's tokens are often available to anyone who runs a pipeline there)",
+        _(
+            "A trust policy needs at least one claim condition, such as repository=acme/web (an"
+            " issuer's tokens are often available to anyone who runs a pipeline there)."
+        ),
+    ),
+    (
+        "the %(field)s needs 1 to %(limit)s printable characters",
+        _("%(field)s needs 1 to %(limit)s printable characters."),
+    ),
+    # the audit log's filters
+    (
+        "%(text)s is not a time: write a date (2026-03-01), a time (2026-03-01T12:00:00Z) or an"
+        " age (30m, 24h, 7d, 2w)",
+        _(
+            "%(text)s is not a time: write a date (2026-03-01), a time (2026-03-01T12:00:00Z)"
+            " or an age (30m, 24h, 7d, 2w)."
+        ),
+    ),
 )
 
 # Values that are words of the product, shown in the reader's language.
@@ -188,7 +273,19 @@ TERMS: dict[str, str] = {
     "keep_newest": _("Keep the newest tags"),
     "untagged_days": _("Delete untagged images older than (days)"),
     "tag_days": _("Delete tags older than (days)"),
+    "issuer": _("Issuer"),
+    "audience": _("Audience"),
+    "unspecified": _("unspecified"),
+    "loopback": _("loopback"),
+    "private": _("private"),
+    "link-local": _("link-local"),
+    "shared (CGNAT)": _("shared (CGNAT)"),
+    "multicast": _("multicast"),
+    "broadcast": _("broadcast"),
+    "reserved": _("reserved"),
+    "cloud metadata": _("cloud metadata"),
 }
+NESTED = "reason"  # a placeholder whose value is itself a message to put in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +323,8 @@ def say(message: str, gettext: Callable[[str], str]) -> Said:
         found = pattern.fullmatch(message)
         if found is not None:
             values = {
-                key: gettext(TERMS[v]) if v in TERMS else v for key, v in found.groupdict().items()
+                key: say(v, gettext).text if key == NESTED else gettext(TERMS.get(v, v))
+                for key, v in found.groupdict().items()
             }
             return Said(gettext(shown) % values)
     return Said(message, lang="en")

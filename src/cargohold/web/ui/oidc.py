@@ -14,6 +14,7 @@ from cargohold.metadata.db import Queries
 from cargohold.services.accounts.checked import oidc_policies, repositories
 from cargohold.services.accounts.principals import require_person
 from cargohold.services.errors import Conflict, Invalid, NotFound
+from cargohold.web.ui.messages import Refused
 from cargohold.web.ui.page import Page, begin
 
 ROLES = ("read", "write", "admin")
@@ -62,7 +63,7 @@ def _conditions(page: Page, text: str) -> dict[str, str]:
         try:
             name, pattern = parse_condition(line.strip())
         except ClaimConditionInvalid:
-            raise Invalid(
+            raise Refused(
                 page.gettext("Write each condition as NAME=VALUE on a line of its own.")
             ) from None
         found[name] = pattern
@@ -94,7 +95,7 @@ async def create_policy(request: Request) -> Response:
         except (Invalid, Conflict, NotFound) as exc:
             if isinstance(exc, NotFound) and "workspace" in exc.message:
                 raise
-            return await _render(page, tx, workspace, 400, error=exc.message, form=values)
+            return await _render(page, tx, workspace, 400, error=page.say(exc), form=values)
     return page.redirect(f"/w/{workspace}/oidc?created={created.id}")
 
 

@@ -101,7 +101,7 @@ async def create_webhook(request: Request) -> Response:
             workspace=slug,
             webhooks=found,
             values=values,
-            error=exc.message,
+            error=page.say(exc),
             **_choices(),
         )
     return await _show(page, slug, made.webhook.id, secret=made.secret)
@@ -183,4 +183,4 @@ async def change_webhook(request: Request) -> Response:
         raise Invalid("unknown action")
     except (Invalid, Conflict) as exc:
         typed = _form_values(form) if action == "save" else None
-        return await _show(page, slug, webhook_id, 400, error=exc.message, values=typed)
+        return await _show(page, slug, webhook_id, 400, error=page.say(exc), values=typed)
