@@ -1,8 +1,9 @@
 """The web UI's forms: sign-in, API and access token creation and revocation, package
 creation, a package's settings (retention policy, protected tags), workspace members,
 workspaces, projects and repositories (create, rename, visibility), people and
-invitations, language and sign-out. Fields hold odd text (lone surrogates, as escapes that decode to
-bytes that are not UTF-8), repeated fields, missing ones, huge ones; the CSRF token is the
+invitations, replication rules, language and sign-out. Fields hold odd text (lone
+surrogates, as escapes that decode to bytes that are not UTF-8), repeated fields,
+missing ones, huge ones; the CSRF token is the
 right one, missing, empty, wrong, another session's, or sent twice; the cookie is the
 signed-in one, a visitor's, a forged one, or none; the body is urlencoded, multipart, or
 neither.
@@ -108,6 +109,21 @@ FORMS: dict[str, tuple[str, dict[str, st.SearchStrategy[Any]]]] = {
         {"slug": st.one_of(st.sampled_from(["globex", "-x", "new"]), TEXT), "name": VALUES},
     ),
     "workspace settings": ("/w/globex/settings", {"name": VALUES}),
+    "replication": (
+        "/w/globex/replications",
+        {
+            # Addresses the forgery guard refuses without a lookup: no name to resolve.
+            "url": st.one_of(
+                st.sampled_from(["http://127.0.0.1:9", "https://169.254.169.254", "ftp://x"]),
+                TEXT,
+            ),
+            "package": st.one_of(st.sampled_from(["app", "globex/app", "../x", ""]), TEXT),
+            "prefix": st.one_of(st.sampled_from(["mirror", "Up/Per", "a//b"]), TEXT),
+            "username": VALUES,
+            "password": VALUES,
+            "active": st.sampled_from(["", "yes"]),
+        },
+    ),
     "project": (
         "/w/globex/projects",
         {"key": st.one_of(st.sampled_from(["APP", "OPS", "ops", ""]), TEXT), "name": VALUES},
