@@ -302,6 +302,8 @@ class Said:
 class Refused(Invalid):
     """A value a page refuses itself, its message already in the reader's language."""
 
+    status = 422
+
 
 def _pattern(template: str) -> re.Pattern[str]:
     parts = re.split(r"(%\(\w+\)s)", template)
