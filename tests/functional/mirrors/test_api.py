@@ -116,3 +116,13 @@ async def test_an_upstream_the_guard_refuses_is_422(api: Api, upstream: str, say
 async def test_a_prefix_that_is_not_one_name_component_is_422(api: Api, prefix: str) -> None:
     response = await api.post(BASE, "owner", json={"prefix": prefix, "upstream": UPSTREAM})
     assert_problem(response, 422)
+
+
+async def test_changing_the_upstream_passes_the_guard_again(api: Api) -> None:
+    assert (await api.post(BASE, "owner", json={"prefix": "hub", "upstream": UPSTREAM})).is_success
+    moved = await api.patch(f"{BASE}/hub", "owner", json={"upstream": "http://127.0.0.1:6000/"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["upstream"] == "http://127.0.0.1:6000"
+    refused = await api.patch(f"{BASE}/hub", "owner", json={"upstream": "https://10.0.0.1"})
+    assert "private" in assert_problem(refused, 422)["detail"]
+    assert (await api.get(f"{BASE}/hub", "owner")).json()["upstream"] == "http://127.0.0.1:6000"
