@@ -177,5 +177,6 @@ async def test_a_database_of_an_earlier_revision_upgrades_and_keeps_working(
             owner = await directory.find_user(tx, "owner@example.com")
             _, code = await invitations.invite(tx, user=owner, created_by=None, now=ctx.now())
         async with ctx.db.transaction() as tx:
-            await invitations.accept(tx, code, password="a newer password", now=ctx.now())
+            hashed = directory.hash_password("a newer password")
+            await invitations.accept(tx, code, password_hash=hashed, now=ctx.now())
     await app.state.context.close()

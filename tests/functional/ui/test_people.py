@@ -150,7 +150,8 @@ async def test_only_site_admins_manage_people(ui: Ui, who: str) -> None:
     client = await ui.as_(who)
     assert (await client.get(PEOPLE)).status_code == 403
     for action in ("create", "invite"):
-        refused = await client.post(PEOPLE, {"action": action, "email": email("newbie")})
+        form = {"action": action, "email": email("newbie"), "password": NEW_PASSWORD}
+        refused = await client.post(PEOPLE, form)
         assert refused.status_code == 403
     with pytest.raises(Exception, match="no user"):
         await directory.find_user(ui.api.context.db, email("newbie"))

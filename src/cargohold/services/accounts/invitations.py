@@ -83,15 +83,17 @@ async def find(db: Queries, text: str, *, now: float) -> Invitation:
     return Invitation(row["id"], user, row["created_at"], row["created_by"], row["expires_at"])
 
 
-async def accept(db: Queries, text: str, *, password: str, now: float) -> User:
-    """Set the invited person's password and use the invitation up, in one transaction
-    (a password refused as too short raises out of it, and the link stays good);
+async def accept(db: Queries, text: str, *, password_hash: str, now: float) -> User:
+    """Set the invited person's password (its hash, made beforehand off the event loop
+    with `directory.hash_password`) and use the invitation up, in one transaction;
     NotFound when the link is no longer good (a second use finds no row)."""
     invitation = await find(db, text, now=now)
     used = await db.execute("DELETE FROM invitations WHERE id = :id", {"id": invitation.id})
     if not used:  # used meanwhile, by another request
         raise NotFound(GONE)
-    await directory.set_password(db, user=invitation.user, password=password)
+    await directory.set_password(
+        db, user=invitation.user, password=None, password_hash=password_hash
+    )
     return invitation.user
 
 

@@ -7,13 +7,14 @@ the access log, queries are not."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.services.accounts import invitations
+from cargohold.services.accounts import directory, invitations
 from cargohold.services.accounts.checked import people
 from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.web.ui import flash
@@ -60,6 +61,10 @@ async def change(request: Request) -> Response:
     password = str(form.get("password", ""))[:1000]
     now = page.ctx.now()
     try:
+        hashed = None
+        if action == "create" and password:  # site admins only, before a costly hash
+            people.require_site_admin(page.principal, change=True)
+            hashed = await asyncio.to_thread(directory.hash_password, password)
         async with page.transaction() as tx:
             if action == "create":
                 await people.add_person(
@@ -67,7 +72,7 @@ async def change(request: Request) -> Response:
                     page.principal,
                     email=email,
                     display_name=name,
-                    password=password or None,
+                    password_hash=hashed,
                     admin=admin,
                     now=now,
                 )
@@ -126,8 +131,11 @@ async def accept(request: Request) -> Response:
     try:
         if password != str(form.get("confirm", ""))[:1000]:
             raise Refused(page.gettext("The two passwords differ."))
+        async with page.transaction() as tx:  # a good link first, then the costly hash
+            await invitations.find(tx, code, now=page.ctx.now())
+        hashed = await asyncio.to_thread(directory.hash_password, password)
         async with page.transaction() as tx:
-            await invitations.accept(tx, code, password=password, now=page.ctx.now())
+            await invitations.accept(tx, code, password_hash=hashed, now=page.ctx.now())
     except NotFound:
         return _invitation_page(page, 404, gone=True)
     except Invalid as exc:

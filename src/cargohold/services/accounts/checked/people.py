@@ -24,6 +24,11 @@ class Person:
     invited_until: float | None  # an open invitation's expiry
 
 
+def require_site_admin(principal: Principal, *, change: bool = False) -> User:
+    """The site admin asking (no query): check it before hashing a password for them."""
+    return _require_site_admin(principal, change=change)
+
+
 def _require_site_admin(principal: Principal, *, change: bool = False) -> User:
     user = require_person(principal, change=change)
     if not user.is_admin:
@@ -55,16 +60,17 @@ async def add_person(
     *,
     email: str,
     display_name: str | None,
-    password: str | None,
+    password_hash: str | None,
     admin: bool,
     now: float,
 ) -> User:
-    """An account; without a password its person signs in with single sign-on, or is
+    """An account, with a password (its hash: `directory.hash_password`, made off the
+    event loop) or without one: then its person signs in with single sign-on, or is
     invited to set one."""
     _require_site_admin(principal, change=True)
     name = (display_name or "").strip()[:200] or None
     return await directory.create_user(
-        db, email=email, display_name=name, password=password or None, is_admin=admin, now=now
+        db, email=email, display_name=name, password_hash=password_hash, is_admin=admin, now=now
     )
 
 
