@@ -69,3 +69,23 @@ async def test_members_may_not_manage_project_grants(api: Api) -> None:
 async def test_grant_role_must_be_read_write_or_admin(api: Api) -> None:
     path = f"/workspaces/acme/projects/PLAT/grants/{email('member')}"
     assert_problem(await api.put(path, "owner", json={"role": "none"}), 422)
+
+
+async def test_owner_renames_a_project_and_its_key_stays(api: Api) -> None:
+    response = await api.patch("/workspaces/acme/projects/PLAT", "owner", json={"name": "Platform"})
+    assert response.status_code == 200, response.text
+    assert (response.json()["key"], response.json()["name"]) == ("PLAT", "Platform")
+    audit = await api.get("/workspaces/acme/audit", "owner", params={"action": "project.renamed"})
+    assert audit.json()["items"][0]["data"]["name"] == {"from": "PLAT", "to": "Platform"}
+
+
+async def test_only_owners_rename_a_project(api: Api) -> None:
+    body = {"name": "Mine"}
+    assert_problem(await api.patch("/workspaces/acme/projects/PLAT", "member", json=body), 403)
+    assert_problem(await api.patch("/workspaces/acme/projects/PLAT", "other", json=body), 404)
+    assert (await api.get("/workspaces/acme/projects/PLAT", "member")).json()["name"] == "PLAT"
+
+
+async def test_an_empty_project_name_is_422(api: Api) -> None:
+    response = await api.patch("/workspaces/acme/projects/PLAT", "owner", json={"name": " "})
+    assert_problem(response, 422)

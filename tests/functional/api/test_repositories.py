@@ -97,3 +97,26 @@ async def test_repository_grants_need_an_owner(api: Api) -> None:
     path = f"/workspaces/acme/repositories/web/grants/{email('member')}"
     assert_problem(await api.put(path, "admin", json={"role": "read"}), 403)
     assert_problem(await api.put(path, "member", json={"role": "read"}), 404)
+
+
+async def test_owner_renames_a_repository_and_its_packages_follow(api: Api) -> None:
+    response = await api.patch(
+        "/workspaces/acme/repositories/web", "owner", json={"slug": "webapp"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["full_name"] == "acme/webapp"
+    package = await api.get("/packages/acme/web/api", "reader")  # its grant followed it
+    assert package.json()["repository"] == "acme/webapp"
+    assert_problem(await api.get("/workspaces/acme/repositories/web", "owner"), 404)
+
+
+async def test_a_repository_is_not_renamed_onto_another_or_to_a_bad_slug(api: Api) -> None:
+    taken = await api.patch("/workspaces/acme/repositories/web", "owner", json={"slug": "site"})
+    assert_problem(taken, 409)
+    bad = await api.patch("/workspaces/acme/repositories/web", "owner", json={"slug": "Web App"})
+    assert_problem(bad, 422)
+
+
+async def test_repository_admins_may_not_rename_it(api: Api) -> None:
+    response = await api.patch("/workspaces/acme/repositories/web", "admin", json={"slug": "x"})
+    assert_problem(response, 403)

@@ -37,6 +37,10 @@ class ProjectIn(Body):
     name: str | None = Field(default=None, max_length=200)
 
 
+class ProjectUpdate(Body):
+    name: str = Field(max_length=200, description="The project's new name; its key stays.")
+
+
 _PROJECT = "/workspaces/{workspace}/projects/{key}"
 
 
@@ -75,6 +79,15 @@ async def get_project(
     workspace: str, key: str, tx: DbTx, principal: CurrentPrincipal
 ) -> ProjectOut:
     return ProjectOut.of(await workspaces.show_project(tx, principal, workspace, key))
+
+
+@router.patch(_PROJECT)
+async def update_project(
+    workspace: str, key: str, body: ProjectUpdate, tx: DbTx, principal: CurrentPrincipal
+) -> ProjectOut:
+    """Rename a project (owners); its key, which grants and links use, stays."""
+    renamed = await workspaces.rename_project(tx, principal, workspace, key, name=body.name)
+    return ProjectOut.of(renamed)
 
 
 @router.get(f"{_PROJECT}/grants")

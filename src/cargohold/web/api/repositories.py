@@ -55,6 +55,12 @@ class RepositoryIn(Body):
 
 class RepositoryUpdate(Body):
     public: bool | None = Field(default=None, description="Anyone may pull its packages.")
+    slug: str | None = Field(
+        default=None,
+        max_length=128,
+        description="A new slug: renames the repository. Its packages (whose names stay),"
+        " grants, access tokens and trust policies follow it.",
+    )
 
 
 _REPOSITORY = "/workspaces/{workspace}/repositories/{repository}"
@@ -115,10 +121,12 @@ async def update_repository(
     tx: DbTx,
     principal: CurrentPrincipal,
 ) -> RepositoryOut:
-    """Make a repository (and so its packages) public or private (owners)."""
-    updated = await repositories.update_repository(
-        tx, principal, f"{workspace}/{repository}", public=body.public
-    )
+    """Make a repository (and so its packages) public or private, or rename it (owners)."""
+    full_name = f"{workspace}/{repository}"
+    if body.slug is not None:
+        renamed = await repositories.rename_repository(tx, principal, full_name, slug=body.slug)
+        full_name = renamed.full_name
+    updated = await repositories.update_repository(tx, principal, full_name, public=body.public)
     return RepositoryOut.of(updated)
 
 
