@@ -109,3 +109,19 @@ async def test_the_cache_is_bounded_by_entries_and_bytes(
     assert [cache.get(mine, k) for k in ("b", "c", "d", "big")] == [None, None, "d", "big"]
     _keep(cache, mine, "huge", "huge", 101)
     assert cache.get(mine, "huge") is None
+
+
+async def test_without_a_wal_index_to_map_the_mark_comes_from_sqlite(
+    databases: tuple[SQLiteDatabase, SQLiteDatabase], tmp_path: Path
+) -> None:
+    """data_version for the other connections' commits, total_changes for this one's."""
+    mine, other = databases
+    mine._path = tmp_path / "elsewhere"  # no -shm file there: the index cannot be mapped
+    cache = ReadCache()
+    _keep(cache, mine, "k", "v")
+    assert cache.get(mine, "k") == "v"
+    await other.execute("INSERT INTO t VALUES (1)")
+    assert cache.get(mine, "k") is None
+    _keep(cache, mine, "k", "v")
+    await mine.execute("INSERT INTO t VALUES (2)")
+    assert cache.get(mine, "k") is None
