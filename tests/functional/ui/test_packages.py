@@ -164,6 +164,34 @@ async def test_the_package_page_names_its_retention_policy_and_when_it_last_ran(
     assert re.search(r"Last ran <time datetime=\"[^\"]+\" title=\"[^\"]+\">", page.text)
 
 
+async def test_a_policy_applied_by_hand_counts_as_its_last_run(ui: Ui) -> None:
+    await ui.api.push("acme/web/api", "v1")
+    saved = await ui.api.put(
+        "/packages/acme/web/api/-/retention", "owner", json={"keep_newest": 10}
+    )
+    assert saved.status_code == 200, saved.text
+    await gc.collect(ui.api.context, grace=0)
+    reader = await ui.as_("reader")
+    assert "with a garbage collection" in (await reader.get("/p/acme/web/api")).text
+    # a run by hand after the collection is the later one, though it deletes nothing
+    owner = await ui.as_("owner")
+    ran = await owner.post("/p/acme/web/api/-/settings", {"action": "run"})
+    assert ran.status_code == 303, ran.text
+    page = await reader.get("/p/acme/web/api")
+    assert re.search(
+        r"Last ran <time datetime=\"[^\"]+\" title=\"[^\"]+\">[^<]*</time>, applied by hand",
+        page.text,
+    )
+    log = await ui.api.get("/workspaces/acme/audit?action=retention", "owner")
+    assert [e["action"] for e in log.json()["items"]][:1] == ["retention.applied"]
+    # the API's run counts the same way, and a collection after it is the later again
+    await gc.collect(ui.api.context, grace=0)
+    assert "with a garbage collection" in (await reader.get("/p/acme/web/api")).text
+    run = await ui.api.post("/packages/acme/web/api/-/retention/run", "owner")
+    assert run.status_code == 200, run.text
+    assert "applied by hand" in (await reader.get("/p/acme/web/api")).text
+
+
 async def test_the_state_of_a_package_in_japanese_has_no_english_left(ui: Ui) -> None:
     await ui.api.push("acme/web/api", "v1")
     await ui.api.put("/packages/acme/web/api/-/protection", "owner", json={"patterns": ["v*"]})

@@ -51,6 +51,7 @@ ACTIONS = {
     "signin.succeeded": _("Signed in"),
     "signin.failed": _("Sign-in failed"),
     "retention.deleted": _("Deleted by a retention policy"),
+    "retention.applied": _("Retention policy applied, nothing to delete"),
     "gc.deleted": _("Deleted by garbage collection"),
     "settings.changed": _("Settings changed"),
     "user.created": _("User created"),

@@ -10,6 +10,7 @@ from cargohold.metadata.db import Queries
 from cargohold.services.accounts.principals import Principal, require_package
 from cargohold.services.errors import Conflict
 from cargohold.services.events import outbox
+from cargohold.services.events.actors import SYSTEM
 from cargohold.services.lifecycle.retention import (
     SavedPolicy,
     apply_saved_policy,
@@ -34,24 +35,40 @@ async def get_policy(db: Queries, principal: Principal, name: str) -> SavedPolic
 @dataclass(frozen=True, slots=True)
 class PolicyState:
     saved: SavedPolicy
-    last_run: float | None  # when the last collection since the policy was saved ended
+    last_run: float | None  # when the policy last ran since it was saved (None: not yet)
+    by_hand: bool = False  # that run was an admin's "run now", not a garbage collection
 
 
 async def policy_state(db: Queries, principal: Principal, name: str) -> PolicyState | None:
-    """The package's saved policy (read on the package) and when it last ran: every
-    garbage collection runs every policy first, so the end of the last one that started
-    after the policy was saved (None: not yet). None when the package has no policy."""
+    """The package's saved policy (read on the package) and when it last ran since it was
+    saved (None: not yet): the later of the end of the last garbage collection (each runs
+    every policy first) and the last run by hand, read from the audit log. None when the
+    package has no policy."""
     await require_package(db, principal, name, Role.READ)
     saved = await saved_policy(db, await find_package(db, name), name)
     if saved is None:
         return None
     row = await db.fetchone(
-        "SELECT MAX(finished_at) AS at FROM gc_runs WHERE outcome = 'done'"
-        " AND started_at >= :saved",
+        "SELECT MAX(started_at) AS started, MAX(finished_at) AS at FROM gc_runs"
+        " WHERE outcome = 'done' AND started_at >= :saved",
         {"saved": saved.updated_at},
     )
-    last = None if row is None or row["at"] is None else float(row["at"])
-    return PolicyState(saved, last)
+    collected, since = None, saved.updated_at
+    if row is not None and row["at"] is not None:
+        collected, since = float(row["at"]), max(since, float(row["started"]))
+    # Only a run after the last collection's start can be later: the package's workspace's
+    # events from the first one recorded since then (ix_events_workspace, newest first;
+    # ix_events_at finds where to start), so the read is bounded by the last collection.
+    event = await db.fetchone(
+        "SELECT at, actor_kind FROM events WHERE workspace = :workspace"
+        " AND id >= (SELECT id FROM events WHERE at >= :since ORDER BY at LIMIT 1)"
+        " AND package = :package AND action IN ('retention.deleted', 'retention.applied')"
+        " AND at >= :since ORDER BY id DESC LIMIT 1",
+        {"workspace": outbox.workspace_of(name), "package": name, "since": since},
+    )
+    if event is not None and (collected is None or float(event["at"]) > collected):
+        return PolicyState(saved, float(event["at"]), by_hand=event["actor_kind"] != SYSTEM)
+    return PolicyState(saved, collected)
 
 
 async def preview(
@@ -142,4 +159,15 @@ async def run_policy(tx: Queries, principal: Principal, *, name: str, now: float
     planned = await apply_saved_policy(tx, await find_package(tx, name), name, now, dry_run=False)
     if planned is None:
         raise no_policy(name)
+    if not planned.tags and not planned.manifests:
+        # what it deleted is a `retention.deleted` event; a run that found nothing is
+        # recorded too, so that the package's page can say when its policy last ran
+        await outbox.record(
+            tx,
+            "retention.applied",
+            package=name,
+            target=f"{name}: nothing to delete",
+            data={"tag_count": 0, "manifest_count": 0},
+            at=planned.now,
+        )
     return planned
