@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from cargohold.web.ui import messages
 from tests.functional.ui.conftest import Ui, UiClient
 from tests.functional.ui.test_japanese import english_patterns, visible_text
+from tests.functional.ui.test_replications import add, fail_once
 
 _ERROR = re.compile(
     r'<p class="(?:error|detail)" role="alert"[^>]*>(.*?)</p>|<p class="detail"[^>]*>(.*?)</p>',
@@ -126,6 +128,40 @@ async def test_webhook_trust_policy_and_audit_errors_on_japanese_pages_have_no_e
         assert_no_english(page, f"{path} {form}")
     audit = await owner.get("/w/acme/audit?since=yesterday-ish")
     assert_no_english(audit, "/w/acme/audit since=yesterday-ish")
+
+
+@pytest.mark.settings(replication_allowed_networks=["127.0.0.0/8"], replication_max_attempts=1)
+async def test_replication_errors_on_japanese_pages_have_no_english_left(ui: Ui) -> None:
+    made = await add(ui, "owner")
+    await fail_once(ui)
+    [job] = await ui.api.rows("SELECT id FROM replication_jobs")
+    owner = await japanese(ui, "owner")
+    rule = f"/w/acme/replications/{made}"
+    new = {"url": "https://8.8.8.8", "prefix": "", "active": "yes"}
+    posts: list[tuple[str, dict[str, str]]] = [
+        ("/w/acme/replications", {**new, "url": "ftp://registry.example.com"}),
+        ("/w/acme/replications", {**new, "url": "https://ci:secret@8.8.8.8"}),
+        ("/w/acme/replications", {**new, "url": "https://8.8.8.8/v2/images"}),
+        ("/w/acme/replications", {**new, "url": "https://169.254.169.254"}),
+        ("/w/acme/replications", {**new, "url": "https://nowhere.invalid"}),
+        ("/w/acme/replications", {**new, "url": "https://8.8.8.8/" + "x" * 2000}),
+        ("/w/acme/replications", {**new, "prefix": "Team Images"}),
+        ("/w/acme/replications", {**new, "package": "Web App"}),
+        ("/w/acme/replications", {**new, "username": "ci"}),
+        ("/w/acme/replications", {**new, "username": "c:i", "password": "secret"}),
+        ("/w/acme/replications", {**new, "username": "ci", "password": "two\nlines"}),
+        (rule, {"action": "save", **new, "prefix": "Team Images"}),
+        (rule, {"action": "save", **new, "username": "ci", "password": "x", "anonymous": "1"}),
+        (rule, {"action": "retry", "job": "first"}),
+        (rule, {"action": "retry", "job": str(job["id"])}),  # pending again: tried already
+        (rule, {"action": "explode"}),
+    ]
+    retried = await owner.post(rule, {"action": "retry", "job": str(job["id"])})
+    assert retried.status_code == 303
+    for path, form in posts:
+        page = await owner.post(path, form)
+        assert page.status_code in (400, 409), (path, form, page.status_code)
+        assert_no_english(page, f"{path} {form}")
 
 
 async def test_refusals_on_japanese_pages_name_the_role_in_japanese(ui: Ui) -> None:

@@ -178,6 +178,85 @@ KNOWN: tuple[tuple[str, str], ...] = (
     ),
     ("a password needs at least 8 characters", _("A password needs at least 8 characters.")),
     ("only site admins manage people's accounts", _("Only site admins manage accounts.")),
+    # replication rules (the replication forms); a URL's refusal (`reason`) is itself one
+    # of the messages here. The specific "remote URL: ..." ones come before the general one.
+    (
+        "remote URL: give the credentials as username and password, not in the URL",
+        _("Remote URL: give the credentials as the username and password, not in the URL."),
+    ),
+    (
+        "remote URL: give the registry's address only (https://HOST[:PORT]); where the images"
+        " go at the remote is the prefix",
+        _(
+            "Remote URL: give the registry's address only (https://HOST[:PORT]); where the"
+            " images go at the remote is the prefix."
+        ),
+    ),
+    ("remote URL %(url)s: %(reason)s", _("Remote URL %(url)s: %(reason)s")),
+    ("remote URL: %(reason)s", _("Remote URL: %(reason)s")),
+    (
+        "plain http:// goes only to loopback addresses (mirror_allow_http allows it"
+        " elsewhere); use https://",
+        _(
+            "plain http:// goes only to loopback addresses (mirror_allow_http allows it"
+            " elsewhere); use https://"
+        ),
+    ),
+    (
+        "prefix %(prefix)s: use lowercase letters, digits and separators (. _ -), in"
+        " components joined by /",
+        _(
+            "Prefix %(prefix)s: use lowercase letters, digits and separators (. _ -), in"
+            " components joined by /."
+        ),
+    ),
+    (
+        "the prefix is longer than %(limit)s characters",
+        _("The prefix is longer than %(limit)s characters."),
+    ),
+    (
+        "%(name)s is not a package name of workspace %(workspace)s",
+        _("%(name)s is not a package name of workspace %(workspace)s."),
+    ),
+    (
+        "give both a username and a password for the remote, or neither",
+        _("Give both a username and a password for the remote, or neither."),
+    ),
+    (
+        "the username must be at most %(limit)s printable characters, without ':'",
+        _("The username must be at most %(limit)s printable characters, without a colon (:)."),
+    ),
+    (
+        "the password must be at most %(limit)s printable characters",
+        _("The password must be at most %(limit)s printable characters."),
+    ),
+    (
+        "give credentials, or ask for anonymous access, not both",
+        _("Give credentials, or ask for anonymous access, not both."),
+    ),
+    (
+        "only owners of workspace %(name)s may replicate the whole workspace; a package's"
+        " admins may replicate that package",
+        _(
+            "Only owners of workspace %(name)s may replicate the whole workspace; a package's"
+            " admins may replicate that package."
+        ),
+    ),
+    (
+        "your %(role)s access to package %(name)s does not allow this; replication needs admin",
+        _("Your %(role)s access to package %(name)s does not allow this; replication needs admin."),
+    ),
+    (
+        "job %(id)s is %(state)s; only a failed job is retried by hand",
+        _("Job %(id)s is %(state)s; only a failed job is retried by hand."),
+    ),
+    (
+        "no job %(id)s of replication %(replication)s",
+        _("There is no job %(id)s of replication %(replication)s."),
+    ),
+    ("no replication %(id)s", _("There is no replication %(id)s.")),
+    ("no such job", _("There is no such job.")),
+    ("unknown action", _("Unknown action.")),
     # webhooks; a URL's refusal (`reason`) is itself one of the messages here
     ("webhook URL %(url)s: %(reason)s", _("Webhook URL %(url)s: %(reason)s")),
     ("webhook URL: %(reason)s", _("Webhook URL: %(reason)s")),
@@ -284,6 +363,9 @@ TERMS: dict[str, str] = {
     "broadcast": _("broadcast"),
     "reserved": _("reserved"),
     "cloud metadata": _("cloud metadata"),
+    "pending": _("pending"),
+    "done": _("done"),
+    "failed": _("failed"),
 }
 NESTED = "reason"  # a placeholder whose value is itself a message to put in words
 

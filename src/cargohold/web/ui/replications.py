@@ -93,7 +93,12 @@ async def create_replication(request: Request) -> Response:
         except NotFound:
             found = []
         return page.render(
-            "replications.html", 400, workspace=slug, rules=found, values=values, error=exc.message
+            "replications.html",
+            400,
+            workspace=slug,
+            rules=found,
+            values=values,
+            error=page.say(exc),
         )
     return page.redirect(f"/w/{quote(slug)}/replications/{made.id}?done=created")
 
@@ -176,4 +181,4 @@ async def change_replication(request: Request) -> Response:
         raise Invalid("unknown action")
     except (Invalid, Conflict) as exc:
         typed = _form_values(form) if action == "save" else None
-        return await _show(page, slug, replication_id, 400, error=exc.message, values=typed)
+        return await _show(page, slug, replication_id, 400, error=page.say(exc), values=typed)
