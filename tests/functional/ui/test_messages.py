@@ -17,8 +17,10 @@ _ERROR = re.compile(
     r'<p class="(?:error|detail)" role="alert"[^>]*>(.*?)</p>|<p class="detail"[^>]*>(.*?)</p>',
     re.S,
 )
-# What an error may hold in ASCII on a Japanese page: the values it names.
+# What an error may hold in ASCII on a Japanese page: the values it names (a command to
+# run, an email domain, a protocol, a setting's or a provider's snake_case code among them).
 _VALUES = re.compile(
+    r"cargohold user create |@[\w.-]+|\bHTTP\b|\b[a-z]+(?:_[a-z]+)+\b|"
     r"'[^']*'|\"[^\"]*\"|[\w.+-]+@[\w.-]+|\b(acme|globex|URL|cargohold|cloudevents|distribution)\b|\b[a-z_]+\.[a-z_]+\b|[\w.-]+=[\w./*-]+|[\w.:*?-]*[/\d:][\w./:*?-]*",
     re.A,
 )

@@ -15,9 +15,11 @@ import pytest
 
 from cargohold.config import Settings
 from cargohold.services.accounts import directory
+from cargohold.web.ui import i18n
 from tests.functional.api.people import email
 from tests.functional.conftest import marked_settings
 from tests.functional.ui.conftest import PASSWORD, Ui, set_password
+from tests.functional.ui.test_messages import assert_no_english
 from tests.oidc.issuer import Issuer, Person
 
 
@@ -42,11 +44,15 @@ def person(who: str, *, verified: bool | None = True, subject: str | None = None
     return Person(subject=subject or f"idp-{who}", email=email(who), email_verified=verified)
 
 
-async def sso(ui: Ui, issuer: Issuer, who: Person, next: str = "/w/acme") -> httpx.Response:
-    """Sign in through the provider: start, let the provider answer, come back. Returns the
-    answer to the callback."""
+async def sso(
+    ui: Ui, issuer: Issuer, who: Person, next: str = "/w/acme", language: str | None = None
+) -> httpx.Response:
+    """Sign in through the provider: start, let the provider answer, come back (in
+    `language`, when given). Returns the answer to the callback."""
     client = ui.api.client
     client.cookies.clear()
+    if language:
+        client.cookies.set(i18n.COOKIE, language)
     issuer.person = who
     started = await client.get("/sign-in/sso", params={"next": next})
     assert started.status_code == 303, started.text
@@ -183,10 +189,58 @@ async def test_a_provider_error_is_shown(ui: Ui) -> None:
     await ui.api.client.get("/sign-in/sso")
     answer = await ui.api.client.get(
         "/sign-in/sso/callback",
+        params={"error": "invalid_scope", "error_description": "the scope profile is off"},
+    )
+    assert answer.status_code == 401
+    assert "did not sign you in" in answer.text
+    assert '<p class="detail" lang="en">the scope profile is off</p>' in answer.text
+    await ui.api.client.get("/sign-in/sso")
+    answer = await ui.api.client.get(
+        "/sign-in/sso/callback",
         params={"error": "access_denied", "error_description": "the user said no"},
     )
     assert answer.status_code == 401
-    assert "did not sign you in" in answer.text and "the user said no" in answer.text
+    assert "You, or the provider, declined the sign-in." in answer.text
+
+
+async def test_sso_refusals_on_japanese_pages_have_no_english_left(ui: Ui, issuer: Issuer) -> None:
+    refusals = {
+        "unverified": person("owner", verified=False),
+        "no account": person("newcomer"),
+        "no email": Person("idp-anonymous", None),
+    }
+    for what, who in refusals.items():
+        back = await sso(ui, issuer, who, language="ja")
+        assert back.status_code == 403, (what, back.status_code)
+        assert_no_english(back, what)
+    ui.api.client.cookies.set(i18n.COOKIE, "ja")
+    await ui.api.client.get("/sign-in/sso")
+    answer = await ui.api.client.get("/sign-in/sso/callback", params={"error": "access_denied"})
+    assert answer.status_code == 401
+    assert_no_english(answer, "access_denied")
+    issuer.client_secret = "another secret"  # the token endpoint refuses the registry
+    back = await sso(ui, issuer, person("owner"), language="ja")
+    assert back.status_code == 403, back.status_code
+    assert_no_english(back, "token endpoint")
+    assert "トークンエンドポイントが HTTP 401" in back.text and "invalid_client" in back.text
+    issuer.discovery_issuer = "https://elsewhere.example.com"  # discovery names another
+    ui.api.context.federation.providers.forget()
+    # a client of its own: the shared one fails the test on any 5xx
+    async with httpx.AsyncClient(transport=ui.api.transport, base_url=ui.api.client.base_url) as c:
+        started = await c.get("/sign-in/sso", headers={"cookie": f"{i18n.COOKIE}=ja"})
+    assert started.status_code == 502, started.status_code
+    assert_no_english(started, "discovery")
+    assert "別の発行者" in started.text
+
+
+@pytest.mark.settings(sso_allowed_domains=["acme.example"])
+async def test_an_email_outside_the_allowed_domains_is_refused_in_japanese(
+    ui: Ui, issuer: Issuer
+) -> None:
+    for who in (person("owner"), Person("idp-anonymous", None)):
+        back = await sso(ui, issuer, who, language="ja")
+        assert back.status_code == 403
+        assert_no_english(back, f"domain {who.email}")
 
 
 @pytest.mark.settings(password_login=False)

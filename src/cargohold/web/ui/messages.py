@@ -333,6 +333,91 @@ KNOWN: tuple[tuple[str, str], ...] = (
         "the %(field)s needs 1 to %(limit)s printable characters",
         _("%(field)s needs 1 to %(limit)s printable characters."),
     ),
+    # single sign-on: why a sign-in was refused, or failed at the provider (the sign-in page)
+    (
+        "the provider has not verified the email address %(email)s; an account is linked by a"
+        " verified email address only",
+        _(
+            "The provider has not verified the email address %(email)s; an account is linked"
+            " by a verified email address only."
+        ),
+    ),
+    (
+        "the provider did not say which email address signed in",
+        _("The provider did not say which email address signed in."),
+    ),
+    (
+        "there is no account for %(email)s; ask an administrator to invite you (cargohold"
+        " user create %(command)s)",
+        _(
+            "There is no account for %(email)s; ask an administrator to invite you (cargohold"
+            " user create %(command)s)."
+        ),
+    ),
+    (
+        "%(email)s may not sign in here; single sign-on is open to %(domains)s",
+        _("%(email)s may not sign in here; single sign-on is open to %(domains)s."),
+    ),
+    (
+        "the provider's token endpoint answered HTTP %(status)s (%(error)s)",
+        _("The provider's token endpoint answered HTTP %(status)s (%(error)s)."),
+    ),
+    (
+        "the provider's token endpoint answered HTTP %(status)s",
+        _("The provider's token endpoint answered HTTP %(status)s."),
+    ),
+    (
+        "the provider's token endpoint sent no ID token",
+        _("The provider's token endpoint sent no ID token."),
+    ),
+    (
+        "the ID token comes from another issuer (%(issuer)s)",
+        _("The ID token comes from another issuer (%(issuer)s)."),
+    ),
+    (
+        "the ID token is not meant for this registry (aud)",
+        _("The ID token is not meant for this registry (aud)."),
+    ),
+    (
+        "the ID token was issued to another client (azp)",
+        _("The ID token was issued to another client (azp)."),
+    ),
+    (
+        "the ID token is not the answer to this sign-in (nonce)",
+        _("The ID token is not the answer to this sign-in (nonce)."),
+    ),
+    (
+        "the provider's subject identifier is too long",
+        _("The provider's subject identifier is too long."),
+    ),
+    (
+        "%(issuer)s names no authorization or token endpoint",
+        _("%(issuer)s names no authorization or token endpoint."),
+    ),
+    (
+        "the discovery document of %(issuer)s names another issuer (%(found)s)",
+        _("The discovery document of %(issuer)s names another issuer (%(found)s)."),
+    ),
+    (
+        "the discovery document of %(issuer)s names no jwks_uri",
+        _("The discovery document of %(issuer)s names no jwks_uri."),
+    ),
+    (
+        "the token's signature does not verify with the keys of %(issuer)s",
+        _("The token's signature does not verify with the keys of %(issuer)s."),
+    ),
+    (
+        "the token expired at %(when)s (%(seconds)s s ago); ask for a fresh one",
+        _("The token expired at %(when)s (%(seconds)s s ago); ask for a fresh one."),
+    ),
+    (
+        "the token is not valid yet: not before %(when)s (nbf); check the clocks",
+        _("The token is not valid yet: not before %(when)s (nbf); check the clocks."),
+    ),
+    (
+        "the token was issued in the future (%(when)s, iat); check the clocks",
+        _("The token was issued in the future (%(when)s, iat); check the clocks."),
+    ),
     # the audit log's filters
     (
         "%(text)s is not a time: write a date (2026-03-01), a time (2026-03-01T12:00:00Z) or an"
@@ -366,6 +451,7 @@ TERMS: dict[str, str] = {
     "pending": _("pending"),
     "done": _("done"),
     "failed": _("failed"),
+    "an account without an email address": _("an account without an email address"),
 }
 NESTED = "reason"  # a placeholder whose value is itself a message to put in words
 

@@ -13,6 +13,7 @@ from cargohold.services.accounts import logins, sessions, sso, tokens
 from cargohold.services.errors import NotFound
 from cargohold.web.registry.auth import public_base
 from cargohold.web.ui import i18n, session_cookie
+from cargohold.web.ui.messages import Said, _
 from cargohold.web.ui.page import Page, begin
 
 SSO_COOKIE = "cargohold_sso"
@@ -134,7 +135,7 @@ async def sso_start(request: Request) -> Response:
         )
     except sso.SignInRefused as exc:
         message = page.gettext("The sign-in provider could not be reached. Try again later.")
-        return _sign_in_page(page, 502, next=target, error=message, detail=exc.message)
+        return _sign_in_page(page, 502, next=target, error=message, detail=page.say(exc))
     kept = {
         "state": started.state,
         "nonce": started.nonce,
@@ -168,6 +169,27 @@ def _refusal(page: Page, exc: sso.SignInRefused) -> str:
     return messages.get(exc.reason, page.gettext("The sign-in provider did not sign you in."))
 
 
+# The errors a provider sends back instead of a code (OAuth 2.0 and OpenID Connect), said in
+# the reader's language; any other is shown as the provider wrote it (its description).
+PROVIDER_ERRORS = {
+    "access_denied": _("You, or the provider, declined the sign-in."),
+    "login_required": _("The provider needs you to sign in there first."),
+    "interaction_required": _("The provider needs you to do something there first."),
+    "consent_required": _("The provider needs your consent for this registry first."),
+    "account_selection_required": _("The provider needs you to choose an account first."),
+    "temporarily_unavailable": _("The provider is unavailable for now. Try again later."),
+    "server_error": _("The provider failed. Try again later."),
+}
+
+
+def _provider_error(page: Page, code: str, description: str | None) -> Said:
+    """Why the provider sent no code: a known error in the reader's words, else what the
+    provider wrote (its description, or its error code), marked as the provider's English."""
+    if code in PROVIDER_ERRORS:
+        return Said(page.gettext(PROVIDER_ERRORS[code]))
+    return Said((description or code)[:300], lang="en")
+
+
 async def sso_callback(request: Request) -> Response:
     """The provider sends the browser back here with a code: check the state, exchange the
     code, find or link (or make) the account, start a session."""
@@ -180,12 +202,12 @@ async def sso_callback(request: Request) -> Response:
     )
     target = safe_next(kept.get("next"))
 
-    def refuse(message: str, status: int, detail: str | None = None) -> Response:
+    def refuse(message: str, status: int, detail: Said | None = None) -> Response:
         page_response = _sign_in_page(page, status, next=target, error=message, detail=detail)
         return _forget_sign_in(request, page_response)
 
     if params.get("error"):
-        detail = str(params.get("error_description") or params["error"])[:300]
+        detail = _provider_error(page, params["error"], params.get("error_description"))
         return refuse(page.gettext("The sign-in provider did not sign you in."), 401, detail)
     state = params.get("state", "")
     if not kept or not secrets.compare_digest(state.encode(), str(kept.get("state")).encode()):
@@ -206,7 +228,7 @@ async def sso_callback(request: Request) -> Response:
         async with page.transaction() as tx:
             user = await sso.account(tx, person, ctx.settings, now=ctx.now())
     except sso.SignInRefused as exc:
-        return refuse(_refusal(page, exc), exc.status, exc.message)
+        return refuse(_refusal(page, exc), exc.status, page.say(exc))
     await _start_session(page, user.id, method=sessions.SSO)
     return _forget_sign_in(request, page.redirect(target))
 
