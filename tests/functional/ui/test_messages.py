@@ -164,6 +164,12 @@ async def test_replication_errors_on_japanese_pages_have_no_english_left(ui: Ui)
         page = await owner.post(path, form)
         assert page.status_code in (400, 409), (path, form, page.status_code)
         assert_no_english(page, f"{path} {form}")
+    # who may replicate: a package's writer, and a workspace member for the whole workspace
+    for who, package in (("writer", "acme/web/api"), ("member", "")):
+        client = await japanese(ui, who)
+        page = await client.post("/w/acme/replications", {**new, "package": package})
+        assert page.status_code == 403, (who, page.status_code)
+        assert_no_english(page, f"a rule added by {who}")
 
 
 async def test_refusals_on_japanese_pages_name_the_role_in_japanese(ui: Ui) -> None:
