@@ -216,6 +216,25 @@ async def test_garbage_collection_runs_every_saved_policy(api: Api, world: Lifec
     assert await remaining_tags(api) == {"build-11", "build-12"}
 
 
+async def test_a_run_now_that_deletes_nothing_is_recorded_as_applied(
+    api: Api, world: Lifecycle
+) -> None:
+    """So that the package's page counts it as the policy's last run; a collection that
+    deletes nothing records nothing."""
+    ran = await save_and_run(api, {"keep_newest": 100})
+    assert ran["tags"] == [] and ran["manifests"] == []
+    query = "SELECT action, actor_name, package, target FROM events WHERE action LIKE 'retention.%'"
+    [event] = await api.rows(query)
+    assert dict(event) == {
+        "action": "retention.applied",
+        "actor_name": "admin@example.com",
+        "package": NAME,
+        "target": f"{NAME}: nothing to delete",
+    }
+    await retention.apply_policies(api.context, dry_run=False)
+    assert len(await api.rows(query)) == 1
+
+
 # Saving, reading and removing a policy.
 
 
