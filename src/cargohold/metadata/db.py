@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import mmap
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -64,11 +62,6 @@ class Database(Queries, Protocol):
         ...
 
 
-# The WAL index's format version, and the size of one copy of its header (SQLite keeps
-# two, one after the other, at the start of the -shm file).
-_WAL_INDEX_VERSION = 3007000
-_WAL_HEADER = 48
-
 # SQLite creates the -wal and -shm files with the mode of the database file.
 _SQLITE_FILES = ("", "-wal", "-shm", "-journal")
 
@@ -104,39 +97,18 @@ class SQLiteDatabase:
             self._conn.execute(f"PRAGMA {pragma}")
         self._lock = asyncio.Lock()
         self._open = True
-        self._path = path
-        self._wal_index: mmap.mmap | None = None
-        self._wal_mapped = False
         metrics.PROCESS.db_max += 1
 
     def change_mark(self) -> object:
-        """The header of the WAL index (the -shm file every connection to the database
-        maps, sqlite.org/walformat.html): each commit, by any process, rewrites it. Read
-        from memory, with no call into SQLite, which would let go of the GIL on the hot
-        path. None while this connection is in a transaction (what it reads may yet be
-        rolled back) or while a commit is writing the header."""
+        """`PRAGMA data_version` (moved by other connections' commits, in any process) with
+        this connection's `total_changes` (its own). None while this connection is in a
+        transaction: what it reads may yet be rolled back. (Reading the WAL index's header
+        from a mapping of the -shm file instead killed workers with SIGBUS when another
+        process's SQLite truncated that file.)"""
         if self._conn.in_transaction:
             return None
-        index = self._wal_index if self._wal_mapped else self._map_wal_index()
-        if index is None:  # no WAL index to read: ask SQLite (data_version misses our commits)
-            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-            return (version, self._conn.total_changes)
-        header = index[:_WAL_HEADER]
-        # SQLite writes the second copy, then the first; readers compare them.
-        return header if header == index[_WAL_HEADER : 2 * _WAL_HEADER] else None
-
-    def _map_wal_index(self) -> mmap.mmap | None:
-        self._wal_mapped = True
-        try:
-            with open(f"{self._path}-shm", "rb") as fh:
-                index = mmap.mmap(fh.fileno(), 2 * _WAL_HEADER, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            return None
-        if int.from_bytes(index[:4], sys.byteorder) != _WAL_INDEX_VERSION or index[12] != 1:
-            index.close()
-            return None
-        self._wal_index = index
-        return index
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return (version, self._conn.total_changes)
 
     async def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
         row: Row | None = self._conn.execute(sql, params or {}).fetchone()
@@ -178,7 +150,4 @@ class SQLiteDatabase:
         if self._open:
             self._open = False
             metrics.PROCESS.db_max -= 1
-        if self._wal_index is not None:
-            self._wal_index.close()
-            self._wal_index = None
         self._conn.close()

@@ -111,12 +111,11 @@ async def test_the_cache_is_bounded_by_entries_and_bytes(
     assert cache.get(mine, "huge") is None
 
 
-async def test_without_a_wal_index_to_map_the_mark_comes_from_sqlite(
-    databases: tuple[SQLiteDatabase, SQLiteDatabase], tmp_path: Path
+async def test_the_mark_moves_with_commits_of_other_connections_and_this_one(
+    databases: tuple[SQLiteDatabase, SQLiteDatabase],
 ) -> None:
     """data_version for the other connections' commits, total_changes for this one's."""
     mine, other = databases
-    mine._path = tmp_path / "elsewhere"  # no -shm file there: the index cannot be mapped
     cache = ReadCache()
     _keep(cache, mine, "k", "v")
     assert cache.get(mine, "k") == "v"
