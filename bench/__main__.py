@@ -231,10 +231,9 @@ def main(argv: list[str] | None = None) -> int:
 
     all_rows = report.rows(ctx.results, report.specs(size_label(args.size_mib), args.small_layers))
     print(report.table(all_rows))
-    scale_specs = report.scale_out_specs(size_label(args.size_mib))
     if scale_out:
         print()
-        print(report.scale_out_table(ctx.results, scale_specs, list(scale_out)))
+        print(scaleout.table(ctx.results, size_label(args.size_mib), list(scale_out)))
     hw = machine()
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -263,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     data = report.to_json(all_rows, meta)
     if scale_out:
         meta["scale_out"] = scale_out
-        data["scale_out"] = report.scale_out_json(ctx.results, scale_specs, list(scale_out))
+        data["scale_out"] = scaleout.to_json(ctx.results, list(scale_out))
     out = args.json or DEFAULT_JSON
     report.write_json(out, data)
     log(f"wrote {out}")

@@ -160,6 +160,7 @@ class Server:
     sampler: RssSampler | None = None
     log_path: Path | None = None
     version: str = ""
+    config: str = ""  # distribution only: its configuration (default: filesystem storage)
 
     @property
     def kind(self) -> str:
@@ -182,6 +183,10 @@ class Server:
                 # Benchmark the working tree, whether or not the package is installed.
                 old = env.get("PYTHONPATH")
                 env["PYTHONPATH"] = str(src) + (os.pathsep + old if old else "")
+        if self.kind == "distribution":
+            # distribution 2.8.2's S3 driver panics at start when AWS_CA_BUNDLE is set (and
+            # would take credentials from AWS_*): its settings come from its config only.
+            env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
         env.update(self.extra_env)
         return env
 
@@ -198,7 +203,7 @@ class Server:
             return cmd, env
         if self.kind == "distribution":
             config = self.data_dir.parent / f"{self.name}-config.yml"
-            config.write_text(distribution_config(self.data_dir, self.port))
+            config.write_text(self.config or distribution_config(self.data_dir, self.port))
             return [DISTRIBUTION_BIN, "serve", str(config)], env
         raise ValueError(f"unknown server {self.name!r}")
 
