@@ -12,8 +12,8 @@ async def list_runs(
     db: Queries, principal: Principal, *, limit: int, before: int | None = None
 ) -> list[GcRun]:
     """The newest collections (older than run `before`, if given), for site admins."""
-    if principal.user is None:
+    if principal.anonymous:
         raise Unauthenticated("sign in as a site admin to see garbage collection runs")
-    if not principal.user.is_admin or principal.robot:
+    if principal.user is None or not principal.user.is_admin or principal.robot:
         raise Forbidden("only site admins may see garbage collection runs")
     return await recent(db, limit=limit, before=before)
