@@ -80,6 +80,25 @@ def private_sqlite_file(path: Path) -> None:
                 companion.chmod(0o600)
 
 
+WAL_SWITCH_TIMEOUT = 10.0
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (it stays so, in the file). The switch needs the
+    database alone, and SQLite answers "database is locked" at once, without waiting out
+    busy_timeout, when another connection is switching too: workers opening a new
+    database together. Tried again until one of them has switched it."""
+    deadline = time.monotonic() + WAL_SWITCH_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SQLiteDatabase:
     for_update = ""
     for_share = ""
@@ -88,13 +107,9 @@ class SQLiteDatabase:
         private_sqlite_file(path)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=10000",
-        ):
+        for pragma in ("busy_timeout=10000", "synchronous=NORMAL", "foreign_keys=ON"):
             self._conn.execute(f"PRAGMA {pragma}")
+        _use_wal(self._conn)
         self._lock = asyncio.Lock()
         self._open = True
         metrics.PROCESS.db_max += 1
