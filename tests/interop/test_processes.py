@@ -362,7 +362,7 @@ def test_killing_the_supervisor_kills_its_workers_and_frees_the_port(servers: Se
     server = servers.start(workers=2)
     server.wait_for_log("Spawning worker-", count=2)
     workers = server.worker_pids()
-    assert all(alive(pid) for pid in workers)
+    assert all(alive(pid) for pid in workers), log_tail(server.log_path)
 
     os.kill(server.pid, signal.SIGKILL)
     server.process.wait(timeout=10)
