@@ -17,8 +17,9 @@ import pytest
 
 from cargohold.config import Settings
 from cargohold.services.errors import Invalid
+from cargohold.services.events import cursors
 from cargohold.services.events.audit import Event
-from cargohold.services.events.webhooks import delivery, endpoints, fanout, formats
+from cargohold.services.events.webhooks import delivery, endpoints, formats
 from cargohold.services.events.webhooks.endpoints import Webhook
 from cargohold.services.events.webhooks.formats import Occurrence, Source
 from cargohold.services.outbound import Reply
@@ -363,7 +364,7 @@ def test_the_cursor_stops_before_a_young_gap_in_the_ids(
     cursor: int, found: list[tuple[int, float]], settled: int
 ) -> None:
     events = [event(id=i, at=NOW - age) for i, age in found]
-    assert fanout.settled(cursor, events, NOW) == settled
+    assert cursors.settled(cursor, events, NOW) == settled
 
 
 def test_the_verification_snippet_of_the_docs_accepts_a_signed_delivery() -> None:

@@ -19,14 +19,9 @@ attempts in a row an endpoint is turned off, with the reason.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
-import os
-import random
-import secrets
 import socket
 import time
 from dataclasses import dataclass, field
@@ -36,6 +31,14 @@ from cargohold import __version__
 from cargohold.config import Settings
 from cargohold.metadata.db import Database, Queries
 from cargohold.services import outbound, sealing
+from cargohold.services.events import cursors
+from cargohold.services.events.leased_queue import (
+    LeasedQueue,
+    holder_name,
+    jittered_backoff,
+    poll_forever,
+    serve_each,
+)
 from cargohold.services.events.webhooks import deliveries, endpoints, fanout
 from cargohold.services.events.webhooks.deliveries import DELIVERED, FAILED, PENDING, Delivery
 from cargohold.services.events.webhooks.endpoints import Webhook
@@ -48,6 +51,12 @@ RESPONSE_LIMIT = 16 * 1024
 PRUNE_INTERVAL = 3600.0
 USER_AGENT = f"Cargohold-Webhooks/{__version__}"
 RETRIED_STATUSES = frozenset({408, 429})
+QUEUE = LeasedQueue(
+    owners="webhooks",
+    items="webhook_deliveries",
+    owner_column="webhook_id",
+    select_items=deliveries.DELIVERY_SELECT,
+)
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
@@ -121,8 +130,9 @@ def backoff(settings: Settings, attempts: int, retry_after: float | None = None)
     """Seconds before the next attempt after `attempts` failed ones: doubling from
     `webhook_retry_initial` up to an hour, each between half and all of that (jitter), or
     what the receiver's Retry-After asks when that is longer."""
-    ceiling: float = min(MAX_BACKOFF, settings.webhook_retry_initial * 2.0 ** max(0, attempts - 1))
-    wait = ceiling / 2 + random.uniform(0, ceiling / 2)
+    wait = jittered_backoff(
+        first=settings.webhook_retry_initial, longest=MAX_BACKOFF, attempts=attempts
+    )
     if retry_after is not None:
         wait = max(wait, min(retry_after, MAX_BACKOFF))
     return wait
@@ -135,9 +145,7 @@ class Deliverer:
     db: Database
     settings: Settings
     key: bytes  # opens the endpoints' sealed secrets
-    holder: str = field(
-        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-    )
+    holder: str = field(default_factory=holder_name)
     _pruned_at: float = 0.0
 
     def __post_init__(self) -> None:
@@ -154,23 +162,8 @@ class Deliverer:
     async def send_due(self, now: float, *, concurrency: int = 8) -> int:
         """Serve every endpoint with a delivery due and no other node serving it; how many
         attempts were made."""
-        rows = await self.db.fetchall(
-            "SELECT DISTINCT d.webhook_id FROM webhook_deliveries d"
-            " JOIN webhooks w ON w.id = d.webhook_id"
-            " WHERE d.state = :pending AND d.next_attempt_at <= :now AND w.active"
-            " AND (w.retry_at IS NULL OR w.retry_at <= :now)"
-            " AND (w.lease_until IS NULL OR w.lease_until < :now OR w.lease_holder = :me)"
-            " LIMIT 100",
-            {"pending": PENDING, "now": now, "me": self.holder},
-        )
-        gate = asyncio.Semaphore(concurrency)
-
-        async def serve(webhook_id: int) -> int:
-            async with gate:
-                return await self.serve_endpoint(webhook_id)
-
-        done = await asyncio.gather(*(serve(int(row["webhook_id"])) for row in rows))
-        return sum(done)
+        due = await QUEUE.owners_due(self.db, holder=self.holder, now=now)
+        return await serve_each(due, self.serve_endpoint, concurrency=concurrency)
 
     async def serve_endpoint(self, webhook_id: int, *, budget: int = 100) -> int:
         """Under the endpoint's lease, send its due deliveries one at a time, oldest first,
@@ -190,7 +183,7 @@ class Deliverer:
                 await self._record(hook, delivery, attempt)
                 made += 1
         finally:
-            await self._release(webhook_id)
+            await QUEUE.release(self.db, webhook_id, holder=self.holder)
         return made
 
     async def _take(self, webhook_id: int) -> tuple[Webhook, str, Delivery] | None:
@@ -198,29 +191,16 @@ class Deliverer:
         another node holds it, it is off or backing off, or nothing is due."""
         now = time.time()
         async with self.db.transaction() as tx:
-            taken = await tx.execute(
-                "UPDATE webhooks SET lease_holder = :me, lease_until = :until"
-                " WHERE id = :id AND active AND (retry_at IS NULL OR retry_at <= :now)"
-                " AND (lease_until IS NULL OR lease_until < :now OR lease_holder = :me)",
-                {
-                    "me": self.holder,
-                    "until": now + self.lease_seconds,
-                    "id": webhook_id,
-                    "now": now,
-                },
+            found = await QUEUE.take(
+                tx, webhook_id, holder=self.holder, now=now, seconds=self.lease_seconds
             )
-            if taken != 1:
+            if found is None:
                 return None
             row = await tx.fetchone(
                 "SELECT w.id, w.workspace_id, w.secret FROM webhooks w WHERE w.id = :id",
                 {"id": webhook_id},
             )
-            found = await tx.fetchone(
-                f"{deliveries.DELIVERY_SELECT} WHERE webhook_id = :w AND state = :pending"
-                " AND next_attempt_at <= :now ORDER BY id LIMIT 1",
-                {"w": webhook_id, "pending": PENDING, "now": now},
-            )
-            if row is None or found is None:
+            if row is None:
                 return None
             hook = await endpoints.get_webhook(
                 tx, workspace_id=int(row["workspace_id"]), webhook_id=webhook_id
@@ -328,35 +308,17 @@ class Deliverer:
         async with self.db.transaction() as tx:
             await _switch_off(tx, hook.id, reason, time.time())
 
-    async def _release(self, webhook_id: int) -> None:
-        with contextlib.suppress(Exception):
-            async with self.db.transaction() as tx:
-                await tx.execute(
-                    "UPDATE webhooks SET lease_holder = NULL, lease_until = NULL"
-                    " WHERE id = :id AND lease_holder = :me",
-                    {"id": webhook_id, "me": self.holder},
-                )
-
     # ----------------------------------------------------------------------- upkeep
 
     async def prune(self, now: float) -> int:
         """Delete finished deliveries older than `webhook_history_days`."""
         before = now - self.settings.webhook_history_days * 86400
         async with self.db.transaction() as tx:
-            removed: int = await tx.execute(
-                "DELETE FROM webhook_deliveries WHERE state <> :pending AND created_at < :before",
-                {"pending": PENDING, "before": before},
-            )
-        return removed
+            return await QUEUE.prune(tx, before=before)
 
     async def run_once(self) -> int:
         """One round: fan out, send what is due; how much work there was."""
-        work = 0
-        for _ in range(20):  # bounded, so that sending is not starved by a burst
-            read = await fanout.fan_out(self.db, self.source, time.time())
-            work += read
-            if read < fanout.BATCH:
-                break
+        work = await cursors.read_all(lambda: fanout.fan_out(self.db, self.source, time.time()))
         work += await self.send_due(time.time())
         now = time.time()
         if now - self._pruned_at > PRUNE_INTERVAL:
@@ -366,16 +328,12 @@ class Deliverer:
 
     async def run_forever(self) -> None:
         """Every `webhook_poll_interval` seconds (at once again while there is work)."""
-        while True:
-            try:
-                work = await self.run_once()
-            except Exception:
-                log.exception("webhook delivery failed")
-                work = 0
-            if not work:
-                await asyncio.sleep(self.settings.webhook_poll_interval)
-            else:
-                await asyncio.sleep(0)
+        await poll_forever(
+            self.run_once,
+            interval=self.settings.webhook_poll_interval,
+            log=log,
+            what="webhook delivery",
+        )
 
 
 # --------------------------------------------------------------------------- helpers

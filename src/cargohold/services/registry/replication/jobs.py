@@ -3,9 +3,10 @@ outbox, and the history of a rule.
 
 Queuing reads the events after the cursor (`replication_cursors`, one row) in id order and
 queues a job for every rule that covers each `manifest.pushed`, in one transaction that holds
-the cursor row, as webhook fan-out does (services/events/webhooks/fanout.py): any node may
-run it, queuing twice is harmless (one job per rule and event), the cursor only moves forward
-and waits at a young gap in the ids.
+the cursor row, as webhook fan-out does (services/events/cursors.py): any node may run it,
+queuing twice is harmless (one job per rule and event), the cursor only moves forward and
+waits at a young gap in the ids. The jobs are run under their rule's lease
+(services/events/leased_queue.py).
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from dataclasses import dataclass
 
 from cargohold.metadata.db import Database, Queries, Row
 from cargohold.services.errors import Conflict, NotFound
-from cargohold.services.events import audit, outbox
+from cargohold.services.events import outbox
 from cargohold.services.events.audit import Event
-from cargohold.services.events.webhooks.fanout import settled
+from cargohold.services.events.cursors import OutboxCursor, read_after
+from cargohold.services.events.leased_queue import LeasedQueue
 from cargohold.services.registry.replication import rules
 from cargohold.services.registry.replication.rules import Replication
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 STATES = (PENDING, DONE, FAILED)
-CURSOR = "events"
-BATCH = 500
+CURSOR = OutboxCursor(table="replication_cursors", owners="replications")
 PUSHED = "manifest.pushed"
 
 
@@ -48,6 +49,14 @@ class Job:
 JOB_SELECT = (
     "SELECT id, replication_id, event_id, package, tag, digest, state, attempts, created_at,"
     " next_attempt_at, last_attempt_at, finished_at, copied, error FROM replication_jobs"
+)
+
+
+QUEUE = LeasedQueue(
+    owners="replications",
+    items="replication_jobs",
+    owner_column="replication_id",
+    select_items=JOB_SELECT,
 )
 
 
@@ -84,53 +93,21 @@ def wants(rule: Replication, event: Event) -> bool:
 async def queue(db: Database, now: float) -> int:
     """Queue the jobs of the pushes after the cursor; how many events were read (a full
     batch: call again)."""
-    row = await db.fetchone(
-        "SELECT (SELECT COALESCE(MAX(id), 0) FROM events) AS top,"
-        " (SELECT position FROM replication_cursors WHERE name = :n) AS position,"
-        " (SELECT MIN(since_event) FROM replications WHERE active) AS floor",
-        {"n": CURSOR},
-    )
-    if row is None or row["floor"] is None:
-        return 0  # no active rule: nothing to do, nothing written
-    if row["position"] is not None and row["top"] <= row["position"]:
-        return 0
+    if not await CURSOR.has_unread(db):
+        return 0  # no active rule, or nothing new: no write transaction
     async with db.transaction() as tx:
-        position = await _cursor(tx, now)
+        position = await CURSOR.hold(tx, now)
         found = await rules.active_replications(tx)
         if not found:
             return 0
         position = max(position, min(rule.since_event for rule in found))
-        rows = await tx.fetchall(
-            f"SELECT {audit._COLUMNS} FROM events WHERE id > :p ORDER BY id LIMIT :n",
-            {"p": position, "n": BATCH},
-        )
-        events = [audit._event(row) for row in rows]  # the audit log's reading of a row
+        events = await read_after(tx, position)
         for event in events:
             for rule in found:
                 if wants(rule, event):
                     await insert_job(tx, rule=rule, event=event, now=now)
-        await tx.execute(
-            "UPDATE replication_cursors SET position = :p, updated_at = :now"
-            " WHERE name = :n AND position < :p",
-            {"p": settled(position, events, now), "now": now, "n": CURSOR},
-        )
+        await CURSOR.move(tx, position, events, now)
     return len(events)
-
-
-async def _cursor(tx: Queries, now: float) -> int:
-    """The cursor, held for this transaction; made at the oldest rule's start when missing."""
-    select = f"SELECT position FROM replication_cursors WHERE name = :n{tx.for_update}"
-    row = await tx.fetchone(select, {"n": CURSOR})
-    if row is None:
-        await tx.execute(
-            "INSERT INTO replication_cursors (name, position, updated_at) VALUES (:n, COALESCE("
-            " (SELECT MIN(since_event) FROM replications), (SELECT MAX(id) FROM events), 0),"
-            " :now) ON CONFLICT (name) DO NOTHING",
-            {"n": CURSOR, "now": now},
-        )
-        row = await tx.fetchone(select, {"n": CURSOR})
-    assert row is not None
-    return int(row["position"])
 
 
 async def insert_job(tx: Queries, *, rule: Replication, event: Event, now: float) -> bool:
@@ -214,8 +191,4 @@ async def retry_job(tx: Queries, job: Job, *, now: float) -> Job:
 
 async def prune(tx: Queries, *, before: float) -> int:
     """Delete finished jobs made before `before`."""
-    removed: int = await tx.execute(
-        "DELETE FROM replication_jobs WHERE state <> :pending AND created_at < :before",
-        {"pending": PENDING, "before": before},
-    )
-    return removed
+    return await QUEUE.prune(tx, before=before)

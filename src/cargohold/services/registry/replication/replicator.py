@@ -1,7 +1,7 @@
 """The replicator: copying pushes to remote registries, in every node (docs/replication.md).
 
 Two steps, each safe to run on any number of nodes at once, as webhook delivery does
-(services/events/webhooks/delivery.py):
+(services/events/cursors.py, services/events/leased_queue.py):
 
 1. **Queuing** (jobs.py) makes one job per rule and pushed manifest, from the events outbox.
 2. **Copying**: a node takes a rule's lease (columns of `replications`), runs its due jobs
@@ -22,14 +22,9 @@ what was sent.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import os
-import random
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,9 +34,16 @@ from cargohold.metadata.db import Database
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digest import Digest
 from cargohold.services import outbound, sealing
+from cargohold.services.events import cursors
+from cargohold.services.events.leased_queue import (
+    holder_name,
+    jittered_backoff,
+    poll_forever,
+    serve_each,
+)
 from cargohold.services.registry.replication import jobs, remotes, rules
 from cargohold.services.registry.replication.closure import Gone, Item, closure
-from cargohold.services.registry.replication.jobs import DONE, FAILED, PENDING, Job
+from cargohold.services.registry.replication.jobs import DONE, FAILED, PENDING, QUEUE, Job
 from cargohold.services.registry.replication.rules import Replication
 from cargohold.services.remote import push
 from cargohold.services.remote.client import Remote
@@ -59,11 +61,11 @@ def backoff(settings: Settings, attempts: int) -> float:
     """Seconds before the next attempt after `attempts` failed ones: doubling from
     `replication_retry_initial` up to `replication_retry_max`, each between half and all
     of that (jitter)."""
-    ceiling: float = min(
-        settings.replication_retry_max,
-        settings.replication_retry_initial * 2.0 ** max(0, attempts - 1),
+    return jittered_backoff(
+        first=settings.replication_retry_initial,
+        longest=settings.replication_retry_max,
+        attempts=attempts,
     )
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def fallback_tag(digest: str) -> str:
@@ -89,9 +91,7 @@ class Replicator:
     settings: Settings
     key: bytes  # opens the rules' sealed passwords
     clock: Callable[[], float] = time.time  # tests move it on to make back-off due
-    holder: str = field(
-        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-    )
+    holder: str = field(default_factory=holder_name)
     _pruned_at: float = 0.0
 
     @property
@@ -104,24 +104,8 @@ class Replicator:
     async def copy_due(self, *, concurrency: int = 4) -> int:
         """Serve every rule with a job due and no other node serving it; how many jobs were
         attempted."""
-        now = self.clock()
-        rows = await self.db.fetchall(
-            "SELECT DISTINCT j.replication_id FROM replication_jobs j"
-            " JOIN replications r ON r.id = j.replication_id"
-            " WHERE j.state = :pending AND j.next_attempt_at <= :now AND r.active"
-            " AND (r.retry_at IS NULL OR r.retry_at <= :now)"
-            " AND (r.lease_until IS NULL OR r.lease_until < :now OR r.lease_holder = :me)"
-            " LIMIT 100",
-            {"pending": PENDING, "now": now, "me": self.holder},
-        )
-        gate = asyncio.Semaphore(concurrency)
-
-        async def serve(replication_id: int) -> int:
-            async with gate:
-                return await self.serve_rule(replication_id)
-
-        done = await asyncio.gather(*(serve(int(row["replication_id"])) for row in rows))
-        return sum(done)
+        due = await QUEUE.owners_due(self.db, holder=self.holder, now=self.clock())
+        return await serve_each(due, self.serve_rule, concurrency=concurrency)
 
     async def serve_rule(self, replication_id: int, *, budget: int = 50) -> int:
         """Under the rule's lease, run its due jobs one at a time, oldest first, until none
@@ -145,35 +129,22 @@ class Replicator:
                 await self._record(rule, job, outcome, time.monotonic() - started)
                 made += 1
         finally:
-            await self._release(replication_id)
+            await QUEUE.release(self.db, replication_id, holder=self.holder)
         return made
 
     async def _take(self, replication_id: int) -> tuple[Replication, str | None, Job] | None:
         now = self.clock()
         async with self.db.transaction() as tx:
-            taken = await tx.execute(
-                "UPDATE replications SET lease_holder = :me, lease_until = :until"
-                " WHERE id = :id AND active AND (retry_at IS NULL OR retry_at <= :now)"
-                " AND (lease_until IS NULL OR lease_until < :now OR lease_holder = :me)",
-                {
-                    "me": self.holder,
-                    "until": now + self.lease_seconds,
-                    "id": replication_id,
-                    "now": now,
-                },
+            found = await QUEUE.take(
+                tx, replication_id, holder=self.holder, now=now, seconds=self.lease_seconds
             )
-            if taken != 1:
+            if found is None:
                 return None
             row = await tx.fetchone(
                 "SELECT workspace_id, password FROM replications WHERE id = :id",
                 {"id": replication_id},
             )
-            found = await tx.fetchone(
-                f"{jobs.JOB_SELECT} WHERE replication_id = :r AND state = :pending"
-                " AND next_attempt_at <= :now ORDER BY id LIMIT 1",
-                {"r": replication_id, "pending": PENDING, "now": now},
-            )
-            if row is None or found is None:
+            if row is None:
                 return None
             rule = await rules.get_replication(
                 tx, workspace_id=int(row["workspace_id"]), replication_id=replication_id
@@ -194,16 +165,8 @@ class Replicator:
         return rule, password, job
 
     async def _renew(self, replication_id: int) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE replications SET lease_until = :until"
-                " WHERE id = :id AND lease_holder = :me",
-                {
-                    "until": self.clock() + self.lease_seconds,
-                    "id": replication_id,
-                    "me": self.holder,
-                },
-            )
+        until = self.clock() + self.lease_seconds
+        await QUEUE.renew(self.db, replication_id, holder=self.holder, until=until)
 
     async def run_job(self, rule: Replication, remote: Remote, job: Job) -> Outcome:
         """One attempt, outside any transaction."""
@@ -346,25 +309,11 @@ class Replicator:
             seconds,
         )
 
-    async def _release(self, replication_id: int) -> None:
-        with contextlib.suppress(Exception):
-            async with self.db.transaction() as tx:
-                await tx.execute(
-                    "UPDATE replications SET lease_holder = NULL, lease_until = NULL"
-                    " WHERE id = :id AND lease_holder = :me",
-                    {"id": replication_id, "me": self.holder},
-                )
-
     # ----------------------------------------------------------------------- rounds
 
     async def run_once(self) -> int:
         """One round: queue new pushes, copy what is due, prune old jobs; how much work."""
-        work = 0
-        for _ in range(20):
-            read = await jobs.queue(self.db, self.clock())
-            work += read
-            if read < jobs.BATCH:
-                break
+        work = await cursors.read_all(lambda: jobs.queue(self.db, self.clock()))
         work += await self.copy_due()
         now = self.clock()
         if now - self._pruned_at > PRUNE_INTERVAL:
@@ -375,10 +324,9 @@ class Replicator:
 
     async def run_forever(self) -> None:
         """Every `replication_poll_interval` seconds (at once again while there is work)."""
-        while True:
-            try:
-                work = await self.run_once()
-            except Exception:
-                log.exception("replication failed")
-                work = 0
-            await asyncio.sleep(0 if work else self.settings.replication_poll_interval)
+        await poll_forever(
+            self.run_once,
+            interval=self.settings.replication_poll_interval,
+            log=log,
+            what="replication",
+        )
