@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cargohold.storage.base import Backend
+from cargohold.storage.base import Backend, ObjectNotFound
 from tests.storage.test_backend import collect
 
 MiB = 1024 * 1024
@@ -75,3 +75,46 @@ async def test_an_empty_upload_publishes_an_empty_object(backend: Backend) -> No
     await backend.publish_upload("uploads/empty", state, "blobs/empty")
     assert await backend.size("blobs/empty") == 0
     assert await collect(backend.read("blobs/empty")) == b""
+
+
+async def test_an_append_given_its_destination_appears_there_only_when_published(
+    backend: Backend,
+) -> None:
+    state = await backend.start_upload("uploads/whole")
+    size, state = await backend.append_upload(
+        "uploads/whole", state, 0, pieces(DATA), "blobs/whole"
+    )
+    assert size == len(DATA)
+    with pytest.raises(ObjectNotFound):
+        await backend.size("blobs/whole")
+    await backend.publish_upload("uploads/whole", state, "blobs/whole")
+    assert await collect(backend.read("blobs/whole")) == DATA
+    assert [key async for key in backend.list_uploads("uploads/")] == []
+
+
+@pytest.mark.parametrize("keep_state", [True, False])
+async def test_an_aborted_append_given_its_destination_leaves_nothing(
+    backend: Backend, keep_state: bool
+) -> None:
+    """Aborted with its state, or without (garbage collection): nothing at the destination
+    then, nor after an upload of the same blob published there."""
+    state = await backend.start_upload("uploads/dropped")
+    _, state = await backend.append_upload(
+        "uploads/dropped", state, 0, pieces(DATA), "blobs/dropped"
+    )
+    await backend.abort_upload("uploads/dropped", state if keep_state else "")
+    assert [key async for key in backend.list_uploads("uploads/")] == []
+    with pytest.raises(ObjectNotFound):
+        await backend.size("blobs/dropped")
+    assert [key async for key in backend.list("blobs/")] == []
+
+
+async def test_a_failed_append_given_its_destination_leaves_the_upload_empty(
+    backend: Backend,
+) -> None:
+    state = await backend.start_upload("uploads/cut")
+    with pytest.raises(ConnectionResetError):
+        await backend.append_upload("uploads/cut", state, 0, failing(DATA), "blobs/cut")
+    _, state = await backend.append_upload("uploads/cut", state, 0, pieces(DATA), "blobs/cut")
+    await backend.publish_upload("uploads/cut", state, "blobs/cut")
+    assert await collect(backend.read("blobs/cut")) == DATA

@@ -182,3 +182,42 @@ async def test_wrong_credentials_or_bucket_are_unavailable(seaweedfs_server: Sea
     finally:
         await wrong_key.close()
         await no_bucket.close()
+
+
+async def test_an_append_given_its_destination_is_written_there_and_never_copied(
+    seaweedfs_server: SeaweedFS, store: S3Backend
+) -> None:
+    """A monolithic push's bytes go to a multipart upload at the blob's key: publishing
+    completes it (no copy of the parts), and the upload takes no more appends meanwhile."""
+    data = os.urandom(11 * MiB + 5)
+    state = await store.start_upload("uploads/d")
+    size, state = await store.append_upload("uploads/d", state, 0, pieces(data), "blobs/d")
+    uploads = seaweedfs_server.client().list_multipart_uploads(
+        Bucket=seaweedfs_server.bucket, Prefix=store.prefix
+    )
+    assert [u["Key"] for u in uploads.get("Uploads", [])] == [store.prefix + "blobs/d"]
+    assert not [k for k in objects(seaweedfs_server, store) if "-0000" in k or "-tail" in k]
+    with pytest.raises(ValueError):
+        await store.append_upload("uploads/d", state, size, stream(b"more"))
+    with pytest.raises(ValueError):
+        await collect(store.read_upload("uploads/d", state))
+    with pytest.raises(ValueError):
+        await store.publish_upload("uploads/d", state, "blobs/elsewhere")
+
+    await store.publish_upload("uploads/d", state, "blobs/d")
+
+    assert objects(seaweedfs_server, store) == {"blobs/d": len(data)}
+    assert await collect(store.read("blobs/d")) == data
+
+
+async def test_an_abort_without_state_finds_the_multipart_upload_at_the_destination(
+    seaweedfs_server: SeaweedFS, store: S3Backend
+) -> None:
+    state = await store.start_upload("uploads/o")
+    await store.append_upload("uploads/o", state, 0, pieces(os.urandom(6 * MiB)), "blobs/o")
+    await store.abort_upload("uploads/o", "")
+    uploads = seaweedfs_server.client().list_multipart_uploads(
+        Bucket=seaweedfs_server.bucket, Prefix=store.prefix
+    )
+    assert uploads.get("Uploads", []) == []
+    assert objects(seaweedfs_server, store) == {}

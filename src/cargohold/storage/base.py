@@ -92,10 +92,23 @@ class Backend(Protocol):
         ...
 
     async def append_upload(
-        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        dest: str | None = None,
     ) -> tuple[int, str]:
         """Write `chunks` at `offset` (the size `state` stands for); returns (new size, new
         state). ObjectNotFound when the upload was never started or was dropped.
+
+        `dest`, on a first append (`offset` 0) only: this append is the upload's whole
+        content, and the upload will be published at `dest` or aborted, nothing else. A
+        store may then write the bytes where `dest` will be (S3: a multipart upload at
+        `dest`, which publishing completes instead of copying the bytes), and such an
+        upload takes no further append and is not read back with `read_upload`: both
+        raise ValueError, as does publishing it at another key. Stores that gain nothing
+        from it ignore it.
 
         If the stream raises, the upload is put back to `offset` and the error
         propagates: a chunk is taken whole or not at all. Bytes past `offset` that an

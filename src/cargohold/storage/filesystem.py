@@ -115,7 +115,12 @@ class FilesystemBackend:
         return ""
 
     async def append_upload(
-        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        dest: str | None = None,
     ) -> tuple[int, str]:
         path = self._upload_path(key)
         try:

@@ -95,9 +95,15 @@ class MeasuredBackend:
         return await _timed("start_upload", self.inner.start_upload(key))
 
     async def append_upload(
-        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        dest: str | None = None,
     ) -> tuple[int, str]:
-        return await _timed("append_upload", self.inner.append_upload(key, state, offset, chunks))
+        appending = self.inner.append_upload(key, state, offset, chunks, dest)
+        return await _timed("append_upload", appending)
 
     def read_upload(self, key: str, state: str) -> AsyncIterator[bytes]:
         return _timed_stream("read_upload", self.inner.read_upload(key, state))

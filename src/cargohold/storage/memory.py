@@ -62,7 +62,12 @@ class MemoryBackend:
         return ""
 
     async def append_upload(
-        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        dest: str | None = None,
     ) -> tuple[int, str]:
         try:
             buffer = self.uploads[key]

@@ -16,6 +16,15 @@ Publishing assembles the parts at the destination server-side: CopyObject for on
 otherwise one multipart upload of UploadPartCopy calls; the object appears whole when the
 copy or CompleteMultipartUpload succeeds, never before. Then `KEY.upload/` is removed.
 
+An append given its `dest` (the monolithic push, whose digest, hence its blob key, the
+client names before sending a byte) writes straight to the destination instead: parts
+of a multipart upload there (created at the first full part; smaller content takes the
+tail path above), the last part as small as it comes. Publishing completes that
+multipart upload, so the bytes are written once and never copied; aborting aborts it. The
+multipart upload's id and key are also kept in `KEY.upload/mpu-ID`, so that an abort
+without the state (garbage collection) finds it. Nothing is visible at `dest` before the
+completion.
+
 The marker is the upload: reading, appending and publishing check it first, so an upload
 whose marker is gone (dropped, perhaps half-way) is ObjectNotFound whatever parts remain.
 
@@ -107,6 +116,8 @@ class _State:
 
     runs: list[tuple[str, int, int]] = field(default_factory=list)
     tail: tuple[str, int] | None = None
+    # Written at the destination: (multipart upload id, dest key, [(ETag, size)] per part).
+    direct: tuple[str, str, list[tuple[str, int]]] | None = None
 
     @classmethod
     def load(cls, state: str, key: str) -> _State:
@@ -114,7 +125,14 @@ class _State:
             data = json.loads(state)
             runs = [(str(t), int(n), int(s)) for t, n, s in data["runs"]]
             tail = data.get("tail")
-            return cls(runs, (str(tail[0]), int(tail[1])) if tail else None)
+            direct = data.get("direct")
+            return cls(
+                runs,
+                (str(tail[0]), int(tail[1])) if tail else None,
+                (str(direct[0]), str(direct[1]), [(str(e), int(n)) for e, n in direct[2]])
+                if direct
+                else None,
+            )
         except (ValueError, TypeError, KeyError, IndexError):
             raise ObjectNotFound(key) from None
 
@@ -122,12 +140,17 @@ class _State:
         data: dict[str, Any] = {"v": 1, "runs": self.runs}
         if self.tail:
             data["tail"] = self.tail
+        if self.direct:
+            data["direct"] = self.direct
         return json.dumps(data, separators=(",", ":"))
 
     @property
     def size(self) -> int:
-        return sum(count * size for _, count, size in self.runs) + (
-            self.tail[1] if self.tail else 0
+        direct = sum(size for _, size in self.direct[2]) if self.direct else 0
+        return (
+            sum(count * size for _, count, size in self.runs)
+            + (self.tail[1] if self.tail else 0)
+            + direct
         )
 
     def parts(self) -> list[tuple[str, int]]:
@@ -173,7 +196,13 @@ class S3Backend:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             retries={"total_max_attempts": retries + 1, "mode": "standard"},
-            s3={"addressing_style": "path" if path_style else "auto"},
+            # No SHA-256 of every body for the signature (botocore would hash each part in
+            # the event loop when the endpoint is plain http): the store checks lengths,
+            # and the registry checks the blob's digest itself.
+            s3={
+                "addressing_style": "path" if path_style else "auto",
+                "payload_signing_enabled": False,
+            },
             signature_version="s3v4",
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
@@ -395,9 +424,16 @@ class S3Backend:
         await self._call(s3.head_object(Bucket=self.bucket, Key=marker), key)
 
     async def append_upload(
-        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        dest: str | None = None,
     ) -> tuple[int, str]:
         current = _State.load(state, key)
+        if current.direct is not None:
+            raise ValueError(f"upload {key} was written at its destination; it takes no more")
         if offset != current.size:
             raise ValueError(f"upload {key} has {current.size} bytes; cannot append at {offset}")
         await self._check_started(key)
@@ -406,7 +442,26 @@ class S3Backend:
         buffer = bytearray()
         count = 0
         received = 0
+        direct = dest is not None and offset == 0 and not current.runs and not current.tail
+        target = self._key(dest) if direct and dest is not None else ""
+        upload_id = ""
+        etags: list[tuple[str, int]] = []
         in_flight: asyncio.Task[None] | None = None
+        s3 = await self._s3()
+
+        async def put_part(number: int, part: bytes) -> None:
+            if not upload_id:
+                await self._put(f"{base}{token}-{number:05d}", part, key)
+                return
+            done = await self._call(
+                s3.upload_part(
+                    Bucket=self.bucket, Key=target, UploadId=upload_id,
+                    PartNumber=number, Body=part,
+                ),
+                key,
+            )  # fmt: skip
+            etags[number - 1] = (done["ETag"], len(part))
+
         try:
             async for data in chunks:
                 if not data:
@@ -421,16 +476,26 @@ class S3Backend:
                     del buffer[: self.part_size]
                     if in_flight is not None:
                         await in_flight
+                        in_flight = None
+                    if direct and not upload_id:
+                        upload_id = await self._start_direct(s3, base, target, key)
                     count += 1
-                    in_flight = asyncio.create_task(
-                        self._put(f"{base}{token}-{count:05d}", part, key)
-                    )
+                    etags.append(("", len(part)))
+                    in_flight = asyncio.create_task(put_part(count, part))
+                    del part
             if in_flight is not None:
                 await in_flight
                 in_flight = None
             if not received:
                 return current.size, state
             tail = None
+            if upload_id:
+                if buffer or not count:
+                    count += 1
+                    etags.append(("", len(buffer)))
+                    await put_part(count, bytes(buffer))
+                result = _State(direct=(upload_id, dest or "", etags))
+                return result.size, result.dump()
             if buffer:
                 await self._put(f"{base}{token}-tail", bytes(buffer), key)
                 tail = (f"{token}-tail", len(buffer))
@@ -439,6 +504,8 @@ class S3Backend:
                 in_flight.cancel()
                 with contextlib.suppress(BaseException):
                     await in_flight
+            if upload_id:
+                await self._abort_direct(s3, base, target, upload_id)
             raise
         runs = list(current.runs)
         if count:
@@ -446,8 +513,32 @@ class S3Backend:
         result = _State(runs, tail)
         return result.size, result.dump()
 
+    async def _start_direct(self, s3: S3Client, base: str, target: str, key: str) -> str:
+        """A multipart upload at `target`, recorded under the upload as `mpu-ID`."""
+        created = await self._call(
+            s3.create_multipart_upload(
+                Bucket=self.bucket, Key=target, ContentType="application/octet-stream"
+            ),
+            key,
+        )
+        upload_id = str(created["UploadId"])
+        try:
+            await self._put(f"{base}mpu-{upload_id}", target.encode(), key)
+        except BaseException:
+            await self._abort_direct(s3, base, target, upload_id)
+            raise
+        return upload_id
+
+    async def _abort_direct(self, s3: S3Client, base: str, target: str, upload_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await s3.abort_multipart_upload(Bucket=self.bucket, Key=target, UploadId=upload_id)
+        with contextlib.suppress(Exception):
+            await s3.delete_object(Bucket=self.bucket, Key=f"{base}mpu-{upload_id}")
+
     async def read_upload(self, key: str, state: str) -> AsyncIterator[bytes]:
         current = _State.load(state, key)
+        if current.direct is not None:
+            raise ValueError(f"upload {key} was written at its destination; it is not read back")
         await self._check_started(key)
         for name, _size in current.parts():
             async for data in self.read(key + UPLOAD_SUFFIX + name):
@@ -460,7 +551,22 @@ class S3Backend:
         base = self._upload_prefix(key)
         target = self._key(dest)
         await self._check_started(key)  # an upload whose marker is gone was dropped
-        if not parts:
+        if current.direct is not None:
+            upload_id, direct_dest, etags = current.direct
+            if direct_dest != dest:
+                raise ValueError(f"upload {key} was written at {direct_dest}, not {dest}")
+            done: list[CompletedPartTypeDef] = [
+                {"PartNumber": number, "ETag": etag}
+                for number, (etag, _size) in enumerate(etags, start=1)
+            ]
+            await self._call(
+                s3.complete_multipart_upload(
+                    Bucket=self.bucket, Key=target, UploadId=upload_id,
+                    MultipartUpload={"Parts": done},
+                ),
+                key,
+            )  # fmt: skip
+        elif not parts:
             await self._put(target, b"", key)
         elif len(parts) == 1:
             source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": base + parts[0][0]}
@@ -527,7 +633,20 @@ class S3Backend:
             raise
 
     async def abort_upload(self, key: str, state: str) -> None:
-        await self._delete_all(self._upload_prefix(key))
+        base = self._upload_prefix(key)
+        s3 = await self._s3()
+        async for full_key in self._list(base + "mpu-"):  # written at a destination
+            upload_id = full_key[len(base) + len("mpu-") :]
+            with contextlib.suppress(ObjectNotFound):
+                target = (await self._read_all(full_key[len(self.prefix) :])).decode()
+                with contextlib.suppress(ObjectNotFound):
+                    await self._call(
+                        s3.abort_multipart_upload(
+                            Bucket=self.bucket, Key=target, UploadId=upload_id
+                        ),
+                        key,
+                    )
+        await self._delete_all(base)
 
     async def check(self) -> None:
         """The bucket exists and our credentials may use it (Unavailable otherwise)."""

@@ -210,7 +210,9 @@ async def _metered(
         )
 
 
-async def _append(ctx: Context, upload: Upload, chunk: Chunk) -> Upload:
+async def _append(ctx: Context, upload: Upload, chunk: Chunk, dest: str | None = None) -> Upload:
+    """Append a chunk. `dest`: the chunk is the whole blob, to be published there or
+    discarded (the store may write it there directly, see Backend.append_upload)."""
     expected = _check_chunk(ctx, upload, chunk)
     hash_state = ctx.hashes.take(upload.id, upload.size)
     try:
@@ -219,6 +221,7 @@ async def _append(ctx: Context, upload: Upload, chunk: Chunk) -> Upload:
             upload.state,
             upload.size,
             _metered(ctx, chunk.stream, upload.size, expected, hash_state),
+            dest,
         )
     except ObjectNotFound:
         raise await _lost(ctx, upload) from None
@@ -267,8 +270,12 @@ async def finish_upload(
     async with _lock(upload_id):
         upload = await get_upload(ctx, name=name, upload_id=upload_id)
         if chunk is not None:
+            # A monolithic push names its digest before its bytes: they may go straight to
+            # where the blob will be (hashed as they pass, so never read back from there).
+            whole = upload.size == 0 and digest.algorithm == "sha256"
+            dest = blob_key(digest) if whole else None
             try:
-                upload = await _append(ctx, upload, chunk)
+                upload = await _append(ctx, upload, chunk, dest)
             except SizeInvalid:
                 await _discard(ctx, upload.id, upload.state)
                 raise
