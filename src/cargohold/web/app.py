@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cargohold import metrics
@@ -267,7 +267,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/token", token.token, methods=["GET", "POST"]),
+            Route("/token", RequestActor(request_response(token.token)), methods=["GET", "POST"]),
             Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
             Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
             *([observe.metrics_route(ctx)] if settings.metrics_token else []),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cargohold.services.accounts import directory
 from cargohold.services.errors import Conflict
 from cargohold.services.registry.checked import packages
 from tests.functional.api.people import PEOPLE, Api, assert_problem, email
@@ -372,6 +373,22 @@ async def test_the_entry_has_the_request_id_of_the_answer(api: Api) -> None:
     response = await api.post("/packages", "owner", json=body)
     assert response.status_code == 201
     assert (await last(api, "package.created"))["request_id"] == response.headers["x-request-id"]
+
+
+async def test_a_docker_login_at_the_token_endpoint_has_the_request_id_of_the_answer(
+    api: Api,
+) -> None:
+    async with api.context.db.transaction() as tx:
+        owner = await directory.find_user(tx, email("owner"))
+        assert owner is not None
+        await directory.set_password(tx, user=owner, password="a long enough password")
+    response = await api.client.get("/token", auth=(email("owner"), "a long enough password"))
+    assert response.status_code == 200, response.text
+    entry = await last(api, "signin.succeeded")
+    assert entry["request_id"] == response.headers["x-request-id"]
+    refused = await api.client.get("/token", auth=(email("owner"), "not-the-token"))
+    assert refused.status_code == 401
+    assert (await last(api, "signin.failed"))["request_id"] == refused.headers["x-request-id"]
 
 
 async def test_a_change_rolled_back_after_its_event_leaves_no_entry(
