@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
@@ -292,6 +294,68 @@ async def revalidate(ctx: Context, name: str, tag: str, stored: StoredManifest) 
         return await pull_manifest(ctx, found, name, tag)
     except (Unavailable, ManifestUnknown):
         return Pulled(stored, STALE)
+
+
+# Referrers --------------------------------------------------------------------------------
+
+
+async def upstream_referrers(
+    ctx: Context, name: str, digest: Digest, artifact_type: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The upstream's referrers of `digest` (the first page it gives) for a mirror's
+    package, with a `Warning` value when the upstream could not be asked. Nothing for a
+    package that is no mirror's, or an upstream without the referrers API (404: an OCI 1.0
+    registry). Only descriptors that are whole are kept: a media type, a digest, a size."""
+    found = await find(ctx, name)
+    if found is None:
+        return [], None
+    upstream = mirrors.upstream_name(found.mirror, name)
+    path = f"/v2/{upstream}/referrers/{digest}"
+    if artifact_type is not None:
+        path += "?" + urlencode({"artifactType": artifact_type})
+    try:
+        reply = await remote(ctx, found).get(
+            path,
+            headers={"Accept": mediatypes.OCI_INDEX},
+            max_bytes=ctx.settings.max_manifest_size,
+        )
+    except RemoteError as exc:
+        log.info("mirror %s: %s; referrers of %s from the cache", found.mirror.name, exc, name)
+        return [], STALE
+    if reply.status == 404:
+        return [], None
+    if reply.status != 200:
+        log.info(
+            "mirror %s: the upstream answered %d to referrers; %s from the cache",
+            found.mirror.name,
+            reply.status,
+            name,
+        )
+        return [], STALE
+    return _whole_descriptors(reply.body, artifact_type), None
+
+
+def _whole_descriptors(body: bytes, artifact_type: str | None) -> list[dict[str, Any]]:
+    try:
+        index = json.loads(body)
+    except ValueError:
+        return []
+    listed = index.get("manifests") if isinstance(index, dict) else None
+    kept = []
+    for item in listed if isinstance(listed, list) else []:
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("mediaType"), str)
+            and isinstance(item.get("digest"), str)
+            and is_digest(item["digest"])
+            and type(item.get("size")) is int
+            and item["size"] >= 0
+        ):
+            continue
+        if artifact_type is not None and item.get("artifactType") != artifact_type:
+            continue  # an upstream that does not filter
+        kept.append(item)
+    return kept
 
 
 # Blobs ------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ is no mirror's costs nothing more on a hit, and one lookup on a miss."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -45,6 +47,32 @@ async def blob_on_miss(
     if found is None:
         raise miss
     return await pull_through.pull_blob(ctx, found, name, digest)
+
+
+async def is_mirrored(ctx: Context, name: str) -> bool:
+    """Whether `name` is a mirror's package, held here or not yet."""
+    return ctx.mirrors.watches(name) or await pull_through.find(ctx, name) is not None
+
+
+async def with_upstream_referrers(
+    ctx: Context,
+    name: str,
+    digest: Digest,
+    *,
+    artifact_type: str | None,
+    page: list[dict[str, Any]],
+    more: bool,
+    last: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], bool, str | None]:
+    """A page of a mirror's package's referrers: the ones held here and the upstream's, in
+    digest order after `last` (the ones held win), at most `limit`; whether more remain,
+    and a `Warning` value when the upstream could not be asked."""
+    upstream, warning = await pull_through.upstream_referrers(ctx, name, digest, artifact_type)
+    merged = {d["digest"]: d for d in upstream if last is None or d["digest"] > last}
+    merged.update((d["digest"], d) for d in page)
+    ordered = sorted(merged.values(), key=lambda d: str(d["digest"]))
+    return ordered[:limit], more or len(ordered) > limit, warning
 
 
 def live_response(request: Request, digest: str, live: Live) -> Response:

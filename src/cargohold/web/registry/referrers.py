@@ -1,4 +1,5 @@
-"""GET /v2/<name>/referrers/<digest>: an image index of the manifests that refer to it."""
+"""GET /v2/<name>/referrers/<digest>: an image index of the manifests that refer to it; for
+a mirror's package, the upstream's as well."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from starlette.responses import JSONResponse, Response
 
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
+from cargohold.oci.errors import NameUnknown
 from cargohold.services.registry import manifests
+from cargohold.web.registry import mirror
 from cargohold.web.registry.common import context, next_link, page_size
 
 
@@ -15,15 +18,30 @@ async def list_referrers(request: Request, name: str, digest: str) -> Response:
     ctx = context(request)
     artifact_type = request.query_params.get("artifactType") or None
     n = page_size(request, ctx) or ctx.settings.page_size_max
-    descriptors, more = await manifests.list_referrers(
-        ctx,
-        name=name,
-        digest=Digest.parse(digest),
-        artifact_type=artifact_type,
-        limit=n,
-        last=request.query_params.get("last"),
-    )
+    last = request.query_params.get("last")
+    subject = Digest.parse(digest)
+    try:
+        descriptors, more = await manifests.list_referrers(
+            ctx, name=name, digest=subject, artifact_type=artifact_type, limit=n, last=last
+        )
+    except NameUnknown:
+        if not await mirror.is_mirrored(ctx, name):  # a mirror's package not pulled yet
+            raise
+        descriptors, more = [], False
     headers = {}
+    if ctx.mirrors.watches(name):  # the upstream's too (docs/mirror.md)
+        descriptors, more, warning = await mirror.with_upstream_referrers(
+            ctx,
+            name,
+            subject,
+            artifact_type=artifact_type,
+            page=descriptors,
+            more=more,
+            last=last,
+            limit=n,
+        )
+        if warning is not None:
+            headers["Warning"] = warning
     if artifact_type is not None:
         headers["OCI-Filters-Applied"] = "artifactType"
     if more and descriptors:
