@@ -4,7 +4,8 @@ Every operation needs a person (never an access token) whose token has `admin:pa
 reading too, since a rule's remote and status are an admin's business.
 
 Nobody else sees a rule: one you may not manage is 404, as if it did not exist; a workspace
-you are no member of and manage nothing in is 404 as well.
+you are no member of and manage nothing in is 404 as well (package_scoped.py, shared with
+webhooks).
 
 Creating a rule, or changing its URL, resolves the remote's host and refuses a target the
 forgery guard refuses (services/outbound.py); that lookup runs between two transactions.
@@ -12,85 +13,48 @@ forgery guard refuses (services/outbound.py); that lookup runs between two trans
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
 from cargohold.services import outbound
-from cargohold.services.accounts.principals import (
-    Principal,
-    membership,
-    package_access,
-    require_person,
-)
+from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
-from cargohold.services.errors import Forbidden, Invalid, NotFound
+from cargohold.services.errors import Invalid, NotFound
+from cargohold.services.registry.checked.package_scoped import (
+    Standing,
+    managed,
+    manages,
+    require_manage,
+    standing,
+    unseen,
+)
 from cargohold.services.registry.replication import jobs, remotes, rules
 from cargohold.services.registry.replication.jobs import Job
 from cargohold.services.registry.replication.rules import Replication
 
 
-@dataclass(frozen=True, slots=True)
-class _Workspace:
-    id: int
-    slug: str
-    owner: bool
-    member: bool
-
-
-async def _workspace(db: Queries, principal: Principal, slug: str) -> _Workspace:
-    require_person(principal, change=True)
-    row = await db.fetchone("SELECT id, slug FROM workspaces WHERE slug = :s", {"s": slug})
-    if row is None:
-        raise NotFound(f"no workspace {slug[:80]!r}")
-    seen = await membership(db, principal, int(row["id"]))
-    return _Workspace(int(row["id"]), row["slug"], seen.owner, seen.member)
-
-
-async def _package_role(db: Queries, principal: Principal, package: str) -> Role:
-    if not package:
-        return Role.NONE
-    return (await package_access(db, principal, package)).role
-
-
-async def _manages(db: Queries, principal: Principal, ws: _Workspace, package: str) -> bool:
-    return ws.owner or await _package_role(db, principal, package) >= Role.ADMIN
-
-
-async def _require_manage(db: Queries, principal: Principal, ws: _Workspace, package: str) -> None:
-    if ws.owner:
-        return
-    if not package:
-        if not ws.member:
-            raise NotFound(f"no workspace {ws.slug!r}")
-        raise Forbidden(
-            f"only owners of workspace {ws.slug} may replicate the whole workspace; a"
-            " package's admins may replicate that package"
-        )
-    role = await _package_role(db, principal, package)
-    if role < Role.READ:
-        raise NotFound(f"no package {package[:256]!r}")
-    if role < Role.ADMIN:
-        raise Forbidden(
-            f"your {role.label} access to package {package} does not allow this; replication"
-            " needs admin"
-        )
+async def _require_manage(db: Queries, principal: Principal, ws: Standing, package: str) -> None:
+    await require_manage(
+        db,
+        principal,
+        ws,
+        package,
+        owners_only=f"only owners of workspace {ws.slug} may replicate the whole workspace; a"
+        " package's admins may replicate that package",
+        needs_admin="replication needs admin",
+    )
 
 
 async def _replication(
     db: Queries, principal: Principal, slug: str, replication_id: int
-) -> tuple[_Workspace, Replication]:
-    ws = await _workspace(db, principal, slug)
+) -> tuple[Standing, Replication]:
+    ws = await standing(db, principal, slug)
     try:
         rule: Replication | None = await rules.get_replication(
             db, workspace_id=ws.id, replication_id=replication_id
         )
     except NotFound:
         rule = None
-    if rule is None or not await _manages(db, principal, ws, rule.package):
-        if not ws.member:
-            raise NotFound(f"no workspace {slug[:80]!r}")
-        raise NotFound(f"no replication {replication_id}")
+    if rule is None or not await manages(db, principal, ws, rule.package):
+        raise unseen(ws, slug, f"replication {replication_id}")
     return ws, rule
 
 
@@ -107,17 +71,15 @@ async def list_replications(
 ) -> list[Replication]:
     """The rules the principal manages: all of them for an owner. `package`: one the caller
     means to replicate, whose admins see the list even when they are no member."""
-    ws = await _workspace(db, principal, slug)
-    found = [
-        rule
-        for rule in await rules.list_replications(db, workspace_id=ws.id)
-        if await _manages(db, principal, ws, rule.package)
-    ]
-    if not found and not ws.member:
-        name = rules.parse_package(ws.slug, package) if package else ""
-        if not name or await _package_role(db, principal, name) < Role.ADMIN:
-            raise NotFound(f"no workspace {slug[:80]!r}")
-    return found
+    ws = await standing(db, principal, slug)
+    return await managed(
+        db,
+        principal,
+        ws,
+        await rules.list_replications(db, workspace_id=ws.id),
+        package_of=lambda rule: rule.package,
+        asked=lambda: rules.parse_package(ws.slug, package) if package else "",
+    )
 
 
 async def show_replication(
@@ -143,7 +105,7 @@ async def create_replication(
     name_prefix = rules.parse_prefix(prefix)
     user, secret = rules.parse_credentials(username, password)
     async with ctx.db.transaction() as tx:
-        ws = await _workspace(tx, principal, workspace)
+        ws = await standing(tx, principal, workspace)
         name = rules.parse_package(ws.slug, package)
         await _require_manage(tx, principal, ws, name)
     await _check_target(ctx, url)
@@ -151,7 +113,7 @@ async def create_replication(
     if secret is not None:
         sealed = rules.seal_password(ctx, secret)
     async with ctx.db.transaction() as tx:
-        ws = await _workspace(tx, principal, workspace)
+        ws = await standing(tx, principal, workspace)
         await _require_manage(tx, principal, ws, name)
         return await rules.create_replication(
             tx,

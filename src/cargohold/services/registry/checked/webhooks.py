@@ -4,7 +4,8 @@ Every operation needs a person (never an access token) whose token has `admin:pa
 reading too, since an endpoint's URL and history are an admin's business.
 
 Nobody else sees an endpoint: one you may not manage is 404, as if it did not exist; a
-workspace you are no member of and manage nothing in is 404 as well.
+workspace you are no member of and manage nothing in is 404 as well (package_scoped.py,
+shared with replication). An endpoint for a glob of packages is an owner's.
 
 Creating an endpoint, or changing its URL, resolves the URL's host and refuses a target the
 forgery guard refuses (services/outbound.py); that lookup runs between two transactions,
@@ -16,35 +17,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cargohold.authz.roles import Role
 from cargohold.metadata.db import Queries
 from cargohold.services import outbound, sealing
 from cargohold.services.accounts.keys import load_signing_key
-from cargohold.services.accounts.principals import (
-    Principal,
-    membership,
-    package_access,
-    require_person,
-)
+from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
-from cargohold.services.errors import Conflict, Forbidden, Invalid, NotFound
+from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.services.events.webhooks import deliveries, delivery, endpoints
 from cargohold.services.events.webhooks.deliveries import Delivery
 from cargohold.services.events.webhooks.endpoints import Webhook
+from cargohold.services.registry.checked.package_scoped import (
+    Standing,
+    managed,
+    manages,
+    require_manage,
+    standing,
+    unseen,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Created:
     webhook: Webhook
     secret: str  # shown this once
-
-
-@dataclass(frozen=True, slots=True)
-class _Workspace:
-    id: int
-    slug: str
-    owner: bool
-    member: bool
 
 
 def sealing_key(ctx: Context) -> bytes:
@@ -57,58 +52,36 @@ def sealing_key(ctx: Context) -> bytes:
     return sealing.key_from_signing_key(key, endpoints.SECRET_PURPOSE)
 
 
-async def _workspace(db: Queries, principal: Principal, slug: str) -> _Workspace:
-    require_person(principal, change=True)
-    row = await db.fetchone("SELECT id, slug FROM workspaces WHERE slug = :s", {"s": slug})
-    if row is None:
-        raise NotFound(f"no workspace {slug[:80]!r}")
-    seen = await membership(db, principal, int(row["id"]))
-    return _Workspace(int(row["id"]), row["slug"], seen.owner, seen.member)
+def _exact(packages: str) -> str:
+    """The one package a filter names; "" for every package, or a glob of several."""
+    return packages if endpoints.is_exact(packages) else ""
 
 
-async def _package_role(db: Queries, principal: Principal, packages: str) -> Role:
-    if not endpoints.is_exact(packages):
-        return Role.NONE
-    return (await package_access(db, principal, packages)).role
-
-
-async def _manages(db: Queries, principal: Principal, ws: _Workspace, packages: str) -> bool:
-    return ws.owner or await _package_role(db, principal, packages) >= Role.ADMIN
-
-
-async def _require_manage(db: Queries, principal: Principal, ws: _Workspace, packages: str) -> None:
+async def _require_manage(db: Queries, principal: Principal, ws: Standing, packages: str) -> None:
     """May the principal make an endpoint with this package filter (NotFound, Forbidden)?"""
-    if ws.owner:
-        return
-    if not endpoints.is_exact(packages):
-        if not ws.member:
-            raise NotFound(f"no workspace {ws.slug!r}")
-        raise Forbidden(
-            f"only owners of workspace {ws.slug} may register webhooks for more than one"
-            " package; a package's admins may register webhooks for that package"
-        )
-    role = await _package_role(db, principal, packages)
-    if role < Role.READ:
-        raise NotFound(f"no package {packages[:256]!r}")
-    if role < Role.ADMIN:
-        raise Forbidden(
-            f"your {role.label} access to package {packages} does not allow this; webhooks"
-            " need admin"
-        )
+    await require_manage(
+        db,
+        principal,
+        ws,
+        _exact(packages),
+        owners_only=f"only owners of workspace {ws.slug} may register webhooks for more than"
+        " one package; a package's admins may register webhooks for that package",
+        needs_admin="webhooks need admin",
+    )
 
 
 async def _webhook(
     db: Queries, principal: Principal, slug: str, webhook_id: int
-) -> tuple[_Workspace, Webhook]:
-    ws = await _workspace(db, principal, slug)
+) -> tuple[Standing, Webhook]:
+    ws = await standing(db, principal, slug)
     try:
-        hook = await endpoints.get_webhook(db, workspace_id=ws.id, webhook_id=webhook_id)
+        hook: Webhook | None = await endpoints.get_webhook(
+            db, workspace_id=ws.id, webhook_id=webhook_id
+        )
     except NotFound:
         hook = None
-    if hook is None or not await _manages(db, principal, ws, hook.packages):
-        if not ws.member:
-            raise NotFound(f"no workspace {slug[:80]!r}")
-        raise NotFound(f"no webhook {webhook_id}")
+    if hook is None or not await manages(db, principal, ws, _exact(hook.packages)):
+        raise unseen(ws, slug, f"webhook {webhook_id}")
     return ws, hook
 
 
@@ -126,17 +99,15 @@ async def list_webhooks(
     """The endpoints the principal manages: all of them for an owner. `package`: one the
     caller means to register an endpoint for, whose admins see the list even when it is
     empty and they are no member of the workspace."""
-    ws = await _workspace(db, principal, slug)
-    found = [
-        hook
-        for hook in await endpoints.list_webhooks(db, workspace_id=ws.id)
-        if await _manages(db, principal, ws, hook.packages)
-    ]
-    if not found and not ws.member:
-        pattern = endpoints.parse_packages(ws.slug, package) if package else ""
-        if not pattern or await _package_role(db, principal, pattern) < Role.ADMIN:
-            raise NotFound(f"no workspace {slug[:80]!r}")
-    return found
+    ws = await standing(db, principal, slug)
+    return await managed(
+        db,
+        principal,
+        ws,
+        await endpoints.list_webhooks(db, workspace_id=ws.id),
+        package_of=lambda hook: _exact(hook.packages),
+        asked=lambda: _exact(endpoints.parse_packages(ws.slug, package)) if package else "",
+    )
 
 
 async def show_webhook(db: Queries, principal: Principal, slug: str, webhook_id: int) -> Webhook:
@@ -161,13 +132,13 @@ async def create_webhook(
     form = endpoints.parse_format(form)
     key = endpoints.parse_secret(secret)
     async with ctx.db.transaction() as tx:
-        ws = await _workspace(tx, principal, workspace)
+        ws = await standing(tx, principal, workspace)
         pattern = endpoints.parse_packages(ws.slug, packages)
         await _require_manage(tx, principal, ws, pattern)
     await _check_target(ctx, url)
     sealed = sealing.seal(sealing_key(ctx), key, endpoints.SECRET_PURPOSE)
     async with ctx.db.transaction() as tx:
-        ws = await _workspace(tx, principal, workspace)
+        ws = await standing(tx, principal, workspace)
         await _require_manage(tx, principal, ws, pattern)
         hook = await endpoints.create_webhook(
             tx,
