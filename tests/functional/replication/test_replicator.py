@@ -252,3 +252,31 @@ async def test_a_rule_another_node_holds_is_left_to_it_until_its_lease_runs_out(
     await replicating.until(lambda: all_done(api, rule["id"], 1))
     [row] = await api.rows("SELECT lease_holder FROM replications")
     assert row["lease_holder"] is None  # given back after the round
+
+
+async def test_an_old_job_tried_again_never_moves_the_tag_back_at_the_remote(
+    api: Api, remote: Distribution, replicating: Replicating
+) -> None:
+    user, password = remote.auth
+    rule = await create(api, url=remote.url, username=user, password="not-the-password")
+    older = await api.push("acme/web/api", "v1")
+    await replicating.until(lambda: _states(api, rule["id"], ["failed"]))
+    here = f"/workspaces/acme/replications/{rule['id']}"
+    credentials = {"username": user, "password": password}
+    assert (await api.patch(here, "owner", json=credentials)).status_code == 200
+    newer = await api.push("acme/web/api", "v1")  # the tag moves here: a second job
+    await replicating.until(lambda: _states(api, rule["id"], ["done", "failed"]))
+
+    _, failed = await jobs(api, rule["id"])
+    retried = await api.post(f"{here}/jobs/{failed['id']}/retry", "owner")
+    assert retried.status_code == 202, retried.text
+    await replicating.until(lambda: _states(api, rule["id"], ["done", "done"]))
+
+    tagged = remote_get(remote.url, "/v2/web/api/manifests/v1", remote.auth, ACCEPT)
+    assert tagged.headers["docker-content-digest"] == newer, "the tag stays on the newer push"
+    kept = remote_get(remote.url, f"/v2/web/api/manifests/{older}", remote.auth, ACCEPT)
+    assert kept.status_code == 200, "the older image is copied, by digest"
+
+
+async def _states(api: Api, rule: int, states: list[str]) -> bool:
+    return [job["state"] for job in await jobs(api, rule)] == states

@@ -186,7 +186,7 @@ class Replicator:
             for item in items:
                 copied += await self._copy(remote, name, item)
                 await self._renew(rule.id)
-            if job.tag is not None:
+            if job.tag is not None and await self._tag_holds(job):
                 top = next(item for item in items if item.digest == job.digest)
                 await push.push_manifest(remote, name, job.tag, top.media_type, top.payload)
                 copied += 1
@@ -197,6 +197,26 @@ class Replicator:
                 False, copied=copied, error="a blob is missing from this registry's store"
             )
         return Outcome(True, copied=copied)
+
+    async def _tag_holds(self, job: Job) -> bool:
+        """Whether the job's tag still names the job's image here. A tag moved or deleted
+        since that push is left as it is at the remote: a later job (or none, for a deleted
+        tag) says where it is, and an old job tried again never moves it back."""
+        row = await self.db.fetchone(
+            "SELECT m.digest FROM tags t JOIN packages p ON p.id = t.package_id"
+            " JOIN manifests m ON m.id = t.manifest_id WHERE p.name = :p AND t.name = :t",
+            {"p": job.package, "t": job.tag},
+        )
+        holds = row is not None and row["digest"] == job.digest
+        if not holds:
+            log.info(
+                "replication: job %d copies %s by digest only: %s:%s has moved since",
+                job.id,
+                job.digest,
+                job.package,
+                job.tag,
+            )
+        return holds
 
     async def _copy(self, remote: Remote, name: str, item: Item) -> int:
         """One manifest and the blobs it needs, unless the remote has it; how many things
