@@ -19,6 +19,7 @@ from tests.functional.auth.matrix import (
     changed_manifest,
     check,
     perform,
+    uploaded,
 )
 from tests.functional.auth.world import PRIVATE, PUBLIC, World
 from tests.functional.registry import digest_of
@@ -53,6 +54,7 @@ CHANGES = {
     "delete_tag",
     "delete_manifest",
     "delete_blob",
+    "upload_finish",
 }
 
 
@@ -72,17 +74,18 @@ async def _restore(client: httpx.AsyncClient, world: World, target: str) -> None
         f"/v2/{target}/manifests/{pushed}",
         f"/v2/{target}/blobs/{world.shared_blob}",
         f"/v2/{target}/blobs/{world.secret_blob}",
+        f"/v2/{target}/blobs/{digest_of(uploaded(target))}",
     ):
         gone = await client.delete(path, headers=admin)
         assert gone.status_code in (202, 404), gone.text
     for blob in content.blobs:
-        uploaded = await client.post(
+        restored = await client.post(
             f"/v2/{target}/blobs/uploads/",
             params={"digest": digest_of(blob)},
             content=blob,
             headers=admin,
         )
-        assert uploaded.status_code == 201, uploaded.text
+        assert restored.status_code == 201, restored.text
     put = await client.put(
         f"/v2/{target}/manifests/v1",
         content=content.manifest,

@@ -72,7 +72,14 @@ OPERATIONS: dict[str, tuple[Role, int, str]] = {
     "delete_manifest": (ADMIN, 202, "delete"),
     "delete_blob": (ADMIN, 202, "delete"),
     "catalog": (NONE, 200, ""),
+    # an upload session that the site admin opened on the target, as any pusher may go on
+    # with (sessions live in shared state, not with whoever opened them)
+    "upload_status": (WRITE, 204, "push"),
+    "upload_chunk": (WRITE, 202, "push"),
+    "upload_finish": (WRITE, 201, "push"),
+    "upload_cancel": (WRITE, 204, "push"),
 }
+UPLOADS = ("upload_status", "upload_chunk", "upload_finish", "upload_cancel")
 # the scope a 401 challenge names for each docker action
 CHALLENGE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
 # what each kind of bearer token asked /token for on the target
@@ -385,6 +392,45 @@ async def perform(
             return await client.delete(f"{base}/blobs/{content.layer}", headers=headers)
         case "catalog":
             return await client.get("/v2/_catalog", headers=headers)
+    if operation in UPLOADS:
+        session = await open_upload(client, world, target)
+        response = await _go_on(client, session, target, operation, headers)
+        response.extensions["upload_session"] = session
+        return response
+    raise AssertionError(f"no such operation {operation}")
+
+
+def uploaded(target: str) -> bytes:
+    """The bytes that the upload operations send to `target`."""
+    return f"the matrix's upload to {target}".encode()
+
+
+async def open_upload(client: httpx.AsyncClient, world: World, target: str) -> str:
+    """An upload session that the site admin opens on `target`: its path."""
+    headers = await bearer(client, world.credential("site_admin"), [f"repository:{target}:push"])
+    response = await client.post(f"/v2/{target}/blobs/uploads/", headers=headers)
+    assert response.status_code == 202, response.text
+    return response.headers["location"]
+
+
+async def _go_on(
+    client: httpx.AsyncClient, session: str, target: str, operation: str, headers: dict[str, str]
+) -> httpx.Response:
+    data = uploaded(target)
+    match operation:
+        case "upload_status":
+            return await client.get(session, headers=headers)
+        case "upload_chunk":
+            chunk = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"0-{len(data) - 1}",
+            }
+            return await client.patch(session, content=data, headers={**headers, **chunk})
+        case "upload_finish":
+            params = {"digest": digest_of(data)}
+            return await client.put(session, params=params, content=data, headers=headers)
+        case "upload_cancel":
+            return await client.delete(session, headers=headers)
     raise AssertionError(f"no such operation {operation}")
 
 
@@ -402,7 +448,12 @@ async def observer(
 
 
 async def check_effect(
-    client: httpx.AsyncClient, world: World, caller: Caller, operation: str, allowed: bool
+    client: httpx.AsyncClient,
+    world: World,
+    caller: Caller,
+    operation: str,
+    allowed: bool,
+    session: str | None = None,
 ) -> None:
     """An allowed operation did its work; a refused one changed nothing."""
     base = f"/v2/{caller.target}"
@@ -426,6 +477,17 @@ async def check_effect(
     mounted_secret = allowed and operation == "mount_unreadable" and caller.who == "site_admin"
     secret = await status(f"{base}/blobs/{world.secret_blob}")
     assert secret == (200 if mounted_secret else 404)
+    finished = allowed and operation == "upload_finish"
+    assert await status(f"{base}/blobs/{digest_of(uploaded(caller.target))}") == (
+        200 if finished else 404
+    )
+    if session is not None:  # the session is over once finished or cancelled, else open
+        push = await bearer(
+            client, world.credential("site_admin"), [f"repository:{caller.target}:push"]
+        )
+        state = (await client.get(session, headers=push)).status_code
+        over = allowed and operation in ("upload_finish", "upload_cancel")
+        assert state == (404 if over else 204)
 
 
 async def check(
@@ -462,7 +524,8 @@ async def check(
     if allowed and operation == "tags_list":
         assert response.json() == {"name": caller.target, "tags": ["v1"]}
     if operation != "catalog":
-        await check_effect(client, world, caller, operation, allowed)
+        session = response.extensions.get("upload_session")
+        await check_effect(client, world, caller, operation, allowed, session)
 
 
 # The audit log (/api/v1, docs/audit.md): acme's owners and the site admins read acme's
@@ -542,6 +605,7 @@ WEBHOOK_OPERATIONS: dict[str, int] = {
     "update": 200,
     "delete": 204,
     "deliveries": 200,
+    "delivery": 200,
     "redeliver": 202,
 }
 WEBHOOK_TARGETS = ("all", "web")
@@ -663,6 +727,8 @@ async def perform_webhook(
             return await client.delete(f"{base}/{target}", headers=headers)
         case "deliveries":
             return await client.get(f"{base}/{target}/deliveries", headers=headers)
+        case "delivery":
+            return await client.get(f"{base}/{target}/deliveries/{delivery}", headers=headers)
         case "redeliver":
             path = f"{base}/{target}/deliveries/{delivery}/redeliver"
             return await client.post(path, headers=headers)
