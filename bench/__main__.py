@@ -76,6 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         " by both (Cargohold online, distribution offline), and Cargohold's manifest GETs"
         " while it collects (see bench/gc.py)",
     )
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead of the default figures, the scale figures on the embedded Cargohold"
+        " (tags, catalog, 50 pushers; python -m bench.scale has the options)",
+    )
     p.add_argument("--gc-rounds", type=int, default=3, help="--gc: rounds of part 1 (median)")
     p.add_argument("--gc-images", type=int, default=200, help="--gc: images pushed in part 1")
     p.add_argument(
@@ -160,6 +166,10 @@ def size_label(size_mib: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scale:
+        from bench import scale
+
+        return scale.main(["--json", str(args.json)] if args.json else [])
     names = [args.only] if args.only else list(SERVER_NAMES)
     if "cargohold" in names and not cargohold_available():
         log("`python -m cargohold serve --help` fails here; try --only distribution")
