@@ -427,6 +427,8 @@ class Settings(BaseSettings):
     @field_validator(
         "oidc_allowed_networks",
         "mirror_allowed_networks",
+        "webhook_allowed_networks",
+        "replication_allowed_networks",
         "oidc_algorithms",
         "sso_scopes",
         "sso_allowed_domains",
@@ -438,30 +440,6 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             items = (item.strip().strip("'\"") for item in value.strip().strip("[]").split(","))
             return [item for item in items if item]
-        return value
-
-    @field_validator("oidc_allowed_networks")
-    @classmethod
-    def _check_oidc_networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"oidc_allowed_networks: {item[:60]!r} is not an IP address or CIDR network"
-                ) from None
-        return value
-
-    @field_validator("mirror_allowed_networks")
-    @classmethod
-    def _check_mirror_networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"mirror_allowed_networks: {item[:60]!r} is not an IP address or CIDR network"
-                ) from None
         return value
 
     @field_validator("oidc_algorithms")
@@ -482,18 +460,14 @@ class Settings(BaseSettings):
     def _lower_domains(cls, value: list[str]) -> list[str]:
         return [item.lower().lstrip("@") for item in value]
 
-    @field_validator("webhook_allowed_networks", "replication_allowed_networks", mode="before")
+    @field_validator(
+        "oidc_allowed_networks",
+        "mirror_allowed_networks",
+        "webhook_allowed_networks",
+        "replication_allowed_networks",
+    )
     @classmethod
-    def _split_webhook_networks(cls, value: Any) -> Any:
-        """A comma-separated string (an environment variable), also in list brackets."""
-        if isinstance(value, str):
-            items = (item.strip().strip("'\"") for item in value.strip().strip("[]").split(","))
-            return [item for item in items if item]
-        return value
-
-    @field_validator("webhook_allowed_networks", "replication_allowed_networks")
-    @classmethod
-    def _check_webhook_networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
+    def _check_networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for item in value:
             try:
                 ipaddress.ip_network(item, strict=False)

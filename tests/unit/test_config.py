@@ -78,3 +78,25 @@ def test_trusted_proxies_are_comma_separated_addresses_or_networks(
     monkeypatch.setenv("CARGOHOLD_TRUSTED_PROXIES", "proxy.example")
     with pytest.raises(ValueError, match=r"proxy\.example"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "oidc_allowed_networks",
+        "mirror_allowed_networks",
+        "webhook_allowed_networks",
+        "replication_allowed_networks",
+    ],
+)
+def test_allowed_networks_are_comma_separated_addresses_or_networks_named_when_wrong(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variable = f"CARGOHOLD_{name.upper()}"
+    monkeypatch.setenv(variable, "10.0.0.0/8, '192.0.2.10',::1")
+    assert getattr(load_settings(), name) == ["10.0.0.0/8", "192.0.2.10", "::1"]
+    monkeypatch.setenv(variable, "['127.0.0.0/8']")
+    assert getattr(load_settings(), name) == ["127.0.0.0/8"]
+    monkeypatch.setenv(variable, "10.0.0.0/8,registry.example")
+    with pytest.raises(ValueError, match=f"{name}: 'registry.example' is not an IP address"):
+        load_settings()
