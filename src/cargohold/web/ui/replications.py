@@ -12,12 +12,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.metadata.schema import MAX_ID
 from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.services.registry.checked import replications
 from cargohold.services.registry.replication import rules
 from cargohold.services.registry.replication.rules import Replication
 from cargohold.web.ui.page import Page, begin
+from cargohold.web.ui.row_ids import form_row_id, path_row_id
 
 HISTORY = 50  # jobs on a rule's page
 
@@ -104,10 +104,7 @@ async def create_replication(request: Request) -> Response:
 
 
 def _replication_id(request: Request) -> int:
-    text = request.path_params["replication"]
-    if not (text.isascii() and text.isdigit() and len(text) < 12 and 0 < int(text) <= MAX_ID):
-        raise NotFound("no such replication")
-    return int(text)
+    return path_row_id(request, "replication", "replication")
 
 
 async def replication_page(request: Request) -> Response:
@@ -170,12 +167,10 @@ async def change_replication(request: Request) -> Response:
                 )
             return page.redirect(f"/w/{quote(slug)}/replications")
         if action == "retry":
-            job = str(form.get("job", ""))
-            if not (job.isascii() and job.isdigit() and len(job) < 19):
-                raise Invalid("no such job")
+            job = form_row_id(str(form.get("job", "")), "job")
             async with page.transaction() as tx:
                 await replications.retry_job(
-                    tx, page.principal, slug, replication_id, int(job), now=page.ctx.now()
+                    tx, page.principal, slug, replication_id, job, now=page.ctx.now()
                 )
             return page.redirect(f"{here}?done=retried")
         raise Invalid("unknown action")

@@ -12,11 +12,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.metadata.schema import MAX_ID
 from cargohold.services.errors import Conflict, Invalid, NotFound
 from cargohold.services.events.webhooks import endpoints, formats
 from cargohold.services.registry.checked import webhooks
 from cargohold.web.ui.page import Page, begin
+from cargohold.web.ui.row_ids import form_row_id, path_row_id
 
 HISTORY = 50  # deliveries on an endpoint's page
 
@@ -108,10 +108,7 @@ async def create_webhook(request: Request) -> Response:
 
 
 def _webhook_id(request: Request) -> int:
-    text = request.path_params["webhook"]
-    if not (text.isascii() and text.isdigit() and len(text) < 12 and 0 < int(text) <= MAX_ID):
-        raise NotFound("no such webhook")
-    return int(text)
+    return path_row_id(request, "webhook", "webhook")
 
 
 async def webhook_page(request: Request) -> Response:
@@ -172,12 +169,10 @@ async def change_webhook(request: Request) -> Response:
                 )
             return page.redirect(f"/w/{quote(slug)}/webhooks")
         if action == "redeliver":
-            delivery = str(form.get("delivery", ""))
-            if not (delivery.isascii() and delivery.isdigit() and len(delivery) < 19):
-                raise Invalid("no such delivery")
+            delivery = form_row_id(str(form.get("delivery", "")), "delivery")
             async with page.transaction() as tx:
                 await webhooks.redeliver(
-                    tx, page.principal, slug, webhook_id, int(delivery), now=page.ctx.now()
+                    tx, page.principal, slug, webhook_id, delivery, now=page.ctx.now()
                 )
             return page.redirect(f"{here}?done=redelivered")
         raise Invalid("unknown action")
