@@ -3,12 +3,12 @@
 Two steps, each safe to run on any number of nodes at once:
 
 1. **Fan-out** (fanout.py) queues one delivery per endpoint that wants each new event.
-2. **Sending**: a node takes an endpoint's lease (columns of `webhooks`, the pattern of
-   lifecycle/leases.py), sends its due deliveries oldest first, one at a time, each outside
-   any transaction, and records each result before the next. Two nodes never send to one
-   endpoint at once; a node that dies mid-delivery leaves the delivery pending and the
-   lease expiring, so it is sent again (with the same event id) by whichever node comes
-   next. Delivery is at least once.
+2. **Sending**: a node takes an endpoint's lease (columns of `webhooks`, served as
+   services/events/leased_queue.py serves every such queue), sends its due deliveries
+   oldest first, one at a time, each outside any transaction, and records each result
+   before the next. Two nodes never send to one endpoint at once; a node that dies
+   mid-delivery leaves the delivery pending and the lease expiring, so it is sent again
+   (with the same event id) by whichever node comes next. Delivery is at least once.
 
 A failed attempt is retried with exponential back-off and jitter for `webhook_retry_for`
 seconds on timeouts, connection errors, 5xx, 408 and 429 (whose `Retry-After` is kept);
