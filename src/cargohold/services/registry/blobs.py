@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,34 @@ def read_blob(
 ) -> AsyncIterator[bytes]:
     """Stream a blob (or a range of it) from the store."""
     return ctx.storage.read(blob.key, offset, length)
+
+
+async def open_blob(
+    ctx: Context, blob: BlobInfo, offset: int = 0, length: int | None = None
+) -> AsyncGenerator[bytes]:
+    """Stream a blob (or a range of it) from the store, its first bytes already read: a
+    linked blob whose bytes are gone is refused here, before any response byte is sent,
+    by the one request that reads it (instead of a check and then the read)."""
+    stream = ctx.storage.read(blob.key, offset, length)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        first = b""
+    except ObjectNotFound:
+        raise BlobUnknown(f"blob {blob.digest} is missing from storage") from None
+    return _after(first, stream)
+
+
+async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
+    try:
+        if first:
+            yield first
+        async for data in rest:
+            yield data
+    finally:  # closed early (the client went away): the store's stream is released now
+        close = getattr(rest, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def link_blob(db: Queries, *, package_id: int, digest: str, now: float) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 from starlette.requests import Request
@@ -71,17 +71,27 @@ class BlobResponse(Response):
         status: int,
         headers: dict[str, str],
         span: tuple[int, int] | None,
+        opened: AsyncGenerator[bytes] | None = None,
     ) -> None:
         super().__init__(status_code=status, headers=headers)
         self.request = request
         self.blob = blob
         self.span = span
+        self.opened = opened  # the bytes, already being read (blobs.open_blob)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if self.opened is not None:
+            try:
+                async for chunk in self.opened:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                await self.opened.aclose()
             await send({"type": "http.response.body", "body": b""})
             return
         ctx = context(self.request)
@@ -110,20 +120,27 @@ async def get_blob(request: Request, name: str, digest: str) -> Response:
         if isinstance(fetched, Live):
             return mirror.live_response(request, digest, fetched)
         blob = fetched
-    await blobs.check_present(ctx, blob)
+    # A GET of bytes streamed from the store (no file to send) checks them by opening them.
+    streamed = request.method == "GET" and blobs.blob_file(ctx, blob) is None
+    if not streamed:
+        await blobs.check_present(ctx, blob)
     span = parse_range(request.headers.get("range"), blob.size)
     if request.method == "GET":
         url = await blobs.redirect_url(ctx, blob)
         if url is not None:  # the store serves the bytes (and the Range) itself
+            if streamed:
+                await blobs.check_present(ctx, blob)
             redirect = {"Location": url, "Docker-Content-Digest": digest, "Content-Length": "0"}
             return Response(status_code=307, headers=redirect)
     headers = content_headers(digest, blob.size, "application/octet-stream")
     headers["Accept-Ranges"] = "bytes"
+    offset, length = (0, None) if span is None else (span[0], span[1] - span[0] + 1)
+    opened = await blobs.open_blob(ctx, blob, offset, length) if streamed else None
     if span is None:
-        return BlobResponse(request, blob, 200, headers, None)
+        return BlobResponse(request, blob, 200, headers, None, opened)
     headers["Content-Length"] = str(span[1] - span[0] + 1)
     headers["Content-Range"] = f"bytes {span[0]}-{span[1]}/{blob.size}"
-    return BlobResponse(request, blob, 206, headers, span)
+    return BlobResponse(request, blob, 206, headers, span, opened)
 
 
 async def delete_blob(request: Request, name: str, digest: str) -> Response:
