@@ -144,6 +144,61 @@ async def test_sign_out_makes_the_old_cookie_worthless(ui: Ui) -> None:
     assert await ui.api.rows("SELECT id FROM sessions") == []
 
 
+async def docker_login(ui: Ui, who: str = "owner") -> str:
+    """`docker login` with a password: a refresh token (offline_token) from /token."""
+    response = await ui.api.client.post(
+        "/token",
+        data={"grant_type": "password", "username": email(who), "password": PASSWORD,
+              "access_type": "offline", "client_id": "docker", "service": "cargohold"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    refresh: str = response.json()["refresh_token"]
+    return refresh
+
+
+async def refreshes(ui: Ui, refresh: str) -> bool:
+    response = await ui.api.client.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh, "service": "cargohold"},
+    )
+    return response.status_code == 200
+
+
+async def test_signing_out_leaves_the_persons_other_sessions_and_docker_logins(ui: Ui) -> None:
+    await set_password(ui, "owner")
+    other_browser = await signed_in_cookie(ui)
+    refresh = await docker_login(ui)
+    await signed_in_cookie(ui)
+    client = ui.api.client
+    page = await client.get("/w/acme")
+    assert (await client.post("/sign-out", data={"csrf": csrf_of(page)})).status_code == 303
+    assert await refreshes(ui, refresh)
+    assert await status_with(client, other_browser) == 200
+
+
+async def test_signing_out_everywhere_ends_every_session_and_docker_login_of_the_person(
+    ui: Ui,
+) -> None:
+    await set_password(ui, "owner")
+    await set_password(ui, "reader")
+    other_browser = await signed_in_cookie(ui)
+    refresh = await docker_login(ui)
+    someone_else = await docker_login(ui, "reader")
+    here = await signed_in_cookie(ui)
+    client = ui.api.client
+    client.cookies.clear()
+    headers = {"cookie": f"cargohold_session={here}"}
+    page = await client.get("/settings/tokens", headers=headers)
+    assert "everywhere" in page.text
+    signed_out = await client.post(
+        "/sign-out", data={"csrf": csrf_of(page), "everywhere": "1"}, headers=headers
+    )
+    assert signed_out.status_code == 303
+    assert not await refreshes(ui, refresh)
+    assert [await status_with(client, c) for c in (other_browser, here)] == [303, 303]
+    assert await refreshes(ui, someone_else), "another person's docker login is theirs"
+
+
 async def test_a_session_is_a_row_holding_only_a_hash_of_its_secret(ui: Ui) -> None:
     await set_password(ui, "owner")
     cookie = await signed_in_cookie(ui)

@@ -234,10 +234,14 @@ async def sso_callback(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
-    """End the session on the server, so that its cookie is worth nothing anywhere."""
+    """End the session on the server, so that its cookie is worth nothing anywhere; with
+    `everywhere`, every session of the person too, and every refresh token that a docker
+    login keeps."""
     page = await begin(request)
-    await page.form()
-    if page.session_id is not None:
+    form = await page.form()
+    if form.get("everywhere") == "1" and page.user is not None:
+        await sessions.end_sessions(page.ctx.db, user_id=page.user.id)
+    elif page.session_id is not None:
         await sessions.end_session(page.ctx.db, page.session_id)
     page.session = session_cookie.new_session(page.ctx, None)
     page.new_session = True
