@@ -366,7 +366,7 @@ class Settings(BaseSettings):
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     s3_path_style: bool = Field(default=False, description="Path-style URLs (MinIO, SeaweedFS).")
-    s3_part_size: int = Field(default=16 * MiB, ge=5 * MiB, le=5 * GiB)
+    s3_part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=5 * GiB)
     s3_connect_timeout: float = Field(default=1.0, gt=0, description="Seconds.")
     s3_read_timeout: float = Field(default=30.0, gt=0, description="Seconds.")
     s3_retries: int = Field(default=1, ge=0, le=10, description="Retries of a failed request.")

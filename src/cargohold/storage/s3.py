@@ -176,7 +176,7 @@ class S3Backend:
         access_key: str | None = None,
         secret_key: str | None = None,
         path_style: bool = False,
-        part_size: int = 16 * MiB,
+        part_size: int = 8 * MiB,
         max_object_size: int | None = None,
         connect_timeout: float = 1.0,
         read_timeout: float = 30.0,
