@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cargohold import metrics
+from cargohold.metadata.walindex import WalIndex
 
 Row = Mapping[str, Any]
 Params = Mapping[str, Any]
@@ -110,20 +111,30 @@ class SQLiteDatabase:
         for pragma in ("busy_timeout=10000", "synchronous=NORMAL", "foreign_keys=ON"):
             self._conn.execute(f"PRAGMA {pragma}")
         _use_wal(self._conn)
+        # A first read makes SQLite open the WAL index (the -shm file) and lock it.
+        self._conn.execute("PRAGMA data_version")
+        self._wal_index = WalIndex.open(path)
         self._lock = asyncio.Lock()
         self._open = True
         metrics.PROCESS.db_max += 1
 
     def change_mark(self) -> object:
-        """`PRAGMA data_version` (moved by other connections' commits, in any process) with
-        this connection's `total_changes` (its own). None while this connection is in a
-        transaction: what it reads may yet be rolled back. (Reading the WAL index's header
-        from a mapping of the -shm file instead killed workers with SIGBUS when another
-        process's SQLite truncated that file.)"""
+        """The header of the WAL index (metadata/walindex.py), which every commit by any
+        connection of any process rewrites before it returns, with this connection's
+        `total_changes` (its own commits, whatever file the header is read from). Read with
+        one `pread` and no call into SQLite, which would let go of the GIL for longer and
+        take it back behind Granian's threads. None while this connection is in a
+        transaction (what it reads may yet be rolled back), or when the header cannot be
+        read whole with its two copies equal (a commit writing it, a truncated file):
+        nothing is cached then. Without a WAL index (not in WAL mode), `PRAGMA
+        data_version`, which moves with the other connections' commits."""
         if self._conn.in_transaction:
             return None
-        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-        return (version, self._conn.total_changes)
+        if self._wal_index is None:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            return (version, self._conn.total_changes)
+        header = self._wal_index.header()
+        return None if header is None else (header, self._conn.total_changes)
 
     async def fetchone(self, sql: str, params: Params | None = None) -> Row | None:
         row: Row | None = self._conn.execute(sql, params or {}).fetchone()
@@ -166,3 +177,6 @@ class SQLiteDatabase:
             self._open = False
             metrics.PROCESS.db_max -= 1
         self._conn.close()
+        if self._wal_index is not None:  # after the connection: see WalIndex.close
+            self._wal_index.close()
+            self._wal_index = None

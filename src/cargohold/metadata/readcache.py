@@ -5,6 +5,22 @@ its entries under the database's change mark (`Database.change_mark`): any commi
 they were read, by this process or another one on the same database, empties it. A
 database that cannot tell cheaply (PostgreSQL: another node may change it at any time)
 gives no mark, and nothing is cached.
+
+The contract of a mark, which makes that hold:
+
+- A commit that changes the database, by any connection of any process, moves the mark
+  before that commit returns to whoever made it; so a read that starts after the commit
+  returned sees a mark other than every mark taken before it. A mark never comes back to
+  an earlier value in the life of the process (SQLite: the WAL index's header counts the
+  commits, and a reset of the WAL changes its salts).
+- The mark is taken before the read it files (`current`, then the query, then `put`): a
+  commit between the two makes the answer newer than its mark, and the next `current`
+  drops it; it is never older than its mark.
+- None when the answer may not be kept: inside a transaction (it may yet be rolled
+  back), or when the mark cannot be read (SQLite: a commit is writing the header, or the
+  -shm file cannot be read whole). Going from a mark to None empties the cache too.
+- Taking it is cheap and cannot hurt the process: on SQLite one `pread` of the -shm file
+  from a descriptor kept open (metadata/walindex.py), no mapping, no call into SQLite.
 """
 
 from __future__ import annotations
