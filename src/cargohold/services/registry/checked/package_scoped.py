@@ -9,7 +9,7 @@ you are no member of and manage nothing in is 404 as well.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -89,8 +89,28 @@ async def require_manage(
         )
 
 
-def unseen(ws: Standing, slug: str, what: str) -> NotFound:
-    """The answer about one the principal may not manage, or that does not exist."""
+async def find(
+    db: Queries,
+    principal: Principal,
+    slug: str,
+    *,
+    get: Callable[[Standing], Awaitable[T]],
+    package_of: Callable[[T], str],
+    what: str,
+) -> tuple[Standing, T]:
+    """The workspace and the one `get` finds in it (NotFound), if the principal manages
+    it; else NotFound "no `what`", or no workspace for one who is no member."""
+    ws = await standing(db, principal, slug)
+    try:
+        found = await get(ws)
+    except NotFound:
+        raise _unseen(ws, slug, what) from None
+    if not await manages(db, principal, ws, package_of(found)):
+        raise _unseen(ws, slug, what)
+    return ws, found
+
+
+def _unseen(ws: Standing, slug: str, what: str) -> NotFound:
     return NotFound(f"no {what}") if ws.member else no_workspace(slug)
 
 

@@ -17,22 +17,16 @@ from cargohold.metadata.db import Queries
 from cargohold.services import outbound
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
-from cargohold.services.errors import Invalid, NotFound
-from cargohold.services.registry.checked.package_scoped import (
-    Standing,
-    managed,
-    manages,
-    require_manage,
-    standing,
-    unseen,
-)
+from cargohold.services.errors import Invalid
+from cargohold.services.registry.checked import package_scoped
+from cargohold.services.registry.checked.package_scoped import Standing
 from cargohold.services.registry.replication import jobs, remotes, rules
 from cargohold.services.registry.replication.jobs import Job
 from cargohold.services.registry.replication.rules import Replication
 
 
 async def _require_manage(db: Queries, principal: Principal, ws: Standing, package: str) -> None:
-    await require_manage(
+    await package_scoped.require_manage(
         db,
         principal,
         ws,
@@ -46,16 +40,14 @@ async def _require_manage(db: Queries, principal: Principal, ws: Standing, packa
 async def _replication(
     db: Queries, principal: Principal, slug: str, replication_id: int
 ) -> tuple[Standing, Replication]:
-    ws = await standing(db, principal, slug)
-    try:
-        rule: Replication | None = await rules.get_replication(
-            db, workspace_id=ws.id, replication_id=replication_id
-        )
-    except NotFound:
-        rule = None
-    if rule is None or not await manages(db, principal, ws, rule.package):
-        raise unseen(ws, slug, f"replication {replication_id}")
-    return ws, rule
+    return await package_scoped.find(
+        db,
+        principal,
+        slug,
+        get=lambda ws: rules.get_replication(db, workspace_id=ws.id, replication_id=replication_id),
+        package_of=lambda rule: rule.package,
+        what=f"replication {replication_id}",
+    )
 
 
 async def _check_target(ctx: Context, url: str) -> None:
@@ -71,8 +63,8 @@ async def list_replications(
 ) -> list[Replication]:
     """The rules the principal manages: all of them for an owner. `package`: one the caller
     means to replicate, whose admins see the list even when they are no member."""
-    ws = await standing(db, principal, slug)
-    return await managed(
+    ws = await package_scoped.standing(db, principal, slug)
+    return await package_scoped.managed(
         db,
         principal,
         ws,
@@ -105,7 +97,7 @@ async def create_replication(
     name_prefix = rules.parse_prefix(prefix)
     user, secret = rules.parse_credentials(username, password)
     async with ctx.db.transaction() as tx:
-        ws = await standing(tx, principal, workspace)
+        ws = await package_scoped.standing(tx, principal, workspace)
         name = rules.parse_package(ws.slug, package)
         await _require_manage(tx, principal, ws, name)
     await _check_target(ctx, url)
@@ -113,7 +105,7 @@ async def create_replication(
     if secret is not None:
         sealed = rules.seal_password(ctx, secret)
     async with ctx.db.transaction() as tx:
-        ws = await standing(tx, principal, workspace)
+        ws = await package_scoped.standing(tx, principal, workspace)
         await _require_manage(tx, principal, ws, name)
         return await rules.create_replication(
             tx,

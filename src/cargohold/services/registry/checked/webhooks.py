@@ -22,18 +22,12 @@ from cargohold.services import outbound, sealing
 from cargohold.services.accounts.keys import load_signing_key
 from cargohold.services.accounts.principals import Principal
 from cargohold.services.context import Context
-from cargohold.services.errors import Conflict, Invalid, NotFound
+from cargohold.services.errors import Conflict, Invalid
 from cargohold.services.events.webhooks import deliveries, delivery, endpoints
 from cargohold.services.events.webhooks.deliveries import Delivery
 from cargohold.services.events.webhooks.endpoints import Webhook
-from cargohold.services.registry.checked.package_scoped import (
-    Standing,
-    managed,
-    manages,
-    require_manage,
-    standing,
-    unseen,
-)
+from cargohold.services.registry.checked import package_scoped
+from cargohold.services.registry.checked.package_scoped import Standing
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +53,7 @@ def _exact(packages: str) -> str:
 
 async def _require_manage(db: Queries, principal: Principal, ws: Standing, packages: str) -> None:
     """May the principal make an endpoint with this package filter (NotFound, Forbidden)?"""
-    await require_manage(
+    await package_scoped.require_manage(
         db,
         principal,
         ws,
@@ -73,16 +67,14 @@ async def _require_manage(db: Queries, principal: Principal, ws: Standing, packa
 async def _webhook(
     db: Queries, principal: Principal, slug: str, webhook_id: int
 ) -> tuple[Standing, Webhook]:
-    ws = await standing(db, principal, slug)
-    try:
-        hook: Webhook | None = await endpoints.get_webhook(
-            db, workspace_id=ws.id, webhook_id=webhook_id
-        )
-    except NotFound:
-        hook = None
-    if hook is None or not await manages(db, principal, ws, _exact(hook.packages)):
-        raise unseen(ws, slug, f"webhook {webhook_id}")
-    return ws, hook
+    return await package_scoped.find(
+        db,
+        principal,
+        slug,
+        get=lambda ws: endpoints.get_webhook(db, workspace_id=ws.id, webhook_id=webhook_id),
+        package_of=lambda hook: _exact(hook.packages),
+        what=f"webhook {webhook_id}",
+    )
 
 
 async def _check_target(ctx: Context, url: str) -> None:
@@ -99,8 +91,8 @@ async def list_webhooks(
     """The endpoints the principal manages: all of them for an owner. `package`: one the
     caller means to register an endpoint for, whose admins see the list even when it is
     empty and they are no member of the workspace."""
-    ws = await standing(db, principal, slug)
-    return await managed(
+    ws = await package_scoped.standing(db, principal, slug)
+    return await package_scoped.managed(
         db,
         principal,
         ws,
@@ -132,13 +124,13 @@ async def create_webhook(
     form = endpoints.parse_format(form)
     key = endpoints.parse_secret(secret)
     async with ctx.db.transaction() as tx:
-        ws = await standing(tx, principal, workspace)
+        ws = await package_scoped.standing(tx, principal, workspace)
         pattern = endpoints.parse_packages(ws.slug, packages)
         await _require_manage(tx, principal, ws, pattern)
     await _check_target(ctx, url)
     sealed = sealing.seal(sealing_key(ctx), key, endpoints.SECRET_PURPOSE)
     async with ctx.db.transaction() as tx:
-        ws = await standing(tx, principal, workspace)
+        ws = await package_scoped.standing(tx, principal, workspace)
         await _require_manage(tx, principal, ws, pattern)
         hook = await endpoints.create_webhook(
             tx,
