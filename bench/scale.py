@@ -249,6 +249,7 @@ class Rate:
 
     rps: list[float]
     p99_ms: list[float]
+    cpu_us: list[float] = field(default_factory=list)  # the server's CPU per request
     non_2xx: int = 0
     socket_errors: int = 0
 
@@ -256,11 +257,17 @@ class Rate:
     def median(self) -> float:
         return statistics.median(self.rps)
 
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_us)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "rps_median": round(self.median, 1),
             "rps": [round(r, 1) for r in self.rps],
             "p99_ms": [round(p, 2) for p in self.p99_ms],
+            "cpu_us_median": round(self.cpu_median, 1),
+            "cpu_us": [round(c, 1) for c in self.cpu_us],
             "non_2xx": self.non_2xx,
             "socket_errors": self.socket_errors,
         }
@@ -273,16 +280,55 @@ class Settings:
     warmup: float
 
 
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return kids
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                kids.extend(int(x) for x in fh.read().split())
+        except OSError:
+            continue
+    return kids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` and its descendants, in seconds."""
+    ticks, todo = 0, [pid]
+    while todo:
+        cur = todo.pop()
+        try:
+            with open(f"/proc/{cur}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
+        except (OSError, ValueError, IndexError):
+            continue
+        todo.extend(_children(cur))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
-    settings: Settings, label: str, url: str, headers: dict[str, str] | None = None
+    settings: Settings,
+    server: Server,
+    label: str,
+    url: str,
+    headers: dict[str, str] | None = None,
 ) -> Rate:
-    """A warm-up, then ``settings.rounds`` wrk runs; any non-2xx answer fails the bench."""
+    """A warm-up, then ``settings.rounds`` wrk runs; any non-2xx answer fails the bench.
+    Beside the rate, the server's CPU time per request (its process tree's, read from
+    /proc around each run): on a busy machine it moves much less than the rate does."""
+    assert server.proc is not None
     client.wrk(url, connections=CONNECTIONS, duration=settings.warmup, headers=headers)
     rate = Rate([], [])
     for _ in range(settings.rounds):
+        cpu = tree_cpu_seconds(server.proc.pid)
         r = client.wrk(
             url, connections=CONNECTIONS, duration=settings.duration, headers=headers, timeout=30
         )
+        rate.cpu_us.append((tree_cpu_seconds(server.proc.pid) - cpu) / max(r.requests, 1) * 1e6)
         if r.non_2xx or r.socket_errors:
             raise client.BenchError(
                 f"{label}: {r.non_2xx} non-2xx, {r.socket_errors} socket errors of {r.requests}"
@@ -290,7 +336,10 @@ def measure(
         rate.rps.append(r.rps)
         rate.p99_ms.append(r.p99_ms)
     spread = f"{min(rate.rps):,.0f}-{max(rate.rps):,.0f}"
-    log(f"  {label}: {rate.median:,.0f} req/s ({spread}), p99 {max(rate.p99_ms):.1f} ms")
+    log(
+        f"  {label}: {rate.median:,.0f} req/s ({spread}), p99 {max(rate.p99_ms):.1f} ms,"
+        f" server CPU {rate.cpu_median:,.0f} us a request"
+    )
     return rate
 
 
@@ -353,10 +402,14 @@ def tags_scale(
         if status != 200 or headers.get("docker-content-digest") != digest:
             raise HttpError(f"GET {ref}: HTTP {status}: {body[:200]!r}")
         out["manifest_get"][str(level)] = measure(
-            settings, f"manifest GET, {level:,} tags", server.base + ref, {"Accept": OCI_MANIFEST}
+            settings,
+            server,
+            f"manifest GET, {level:,} tags",
+            server.base + ref,
+            {"Accept": OCI_MANIFEST},
         ).as_json()
         out["tags_page"][str(level)] = measure(
-            settings, f"tags page, {level:,} tags", server.base + page
+            settings, server, f"tags page, {level:,} tags", server.base + page
         ).as_json()
     out["seed_seconds"] = seeding
     return out
@@ -399,7 +452,7 @@ def catalog_scale(
         page = f"/v2/_catalog?n={PAGE}"
         check_page(api, page, "repositories", PAGE)
         out["catalog_page"][str(level)] = measure(
-            settings, f"catalog page, {level:,} packages", server.base + page
+            settings, server, f"catalog page, {level:,} packages", server.base + page
         ).as_json()
     out["seed_seconds"] = seeding
     return out
@@ -518,11 +571,29 @@ def _ratio(series: dict[str, dict[str, Any]], levels: list[int]) -> float:
     return float(last["rps_median"]) / float(first["rps_median"])
 
 
+def _cpu_ratio(series: dict[str, dict[str, Any]], levels: list[int]) -> float:
+    """The smallest level's CPU per request over the largest's (above 1: cheaper there)."""
+    first, last = series[str(levels[0])], series[str(levels[-1])]
+    return float(first["cpu_us_median"]) / float(last["cpu_us_median"])
+
+
+def _verdict(series: dict[str, dict[str, Any]], levels: list[int]) -> str:
+    rate, cpu = _ratio(series, levels), _cpu_ratio(series, levels)
+
+    def flat(x: float) -> str:
+        return "flat" if x >= FLAT else "NOT flat"
+
+    span = f"{levels[-1]:,} / {levels[0]:,}"
+    return f"{span}: rate {rate:.2f}x ({flat(rate)}), CPU {cpu:.2f}x ({flat(cpu)})"
+
+
 def table(results: dict[str, Any]) -> str:
-    """The figures as a Markdown table (median req/s, and the spread of the wrk runs)."""
+    """The figures as a Markdown table: median req/s and the spread of the wrk runs, p99,
+    the server's CPU per request; then whether each is flat."""
+    head = ["level", "req/s (median)", "runs (min-max)", "p99 ms", "server CPU us/req"]
     lines = [
-        "| figure | " + " | ".join(["level", "req/s (median)", "runs (min-max)", "p99 ms"]) + " |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| figure | " + " | ".join(head) + " |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     rows: list[tuple[str, str, dict[str, dict[str, Any]], list[int]]] = []
     tags, catalog = results.get("tags"), results.get("catalog")
@@ -539,16 +610,13 @@ def table(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {title} | {level:,} {unit} | {m['rps_median']:,.0f} |"
                 f" {min(m['rps']):,.0f}-{max(m['rps']):,.0f} | {max(m['p99_ms']):.1f} |"
+                f" {m['cpu_us_median']:,.0f} |"
             )
-        ratio = _ratio(series, levels)
-        verdict = "flat" if ratio >= FLAT else "NOT flat"
-        line = f"{title}: {levels[-1]:,} {unit} / {levels[0]:,} = {ratio:.2f}x ({verdict})"
+        line = f"{title} ({unit}): {_verdict(series, levels)}"
         full = [level for level in levels if level >= PAGE]
         if unit == "tags" and "page" in title and len(full) > 1 and full[0] != levels[0]:
             # Below PAGE tags the page is shorter: compare from the first full page too.
-            ratio = _ratio(series, full)
-            verdict = "flat" if ratio >= FLAT else "NOT flat"
-            line += f"; {full[-1]:,} / {full[0]:,} (full pages) = {ratio:.2f}x ({verdict})"
+            line += f"; full pages {_verdict(series, full)}"
         verdicts.append(line)
     push = results.get("pushes")
     if push:
