@@ -47,9 +47,6 @@ _TABLE: dict[str, tuple[int, ...]] = {
     "package_write":      (SIGN_IN, 404, 403, OK,  OK,  OK,  404, OK),
     # admin on acme/web (delete an image, the package's settings)
     "package_admin":      (SIGN_IN, 404, 403, 403, OK,  OK,  404, OK),
-    # delete the package, or apply its retention policy: a visitor's form is 404 (not sent
-    # to sign in, unlike the other forms of a package; nothing is revealed either way)
-    "package_admin_post": (404,     404, 403, 403, OK,  OK,  404, OK),
     # create a package in acme/web: a repository one may not read is a mistake in the form
     # (400, "There is no repository"), as one that does not exist
     "create_package":     (SIGN_IN, 400, 403, 403, OK,  OK,  400, OK),
@@ -172,7 +169,7 @@ UI_OPERATIONS: dict[str, UiOperation] = {
         f"{PKG}/-/settings", "package_admin", {"action": "protection", "patterns": "v*"}
     ),
     "confirm_package_delete": _get(f"{PKG}/-/settings/delete", "package_admin"),
-    "delete_package": _post(f"{PKG}/-/settings/delete", "package_admin_post"),
+    "delete_package": _post(f"{PKG}/-/settings/delete", "package_admin"),
     "confirm_retention_run": _get(f"{PKG}/-/settings/apply", "package_admin"),
     "run_retention": UiOperation(
         "POST", f"{PKG}/-/settings", "package_admin", {"action": "run"}, changes=False

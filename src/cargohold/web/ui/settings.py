@@ -198,6 +198,7 @@ async def _confirm_delete(page: Page, name: str) -> Response:
 async def _delete(page: Page, name: str) -> Response:
     await page.form()
     async with page.transaction() as tx:
+        await require_package(tx, page.principal, name, Role.ADMIN)  # a visitor: sign in
         info = await packages.show_package(tx, page.principal, name)
         await packages.remove_package(tx, page.principal, name)
     return page.redirect(f"/w/{quote(info.workspace)}")
