@@ -51,7 +51,7 @@ async def blob_on_miss(
 
 async def is_mirrored(ctx: Context, name: str) -> bool:
     """Whether `name` is a mirror's package, held here or not yet."""
-    return ctx.mirrors.watches(name) or await pull_through.find(ctx, name) is not None
+    return await pull_through.find(ctx, name) is not None
 
 
 async def with_upstream_referrers(
