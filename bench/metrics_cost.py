@@ -26,7 +26,7 @@ from pathlib import Path
 from bench import client
 from bench.data import OCI_MANIFEST, config_blob, image_manifest, sha256_bytes
 from bench.figures import Context, Measurement, WrkTarget, wrk_rounds
-from bench.servers import Server, _children, free_port
+from bench.servers import Server, cpu_seconds, free_port
 
 KEY = "metrics_manifest_rps"
 REPO = "bench/metrics"
@@ -73,21 +73,6 @@ class Scraper:
                 ok = False
             self.scrapes += ok
             self.failures += not ok
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and all its descendants, so far."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            with open(f"/proc/{current}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            continue
-        todo.extend(_children(current))
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_per_request(ctx: Context, server: Server, target: WrkTarget) -> float:

@@ -44,7 +44,7 @@ from typing import Any
 
 from bench import client
 from bench.data import OCI_MANIFEST, config_blob, image_manifest, sha256_bytes
-from bench.servers import REPO_ROOT, Server
+from bench.servers import REPO_ROOT, Server, cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_JSON = BENCH_DIR / "results" / "scale-latest.json"
@@ -280,36 +280,6 @@ class Settings:
     warmup: float
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return kids
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                kids.extend(int(x) for x in fh.read().split())
-        except OSError:
-            continue
-    return kids
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User and system CPU time of ``pid`` and its descendants, in seconds."""
-    ticks, todo = 0, [pid]
-    while todo:
-        cur = todo.pop()
-        try:
-            with open(f"/proc/{cur}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
-        except (OSError, ValueError, IndexError):
-            continue
-        todo.extend(_children(cur))
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def measure(
     settings: Settings,
     server: Server,
@@ -324,11 +294,11 @@ def measure(
     client.wrk(url, connections=CONNECTIONS, duration=settings.warmup, headers=headers)
     rate = Rate([], [])
     for _ in range(settings.rounds):
-        cpu = tree_cpu_seconds(server.proc.pid)
+        cpu = cpu_seconds(server.proc.pid)
         r = client.wrk(
             url, connections=CONNECTIONS, duration=settings.duration, headers=headers, timeout=30
         )
-        rate.cpu_us.append((tree_cpu_seconds(server.proc.pid) - cpu) / max(r.requests, 1) * 1e6)
+        rate.cpu_us.append((cpu_seconds(server.proc.pid) - cpu) / max(r.requests, 1) * 1e6)
         if r.non_2xx or r.socket_errors:
             raise client.BenchError(
                 f"{label}: {r.non_2xx} non-2xx, {r.socket_errors} socket errors of {r.requests}"

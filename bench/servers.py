@@ -45,6 +45,21 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and all its descendants, so far."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+        todo.extend(_children(current))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _status_kib(pid: int, path: str, key: str) -> int:
     try:
         with open(f"/proc/{pid}/{path}") as fh:
