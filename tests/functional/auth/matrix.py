@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import httpx
 
 from cargohold.authz.roles import Role
+from cargohold.services.accounts import oidc_policies
 from cargohold.services.context import Context
 from cargohold.services.events.webhooks import endpoints
 from cargohold.services.events.webhooks.delivery import source_of
@@ -670,6 +671,25 @@ def webhook_expected(caller: WebhookCaller, operation: str, target: str) -> int:
             return success
         return 403 if ROLE_ON_WEB[caller.who] >= READ else 404
     return success if target in manages else 404
+
+
+async def trust_policy_setup(ctx: Context) -> str:
+    """A trust policy of acme, read on acme/web for GitLab's acme/web pipelines; its id."""
+    async with ctx.db.transaction() as tx:
+        policy = await oidc_policies.create_policy(
+            tx,
+            ctx.settings,
+            workspace="acme",
+            repository="web",
+            issuer="https://gitlab.example.com",
+            audience="cargohold",
+            claims={"project_path": "acme/web"},
+            role="read",
+            lifetime=None,
+            created_by="matrix",
+            now=ctx.now(),
+        )
+    return policy.id
 
 
 async def webhook_setup(ctx: Context) -> dict[str, int]:

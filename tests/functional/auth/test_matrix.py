@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from cargohold.services.accounts import oidc_policies
 from tests.functional.auth import matrix as oidc_matrix
 from tests.functional.auth.matrix import (
     AUDIT_PATHS,
@@ -75,31 +74,18 @@ async def test_trust_policy_matrix(
     """The trust policy endpoints answer each caller as the table says, and a refused change
     changes nothing."""
     ctx = registry.context
-    async with ctx.db.transaction() as tx:
-        made = await oidc_policies.create_policy(
-            tx,
-            ctx.settings,
-            workspace="acme",
-            repository="web",
-            issuer="https://gitlab.example.com",
-            audience="cargohold",
-            claims={"project_path": "acme/web"},
-            role="read",
-            lifetime=None,
-            created_by="matrix",
-            now=ctx.now(),
-        )
+    made = await oidc_matrix.trust_policy_setup(ctx)
     count = "SELECT COUNT(*) AS n FROM oidc_policies"
     before = (await ctx.db.fetchone(count))["n"]
     headers = oidc_matrix.policy_headers(world, who, scope)
-    response = await oidc_matrix.perform_policy(registry.client, operation, made.id, headers)
+    response = await oidc_matrix.perform_policy(registry.client, operation, made, headers)
     status = oidc_matrix.policy_expected(who, scope, operation)
     assert response.status_code == status, response.text
     after = (await ctx.db.fetchone(count))["n"]
     change = {"create_repository": 1, "create_workspace": 1, "delete": -1}.get(operation, 0)
     assert after - before == (change if status < 400 else 0)
     if operation == "list" and status == 200:
-        assert made.id in {item["id"] for item in response.json()["items"]}
+        assert made in {item["id"] for item in response.json()["items"]}
 
 
 @pytest.mark.parametrize("via", ["token", "jwt"])

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from cargohold.services.accounts import directory, oidc_policies, sessions
+from cargohold.services.accounts import directory, sessions
 from cargohold.services.context import Context
 from cargohold.web.ui import session_cookie
 from tests.functional.auth import matrix
@@ -93,21 +93,7 @@ async def ui_setup(client: httpx.AsyncClient, ctx: Context, world: World) -> dic
     made = {f"webhook_{k}": str(v) for k, v in (await matrix.webhook_setup(ctx)).items()}
     rules = await matrix.replication_setup(ctx)
     made |= {f"replication_{k}": str(v) for k, v in rules.items()}
-    async with ctx.db.transaction() as tx:
-        policy = await oidc_policies.create_policy(
-            tx,
-            ctx.settings,
-            workspace="acme",
-            repository="web",
-            issuer="https://gitlab.example.com",
-            audience="cargohold",
-            claims={"project_path": "acme/web"},
-            role="read",
-            lifetime=None,
-            created_by="matrix",
-            now=ctx.now(),
-        )
-    made["policy"] = policy.id
+    made["policy"] = await matrix.trust_policy_setup(ctx)
     return made
 
 
