@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 
-from cargohold.services.accounts import directory, sessions
 from cargohold.services.context import Context
 from cargohold.web.ui import session_cookie
 from tests.functional.auth import matrix
 from tests.functional.auth.world import PRIVATE, World, email
+from tests.functional.ui.conftest import browser_session
 
 OK = 0  # 200 for a page, 303 for a form
 SIGN_IN = 1  # 303 to /sign-in?next=...
@@ -260,18 +260,7 @@ def ui_expected(who: str, operation: str) -> int:
 
 async def ui_cookie(ctx: Context, who: str) -> tuple[str, str]:
     """A session cookie of `who` (anonymous: a visitor's) and its CSRF token."""
-    signed_in = None
-    if who != "anonymous":
-        user = await directory.find_user(ctx.db, email(who))
-        assert user is not None
-        _, signed_in = await sessions.start_session(
-            ctx.db,
-            kind=sessions.WEB,
-            user_id=user.id,
-            lifetime=session_cookie.MAX_AGE,
-            now=ctx.now(),
-        )
-    session = session_cookie.new_session(ctx, signed_in)
+    session = await browser_session(ctx, email(who) if who != "anonymous" else None)
     return f"{session_cookie.COOKIE}={session_cookie.encode(ctx, session)}", session.csrf
 
 

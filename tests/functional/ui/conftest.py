@@ -15,6 +15,7 @@ import pytest
 
 from cargohold.config import Settings
 from cargohold.services.accounts import directory, sessions
+from cargohold.services.context import Context
 from cargohold.web.ui import session_cookie
 from tests.functional.api.people import Api, email, world
 from tests.functional.conftest import marked_settings
@@ -77,21 +78,28 @@ class Ui:
     async def as_(self, who: str | None) -> UiClient:
         """A client signed in as `who` (None: a visitor with an anonymous session)."""
         ctx = self.api.context
-        signed_in = None
-        if who is not None:
-            user = await directory.find_user(ctx.db, email(who))
-            _, signed_in = await sessions.start_session(
-                ctx.db,
-                kind=sessions.WEB,
-                user_id=user.id,
-                lifetime=session_cookie.MAX_AGE,
-                now=ctx.now(),
-            )
-        session = session_cookie.new_session(ctx, signed_in)
+        session = await browser_session(ctx, email(who) if who is not None else None)
         return UiClient(self.api.client, session, session_cookie.encode(ctx, session))
 
     def anonymous(self) -> UiClient:
         return UiClient(self.api.client, None, None)
+
+
+async def browser_session(ctx: Context, address: str | None) -> session_cookie.Session:
+    """A browser's session: signed in as the person with that email (a session row, as
+    signing in makes), or a visitor's (None)."""
+    signed_in = None
+    if address is not None:
+        user = await directory.find_user(ctx.db, address)
+        assert user is not None
+        _, signed_in = await sessions.start_session(
+            ctx.db,
+            kind=sessions.WEB,
+            user_id=user.id,
+            lifetime=session_cookie.MAX_AGE,
+            now=ctx.now(),
+        )
+    return session_cookie.new_session(ctx, signed_in)
 
 
 @pytest.fixture
