@@ -300,15 +300,12 @@ async def revalidate(ctx: Context, name: str, tag: str, stored: StoredManifest) 
 
 
 async def upstream_referrers(
-    ctx: Context, name: str, digest: Digest, artifact_type: str | None
+    ctx: Context, found: Sealed, name: str, digest: Digest, artifact_type: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The upstream's referrers of `digest` (the first page it gives) for a mirror's
-    package, with a `Warning` value when the upstream could not be asked. Nothing for a
-    package that is no mirror's, or an upstream without the referrers API (404: an OCI 1.0
-    registry). Only descriptors that are whole are kept: a media type, a digest, a size."""
-    found = await find(ctx, name)
-    if found is None:
-        return [], None
+    """The upstream's referrers of `digest` (the first page it gives) for `name`, a package
+    of mirror `found`, with a `Warning` value when the upstream could not be asked. Nothing
+    for an upstream without the referrers API (404: an OCI 1.0 registry). Only descriptors
+    that are whole are kept: a media type, a digest, a size."""
     upstream = mirrors.upstream_name(found.mirror, name)
     path = f"/v2/{upstream}/referrers/{digest}"
     if artifact_type is not None:

@@ -15,6 +15,7 @@ from cargohold.services.context import Context
 from cargohold.services.registry import pull_through
 from cargohold.services.registry.blobs import BlobInfo
 from cargohold.services.registry.manifests import StoredManifest
+from cargohold.services.registry.mirrors import Sealed
 from cargohold.services.registry.pull_through import Live
 from cargohold.web.registry.common import content_headers
 
@@ -49,13 +50,9 @@ async def blob_on_miss(
     return await pull_through.pull_blob(ctx, found, name, digest)
 
 
-async def is_mirrored(ctx: Context, name: str) -> bool:
-    """Whether `name` is a mirror's package, held here or not yet."""
-    return await pull_through.find(ctx, name) is not None
-
-
 async def with_upstream_referrers(
     ctx: Context,
+    found: Sealed,
     name: str,
     digest: Digest,
     *,
@@ -65,10 +62,12 @@ async def with_upstream_referrers(
     last: str | None,
     limit: int,
 ) -> tuple[list[dict[str, Any]], bool, str | None]:
-    """A page of a mirror's package's referrers: the ones held here and the upstream's, in
-    digest order after `last` (the ones held win), at most `limit`; whether more remain,
-    and a `Warning` value when the upstream could not be asked."""
-    upstream, warning = await pull_through.upstream_referrers(ctx, name, digest, artifact_type)
+    """A page of the referrers of `name`, a package of mirror `found`: the ones held here
+    and the upstream's, in digest order after `last` (the ones held win), at most `limit`;
+    whether more remain, and a `Warning` value when the upstream could not be asked."""
+    upstream, warning = await pull_through.upstream_referrers(
+        ctx, found, name, digest, artifact_type
+    )
     merged = {d["digest"]: d for d in upstream if last is None or d["digest"] > last}
     merged.update((d["digest"], d) for d in page)
     ordered = sorted(merged.values(), key=lambda d: str(d["digest"]))

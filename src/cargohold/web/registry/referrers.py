@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse, Response
 from cargohold.oci import mediatypes
 from cargohold.oci.digest import Digest
 from cargohold.oci.errors import NameUnknown
-from cargohold.services.registry import manifests
+from cargohold.services.registry import manifests, pull_through
+from cargohold.services.registry.mirrors import Sealed
 from cargohold.web.registry import mirror
 from cargohold.web.registry.common import context, next_link, page_size
 
@@ -20,18 +21,24 @@ async def list_referrers(request: Request, name: str, digest: str) -> Response:
     n = page_size(request, ctx) or ctx.settings.page_size_max
     last = request.query_params.get("last")
     subject = Digest.parse(digest)
+    found: Sealed | None = None
     try:
         descriptors, more = await manifests.list_referrers(
             ctx, name=name, digest=subject, artifact_type=artifact_type, limit=n, last=last
         )
     except NameUnknown:
-        if not await mirror.is_mirrored(ctx, name):  # a mirror's package not pulled yet
+        found = await pull_through.find(ctx, name)  # a mirror's package not pulled yet?
+        if found is None:
             raise
         descriptors, more = [], False
+    else:
+        if ctx.mirrors.watches(name):  # no I/O unless `name` may be a mirror's
+            found = await pull_through.find(ctx, name)
     headers = {}
-    if ctx.mirrors.watches(name):  # the upstream's too (docs/mirror.md)
+    if found is not None:  # the upstream's too (docs/mirror.md)
         descriptors, more, warning = await mirror.with_upstream_referrers(
             ctx,
+            found,
             name,
             subject,
             artifact_type=artifact_type,
