@@ -375,6 +375,11 @@ class Settings(BaseSettings):
     )
     blob_redirect_min_size: int = Field(default=0, ge=0, description="Smaller blobs stream.")
     blob_redirect_expiry: int = Field(default=600, ge=10, le=7 * 86400, description="Seconds.")
+    blob_accel_redirect: str | None = Field(
+        default=None,
+        description="URL path prefix (/_cargohold_blobs/) of a front nginx's internal location"
+        " over the filesystem store: blob GETs answer with X-Accel-Redirect, no body.",
+    )
     tls_cert: Path | None = Field(default=None, description="PEM certificate chain: serve HTTPS.")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert.")
 
@@ -392,6 +397,26 @@ class Settings(BaseSettings):
         if parts.path.strip("/") or parts.query or parts.fragment:
             raise ValueError("public_url is the registry's root URL: no path, query or fragment")
         return value.rstrip("/")
+
+    @field_validator("blob_accel_redirect")
+    @classmethod
+    def _check_blob_accel_redirect(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if (
+            not value.startswith("/")
+            or not value.endswith("/")
+            or "//" in value
+            or any(segment in (".", "..") for segment in value.split("/"))
+            or any(char in value for char in "?#%\\")
+            or any(not char.isprintable() or char.isspace() for char in value)
+        ):
+            raise ValueError(
+                "blob_accel_redirect must be a URL path that starts and ends with /"
+                " (/_cargohold_blobs/), with no . or .. segment, query or fragment,"
+                f" not {value[:100]!r}"
+            )
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
