@@ -6,11 +6,17 @@ local server on 127.0.0.1:5432 when one answers, else a private server started h
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.backends import PostgresServer, SeaweedFS, seaweedfs
+
+# Every server the tests start runs one worker unless its test asks for more: the default
+# (one per core) would double the processes of the many servers that share a test machine.
+# The tests of the default itself unset this (tests/unit/test_config.py).
+os.environ.setdefault("CARGOHOLD_WORKERS", "1")
 
 
 @pytest.fixture(scope="session")

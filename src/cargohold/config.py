@@ -39,6 +39,15 @@ OIDC_ALGORITHMS = (
 )
 
 
+def default_workers() -> int:
+    """One worker per core this process may run on (its CPU affinity), at most 64."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 64))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CARGOHOLD_", extra="forbid")
 
@@ -104,7 +113,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(
+        default_factory=default_workers,
+        ge=1,
+        le=64,
+        description="Worker processes; unset, one per core this process may run on.",
+    )
     allow_insecure_bind: bool = Field(
         default=False,
         description="Let auth=none listen on a non-loopback address (development only).",

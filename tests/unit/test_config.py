@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,12 @@ from cargohold.config import CONFIG_ENV, GiB, MiB, load_settings
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONFIG_ENV, "")  # recorded, so what load_settings sets is undone
     monkeypatch.delenv(CONFIG_ENV)
-    for name in ("CARGOHOLD_PORT", "CARGOHOLD_DATA_DIR", "CARGOHOLD_MAX_BLOB_SIZE"):
+    for name in (
+        "CARGOHOLD_PORT",
+        "CARGOHOLD_DATA_DIR",
+        "CARGOHOLD_MAX_BLOB_SIZE",
+        "CARGOHOLD_WORKERS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -24,6 +30,25 @@ def test_defaults_are_zero_setup_on_loopback() -> None:
     assert settings.max_blob_size == 32 * GiB
     assert settings.max_manifest_size == 4 * MiB
     assert settings.upload_idle_expiry == 24 * 3600
+
+
+def test_workers_default_to_one_per_core_the_process_may_run_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert load_settings().workers == 3
+
+
+def test_workers_default_to_at_most_64(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(200)))
+    assert load_settings().workers == 64
+
+
+def test_workers_set_in_the_environment_win_over_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARGOHOLD_WORKERS", "1")
+    assert load_settings().workers == 1
 
 
 def test_toml_file_sets_values(tmp_path: Path) -> None:
