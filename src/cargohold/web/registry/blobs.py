@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -59,6 +60,19 @@ def _unsatisfiable(header: str, size: int) -> SizeInvalid:
         status=416,
         headers={"Content-Range": f"bytes */{size}"},
     )
+
+
+def accel_headers(headers: dict[str, str], prefix: str, key: str) -> dict[str, str]:
+    """The answer to a front nginx that sends the blob's file itself (`blob_accel_redirect`):
+    the blob's headers, `X-Accel-Redirect` to the file under `prefix`, and no body.
+
+    `key` is the file's path under the filesystem store's root. nginx keeps only some of
+    these headers on the redirect (the location in docs/deploy.md adds the others back),
+    and sends its own Content-Length (the file's size) and Accept-Ranges; it answers a
+    `Range` itself, so the redirect always names the whole file.
+    """
+    kept = {name: value for name, value in headers.items() if name != "Accept-Ranges"}
+    return {**kept, "Content-Length": "0", "X-Accel-Redirect": prefix + quote(key, safe="/")}
 
 
 class BlobResponse(Response):
@@ -120,8 +134,9 @@ async def get_blob(request: Request, name: str, digest: str) -> Response:
         if isinstance(fetched, Live):
             return mirror.live_response(request, digest, fetched)
         blob = fetched
+    local = request.method == "GET" and blobs.blob_file(ctx, blob) is not None
     # A GET of bytes streamed from the store (no file to send) checks them by opening them.
-    streamed = request.method == "GET" and blobs.blob_file(ctx, blob) is None
+    streamed = request.method == "GET" and not local
     if not streamed:
         await blobs.check_present(ctx, blob)
     span = parse_range(request.headers.get("range"), blob.size)
@@ -134,6 +149,9 @@ async def get_blob(request: Request, name: str, digest: str) -> Response:
             return Response(status_code=307, headers=redirect)
     headers = content_headers(digest, blob.size, "application/octet-stream")
     headers["Accept-Ranges"] = "bytes"
+    prefix = ctx.settings.blob_accel_redirect
+    if local and prefix is not None:  # the front nginx sends the file (and the Range)
+        return Response(status_code=200, headers=accel_headers(headers, prefix, blob.key))
     offset, length = (0, None) if span is None else (span[0], span[1] - span[0] + 1)
     opened = await blobs.open_blob(ctx, blob, offset, length) if streamed else None
     if span is None:
