@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import auth, chart, gc, limit, metrics_cost, report, scaleout
+from bench import accel, auth, chart, gc, limit, metrics_cost, report, scaleout
 from bench import figures as fig
 from bench.figures import Context
 from bench.servers import REPO_ROOT, SERVER_NAMES, Server, cargohold_available, server_version
@@ -91,6 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-limit",
         action="store_true",
         help="do not measure the limit column (nginx serving the same files with sendfile)",
+    )
+    p.add_argument(
+        "--no-accel",
+        action="store_true",
+        help="do not measure Cargohold behind nginx with X-Accel-Redirect (figures 2 and 5)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return p.parse_args(argv)
@@ -193,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     idle: dict[str, float] = {}
     scale_out: dict[str, str] = {}
     limit_server: limit.FileServer | None = None
+    accel_server: accel.AccelFront | None = None
     try:
         for server in servers:
             log(f"starting {server.name} on {server.host}")
@@ -203,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_limit and limit.available():
             log("starting nginx (sendfile) for the limit column")
             limit_server = limit.start(work)
+        if not args.no_accel and accel.available(names):
+            log("starting Cargohold behind nginx with X-Accel-Redirect for the accel rows")
+            cargohold = next(s for s in servers if s.name == "cargohold")
+            accel_server = accel.start(work, cargohold)
         ctx = Context(
             servers=servers,
             work=work,
@@ -215,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             drop_caches=not args.no_drop_caches,
             log=log,
             limit=limit_server,
+            accel=accel_server,
         )
         for figure in FIGURES:
             log((figure.__doc__ or figure.__name__).strip().splitlines()[0])
@@ -232,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         if limit_server is not None:
             limit_server.stop()
+        if accel_server is not None:
+            accel_server.stop()
         if args.keep:
             log(f"kept {work}")
         else:
@@ -250,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line(argv if argv is not None else sys.argv[1:]),
         "servers": {s.name: s.version for s in servers},
         "limit": None if limit_server is None else limit_server.version,
+        "accel": None if accel_server is None else accel_server.version,
         "cargohold_tree": _tool_version(
             ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]
         ),

@@ -61,6 +61,7 @@ class Context:
     results: Results = field(default_factory=dict)
     big: BlobFile | None = None
     limit: FileServer | None = None  # nginx serving the same files (bench/limit.py)
+    accel: Server | None = None  # Cargohold behind nginx with X-Accel-Redirect (bench/accel.py)
 
     def order(self, turn: int) -> list[Server]:
         """The servers, rotated by ``turn``, so that neither always goes first."""
@@ -155,18 +156,22 @@ def push_big(ctx: Context) -> None:
         )  # fmt: skip
 
 
-def _with_limit(ctx: Context, servers: list[Server]) -> list[Server]:
-    return servers if ctx.limit is None else [*servers, ctx.limit]
+def _read_servers(ctx: Context, servers: list[Server]) -> list[Server]:
+    """The servers, then (read figures) the accel front and the limit, when they run."""
+    extra = [s for s in (ctx.accel, ctx.limit) if s is not None]
+    return [*servers, *extra]
 
 
 def pull_big(ctx: Context) -> None:
-    """2. GET of the large blob to /dev/null (and of the same file from nginx, the limit)."""
+    """2. GET of the large blob to /dev/null (and through nginx with X-Accel-Redirect, and of
+    the same file from nginx, the limit)."""
     assert ctx.big is not None
     big = ctx.big
-    urls = {s.name: f"{s.base}/v2/{BIG_REPO}/blobs/{big.digest}" for s in ctx.servers}
+    registries = ctx.servers if ctx.accel is None else [*ctx.servers, ctx.accel]
+    urls = {s.name: f"{s.base}/v2/{BIG_REPO}/blobs/{big.digest}" for s in registries}
     if ctx.limit is not None:
         urls[ctx.limit.name] = ctx.limit.serve(big.path, "big.bin")
-    everyone = _with_limit(ctx, ctx.servers)
+    everyone = _read_servers(ctx, ctx.servers)
     per: dict[str, list[client.Transfer]] = {s.name: [] for s in everyone}
     for rep in range(ctx.repeat):
         k = rep % len(everyone)
@@ -326,12 +331,13 @@ def blob_get(ctx: Context) -> None:
         client.push_blob(server.base, BLOB_REPO, data, blob.digest)
         client.push_manifest(server.base, BLOB_REPO, "v1", manifest)
     path = f"/v2/{BLOB_REPO}/blobs/{blob.digest}"
-    targets = [WrkTarget(s.name, f"{s.base}{path}") for s in ctx.servers]
+    registries = ctx.servers if ctx.accel is None else [*ctx.servers, ctx.accel]
+    targets = [WrkTarget(s.name, f"{s.base}{path}") for s in registries]
     if ctx.limit is not None:
         url = ctx.limit.serve(blob.path, "blob.bin")
         targets.append(WrkTarget(ctx.limit.name, url))
     measured = wrk_rounds(ctx, "blob_get", targets, 4, lambda r: r.mib_s, "MiB/s")
-    for server in _with_limit(ctx, ctx.servers):
+    for server in _read_servers(ctx, ctx.servers):
         ctx.record("blob_get", server, measured[server.name])
 
 

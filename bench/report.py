@@ -10,6 +10,8 @@ from typing import Any
 from bench.figures import LOADED_PUSHERS, Measurement, Results
 
 CARGO, DIST, LIMIT = "cargohold", "distribution", "limit"
+ACCEL = "accel"  # Cargohold behind nginx with X-Accel-Redirect (bench/accel.py)
+ACCEL_LABEL = "behind nginx (X-Accel-Redirect)"
 RSS_LIMIT_MIB = 60.0
 
 
@@ -27,6 +29,9 @@ class Spec:
     # Read figures: also met only when Cargohold reaches this share of the limit (nginx
     # serving the same file with sendfile, bench/limit.py), when the limit was measured.
     limit_target: float | None = None
+    # Whose measurement is the row's Cargohold cell: Cargohold itself, or (the accel rows,
+    # present only when measured) Cargohold behind nginx.
+    server: str = CARGO
 
     @property
     def cargohold_only(self) -> bool:
@@ -47,6 +52,7 @@ def specs(size_label: str, small_layers: int) -> list[Spec]:
     return [
         Spec("push_big", f"Push {size_label} layer (monolithic)", True, ratio_target=2.0),
         Spec("pull_big", f"Pull {size_label} layer", True, ratio_target=1.1, limit_target=0.9),
+        Spec("pull_big", f"Pull {size_label} layer, {ACCEL_LABEL}", True, server=ACCEL),
         Spec("push_small", f"Push {small_layers} small layers (skopeo)", False, ratio_target=2.0),
         Spec("manifest_rps", "Manifest GET, 32 connections", True, ratio_target=8.0),
         Spec(
@@ -56,6 +62,7 @@ def specs(size_label: str, small_layers: int) -> list[Spec]:
             ratio_target=1.1,
             limit_target=0.9,
         ),
+        Spec("blob_get", f"Blob GET 64 MiB, 4 connections, {ACCEL_LABEL}", True, server=ACCEL),
         Spec(
             "manifest_p99_push",
             f"Manifest GET p99 while {LOADED_PUSHERS} clients push {size_label} layers",
@@ -149,8 +156,8 @@ def rows(results: Results, all_specs: list[Spec]) -> list[Row]:
         if spec.cargohold_only:
             assert spec.variant is not None and spec.baseline is not None
             out.append(Row(spec, per.get(spec.variant), None, per.get(spec.baseline)))
-        else:
-            out.append(Row(spec, per.get(CARGO), per.get(DIST), limit=per.get(LIMIT)))
+        elif spec.server == CARGO or spec.server in per:
+            out.append(Row(spec, per.get(spec.server), per.get(DIST), limit=per.get(LIMIT)))
     return out
 
 
@@ -236,11 +243,11 @@ def to_json(all_rows: list[Row], meta: dict[str, Any]) -> dict[str, Any]:
             pairs = ((r.spec.variant, r.cargohold), (r.spec.baseline, r.baseline))
             figure["variants"] = {name: asdict(m) for name, m in pairs if m is not None}
         else:
-            servers = ((CARGO, r.cargohold), (DIST, r.distribution), (LIMIT, r.limit))
+            servers = ((r.spec.server, r.cargohold), (DIST, r.distribution), (LIMIT, r.limit))
             figure["servers"] = {name: asdict(m) for name, m in servers if m is not None}
             if r.limit_ratio is not None:
                 figure["limit_ratio"] = r.limit_ratio
-        figures[r.spec.key] = figure
+        figures[r.spec.key if r.spec.server == CARGO else f"{r.spec.key}_{r.spec.server}"] = figure
     return {"meta": meta, "figures": figures}
 
 
@@ -255,7 +262,7 @@ EMBEDDED = "embedded (SQLite + filesystem)"
 
 def scale_out_specs(size_label: str) -> list[Spec]:
     keys = ("push_big", "pull_big", "manifest_rps", "blob_get")
-    return [s for s in specs(size_label, 0) if s.key in keys]
+    return [s for s in specs(size_label, 0) if s.key in keys and s.server == CARGO]
 
 
 def scale_out_table(results: Results, all_specs: list[Spec], names: list[str]) -> str:
