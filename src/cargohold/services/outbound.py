@@ -25,10 +25,11 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+if TYPE_CHECKING:  # imported where a request is made: most processes never make one
+    import httpx
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -218,6 +219,8 @@ def check_address(address: Address, policy: Policy) -> None:
 
 def parse_target(url: str, *, schemes: Sequence[str] = ("https", "http")) -> Target:
     """The scheme, host and port of an absolute URL (Refused when it is not one)."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
         port = parsed.port
@@ -315,6 +318,8 @@ async def _send(
     content: bytes | None,
     started: float,
 ) -> Reply:
+    import httpx
+
     timeout = httpx.Timeout(
         connect=policy.connect_timeout,
         read=policy.read_timeout,
@@ -379,6 +384,8 @@ class Streamed:
         self._end = end
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        import httpx
+
         limit, seen = self._policy.max_response_bytes, 0
         try:
             async with asyncio.timeout_at(self._end):
@@ -410,6 +417,8 @@ async def stream(
     """Send one request through the guard (as `request` does) and hand its answer over
     before its body is read: for bodies too large to hold in memory (a mirror's blobs).
     The connection closes when the block ends."""
+    import httpx
+
     loop = asyncio.get_running_loop()
     end = loop.time() + policy.total_timeout
     try:
@@ -455,6 +464,8 @@ async def stream(
 
 
 async def _read(response: httpx.Response, policy: Policy, target: Target) -> tuple[bytes, bool]:
+    import httpx
+
     limit = policy.max_response_bytes
     body = bytearray()
     try:
@@ -477,6 +488,8 @@ def _label(target: Target) -> str:
 
 def _reason(exc: BaseException) -> str:
     """What went wrong, in words that hold no URL."""
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         causes = list(_causes(exc))
         if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):

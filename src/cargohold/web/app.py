@@ -29,12 +29,12 @@ from cargohold.services.registry.replication.replicator import Replicator
 from cargohold.services.registry.replication.rules import sealing_key
 from cargohold.web import health, observe, token
 from cargohold.web.actors import RequestActor
-from cargohold.web.api.app import create_api
-from cargohold.web.api.problems import internal_problem, problem
+from cargohold.web.api.problem_json import internal_problem, problem
+from cargohold.web.lazy import LazyApp
 from cargohold.web.proxy import ProxyHeaders
 from cargohold.web.registry import errors, routes
-from cargohold.web.ui.app import PREFIXES as UI_PREFIXES
-from cargohold.web.ui.app import UiMount
+from cargohold.web.ui.mount import PREFIXES as UI_PREFIXES
+from cargohold.web.ui.mount import UiMount
 
 log = logging.getLogger("cargohold")
 
@@ -274,7 +274,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
             Route("/v2/", routes.base, methods=_METHODS),
             Route("/v2", routes.base, methods=_METHODS),
             Route("/v2/{path:path}", routes.dispatch, methods=_METHODS),
-            Mount("/api/v1", app=RequestActor(create_api(ctx))),
+            Mount("/api/v1", app=RequestActor(LazyApp("cargohold.web.api.app:create_api", ctx))),
             UiMount(ctx),
         ],
         exception_handlers={**errors.HANDLERS, BodyTooLarge: _body_too_large},

@@ -22,7 +22,8 @@ from cargohold.config import Settings
 from cargohold.web.api.app import create_api
 from cargohold.web.app import create_app
 from cargohold.web.registry import routes as v2_routes
-from cargohold.web.ui.app import UiMount, create_ui
+from cargohold.web.ui.app import create_ui
+from cargohold.web.ui.mount import UiMount
 from tests.functional.auth import matrix
 from tests.functional.auth.api_matrix import API_OPERATIONS, api_path
 from tests.functional.auth.ui_matrix import OPEN_PAGES, UI_OPERATIONS, ui_path

@@ -18,15 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from cargohold.oci.errors import RegistryError
-from cargohold.oci.text import encodable
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
+from cargohold.web.api.problem_json import PROBLEM_JSON, internal_problem, problem
 from cargohold.web.observe import request_id
-
-PROBLEM_JSON = "application/problem+json"
 
 
 class FieldError(BaseModel):
@@ -45,29 +43,6 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
     instance: str | None = None  # a 500: `urn:cargohold:request:ID`, the request id
     request_id: str | None = None  # a 500: the id the server's log names the error under
-
-
-class ProblemResponse(JSONResponse):
-    media_type = PROBLEM_JSON
-
-
-def problem(
-    status: int,
-    detail: str,
-    *,
-    headers: dict[str, str] | None = None,
-    errors: list[dict[str, Any]] | None = None,
-) -> Response:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    # What a problem echoes (a field name, a value) never carries text UTF-8 cannot hold.
-    return ProblemResponse(encodable(body), status_code=status, headers=headers)
 
 
 def challenge(request: Request, *, invalid: bool) -> dict[str, str]:
@@ -118,23 +93,6 @@ async def http_error(request: Request, exc: Exception) -> Response:
     else:
         detail = str(exc.detail)
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
-
-
-def internal_problem(request_id: str | None) -> Response:
-    """A 500 for an error no handler rendered; the log has its traceback under the id that
-    `request_id` and `instance` (and the `X-Request-ID` header) name."""
-    detail = "internal server error; the server logged the details"
-    if request_id is None:
-        return problem(500, detail)
-    body = {
-        "type": "about:blank",
-        "title": HTTPStatus(500).phrase,
-        "status": 500,
-        "detail": f"{detail} under request id {request_id}",
-        "instance": f"urn:cargohold:request:{request_id}",
-        "request_id": request_id,
-    }
-    return ProblemResponse(body, status_code=500)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

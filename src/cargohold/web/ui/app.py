@@ -11,14 +11,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Mount, Route
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from cargohold.oci.errors import RegistryError
 from cargohold.services.context import Context
 from cargohold.services.errors import ServiceError
-from cargohold.web.actors import RequestActor
 from cargohold.web.observe import request_id
 from cargohold.web.ui import (
     audit,
@@ -230,33 +229,3 @@ def create_ui(context: Context) -> Starlette:
     ui = Starlette(routes=routes, exception_handlers=handlers)
     ui.state.context = context
     return ui
-
-
-# The paths the UI answers; everything else stays the registry's (its 404 and 405).
-PREFIXES = (
-    "/admin/",
-    "/invitation",
-    "/sign-in",
-    "/sign-out",
-    "/language",
-    "/new-package",
-    "/new-workspace",
-    "/p/",
-    "/settings/",
-    "/w/",
-)
-
-
-class UiMount(Mount):
-    """Mounts the UI at `/`, claiming only the UI's own paths."""
-
-    def __init__(self, context: Context) -> None:
-        super().__init__("/", app=RequestActor(create_ui(context)))
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and (
-            path == "/" or path.startswith(PREFIXES) or path.startswith("/static/")
-        ):
-            return super().matches(scope)
-        return Match.NONE, {}
