@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -65,29 +66,43 @@ def test_backend() -> str:
     return kind
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port gave out in this process
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    """A free port below the kernel's ephemeral range.
+    """A free port below the kernel's ephemeral range, never one it gave out before.
 
     The server may listen with SO_REUSEPORT (granian does), so a second server given the same
     port would start fine and silently share our connections. Tools that pick ports with
     bind(0) only ever get ephemeral ports, so a port below that range avoids them; a plain
-    bind (no SO_REUSEPORT) proves nobody has it right now.
+    bind (no SO_REUSEPORT) proves nobody has it right now. A port handed out is not bound
+    until its server starts, so the ports handed out are remembered: several asked for
+    before any is bound (SeaweedFS's eight) are all different.
     """
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
     candidates = random.sample(range(20000, low), k=50) if low > 21000 else []
-    for port in candidates:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
+    with _HANDED_OUT_LOCK:
+        for port in candidates:
+            if port in _HANDED_OUT:
                 continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
             return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
 
 
 def wait_for_port(
