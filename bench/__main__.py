@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import accel, auth, chart, gc, limit, metrics_cost, report, scaleout
+from bench import accel, auth, chart, gc, limit, metrics_cost, nginx, report, scaleout
 from bench import figures as fig
 from bench.figures import Context
 from bench.servers import REPO_ROOT, SERVER_NAMES, Server, cargohold_available, server_version
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
             assert server.sampler is not None
             idle[server.name] = round(server.sampler.sample().rss_kib / 1024, 1)
-        if not args.no_limit and limit.available():
+        if not args.no_limit and nginx.available():
             log("starting nginx (sendfile) for the limit column")
             limit_server = limit.start(work)
         if not args.no_accel and accel.available(names):

@@ -10,30 +10,16 @@ a blob GET costs Cargohold its checks and an empty answer, and nginx the copy.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import limit
+from bench import nginx
 from bench.servers import Server
 
 NAME = "accel"
 PREFIX = "/_cargohold_blobs/"
 
-NGINX_CONF = """\
-worker_processes auto;
-{user}daemon off;
-pid {root}/nginx.pid;
-error_log {root}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/client-body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
+HTTP = """\
     upstream cargohold {{
         server 127.0.0.1:{upstream};
         keepalive 32;
@@ -63,38 +49,26 @@ http {{
             add_header X-Request-ID $upstream_http_x_request_id;
         }}
     }}
-}}
 """
 
 
 def available(names: list[str]) -> bool:
-    return "cargohold" in names and limit.available()
+    return "cargohold" in names and nginx.available()
 
 
 @dataclass
-class AccelFront(Server):
+class AccelFront(nginx.Nginx):
     """nginx in front of ``inner``, a Cargohold with `blob_accel_redirect`; the figures
     measure this (its URLs are nginx's), and :meth:`stop` stops both."""
 
     inner: Server | None = None
     store: Path = field(default_factory=Path)
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
+    def http_block(self) -> str:
         assert self.inner is not None
-        root = self.data_dir
-        conf = root / "nginx.conf"
-        conf.write_text(
-            NGINX_CONF.format(
-                user="user root;\n" if os.geteuid() == 0 else "",
-                root=root,
-                port=self.port,
-                upstream=self.inner.port,
-                prefix=PREFIX,
-                store=self.store,
-            )
+        return HTTP.format(
+            port=self.port, upstream=self.inner.port, prefix=PREFIX, store=self.store
         )
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        return [nginx, "-p", str(root), "-c", str(conf)], self.env()
 
     def stop(self) -> None:
         super().stop()

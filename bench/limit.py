@@ -14,55 +14,33 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.servers import Server
+from bench import nginx
 
 NAME = "limit"
 
-NGINX_CONF = """\
-worker_processes auto;
-user root;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
+HTTP = """\
     sendfile on;
     tcp_nopush on;
     default_type application/octet-stream;
-    client_body_temp_path {root}/client-body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
     server {{
         listen 127.0.0.1:{port};
         root {files};
         location = /v2/ {{ return 200 "{{}}"; }}
     }}
-}}
 """
 
 
-def available() -> bool:
-    return shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
-
-
 @dataclass
-class FileServer(Server):
+class FileServer(nginx.Nginx):
     """nginx serving ``data_dir/files``; a file is served at ``/NAME`` (see :meth:`serve`)."""
 
     @property
     def files(self) -> Path:
         return self.data_dir / "files"
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        root = self.data_dir
+    def http_block(self) -> str:
         self.files.mkdir(parents=True, exist_ok=True)
-        conf = root / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(root=root, port=self.port, files=self.files))
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        return [nginx, "-p", str(root), "-c", str(conf)], self.env()
+        return HTTP.format(port=self.port, files=self.files)
 
     def serve(self, path: Path, name: str) -> str:
         """Serve ``path`` (a hard link to it: the same inode, the same cached pages) as

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench import client
+from bench import client, nginx
 from bench import figures as fig
 from bench.data import MiB, sha256_bytes
 from bench.figures import Context, Measurement
@@ -76,20 +76,7 @@ http:
   addr: 127.0.0.1:{port}
 """
 
-NGINX_CONF = """\
-worker_processes 1;
-user root;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/client-body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
+HTTP = """\
     upstream cargohold {{
         server 127.0.0.1:{node1};
         server 127.0.0.1:{node2};
@@ -112,25 +99,19 @@ http {{
             proxy_set_header Connection "";
         }}
     }}
-}}
 """
 
 
 @dataclass
-class Nginx(Server):
+class RoundRobin(nginx.Nginx):
     """nginx on 127.0.0.1, round robin over ``upstreams``; measured as one server."""
 
     upstreams: list[Server] = field(default_factory=list)
+    nginx_workers: str = "1"
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
-        root = self.data_dir
-        conf = root / "nginx.conf"
+    def http_block(self) -> str:
         ports = [s.port for s in self.upstreams]
-        conf.write_text(
-            NGINX_CONF.format(root=root, port=self.port, node1=ports[0], node2=ports[1])
-        )
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        return [nginx, "-p", str(root), "-c", str(conf)], self.env()
+        return HTTP.format(port=self.port, node1=ports[0], node2=ports[1])
 
 
 def _signing_key(path: Path) -> Path:
@@ -268,7 +249,7 @@ def deployments(
                 node = Server(f"{PAIR}-node{i}", node_dir, workers, program="cargohold")
                 node.extra_env = pair_env
                 nodes.append(started(node))
-            proxy = Nginx(PAIR, work / "nginx" / "data", program="nginx", upstreams=nodes)
+            proxy = RoundRobin(PAIR, work / "nginx" / "data", program="nginx", upstreams=nodes)
             started(proxy)
             proxy.version = single.version
             measured.append(proxy)
@@ -343,7 +324,7 @@ def peak_rss(ctx: Context, running: list[Server]) -> None:
     pair summed: each peak taken separately, so an upper bound)."""
     for server in ctx.servers:
         parts = [server]
-        if isinstance(server, Nginx):
+        if isinstance(server, RoundRobin):
             parts = [*server.upstreams, server]
         peak = sum((s.sampler.peak_kib if s.sampler else 0) for s in parts) / 1024
         ctx.record("rss_peak", server, Measurement(round(peak, 1), "MiB"))
