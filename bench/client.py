@@ -8,6 +8,7 @@ import base64
 import http.client
 import json
 import re
+import resource
 import signal
 import subprocess
 import tempfile
@@ -141,18 +142,27 @@ def curl_get(url: str) -> Transfer:
     return Transfer(seconds, down)
 
 
-def skopeo_copy(layout: Path, tag: str, dest: str) -> float:
-    """Push an OCI layout with skopeo, as a user would; returns wall seconds."""
+@dataclass(frozen=True)
+class SkopeoRun:
+    seconds: float  # wall time
+    cpu_seconds: float  # skopeo's own CPU time (user + system), the client's share of the work
+
+
+def skopeo_copy(layout: Path, tag: str, dest: str) -> SkopeoRun:
+    """Push an OCI layout with skopeo, as a user would."""
     cmd = [
         "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
         f"oci:{layout}:{tag}", f"docker://{dest}",
     ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise BenchError(f"skopeo copy to {dest}: {out.stderr.strip()}")
-    return seconds
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return SkopeoRun(seconds, cpu)
 
 
 _WRK_LUA = """

@@ -54,6 +54,7 @@ def specs(size_label: str, small_layers: int) -> list[Spec]:
         Spec("pull_big", f"Pull {size_label} layer", True, ratio_target=1.1, limit_target=0.9),
         Spec("pull_big", f"Pull {size_label} layer, {ACCEL_LABEL}", True, server=ACCEL),
         Spec("push_small", f"Push {small_layers} small layers (skopeo)", False, ratio_target=2.0),
+        Spec("push_small_cpu", f"Server CPU for the {small_layers}-layer push", False),
         Spec("manifest_rps", "Manifest GET, 32 connections", True, ratio_target=8.0),
         Spec(
             "blob_get",
@@ -166,6 +167,8 @@ def fmt_value(m: Measurement | None) -> str:
         return "-"
     if m.unit == "MiB/s" and "seconds" in m.detail:
         return f"{m.value:,.0f} MiB/s ({m.detail['seconds']:.2f} s)"
+    if m.unit == "s" and "client_cpu_seconds" in m.detail:
+        return f"{m.value:.2f} s (skopeo {m.detail['client_cpu_seconds']:.2f} s)"
     if m.unit == "s":
         return f"{m.value:.2f} s"
     if m.unit == "req/s":
