@@ -47,12 +47,18 @@ def _file_key(digest: str) -> str:
 # --------------------------------------------------------------------------- in-process
 
 
+@pytest.fixture
+async def stored(registry: Registry) -> tuple[str, bytes]:
+    """A 5,000-byte blob of acme/web on the test's registry: its digest and bytes."""
+    data = random_blob(5000)
+    return await registry.push_blob(NAME, data), data
+
+
 @pytest.mark.settings(storage="filesystem")
 async def test_with_the_setting_off_a_blob_get_sends_the_bytes_and_no_redirect(
-    registry: Registry,
+    registry: Registry, stored: tuple[str, bytes]
 ) -> None:
-    data = random_blob(5000)
-    digest = await registry.push_blob(NAME, data)
+    digest, data = stored
 
     response = await registry.client.get(f"/v2/{NAME}/blobs/{digest}")
 
@@ -63,10 +69,9 @@ async def test_with_the_setting_off_a_blob_get_sends_the_bytes_and_no_redirect(
 
 @pytest.mark.settings(storage="filesystem", blob_accel_redirect=PREFIX)
 async def test_a_blob_get_is_answered_with_the_redirect_to_its_file_and_no_body(
-    registry: Registry,
+    registry: Registry, stored: tuple[str, bytes]
 ) -> None:
-    data = random_blob(5000)
-    digest = await registry.push_blob(NAME, data)
+    digest, data = stored
 
     response = await registry.client.get(f"/v2/{NAME}/blobs/{digest}")
 
@@ -80,8 +85,10 @@ async def test_a_blob_get_is_answered_with_the_redirect_to_its_file_and_no_body(
 
 
 @pytest.mark.settings(storage="filesystem", blob_accel_redirect=PREFIX)
-async def test_a_range_get_is_redirected_to_the_whole_file(registry: Registry) -> None:
-    digest = await registry.push_blob(NAME, random_blob(5000))
+async def test_a_range_get_is_redirected_to_the_whole_file(
+    registry: Registry, stored: tuple[str, bytes]
+) -> None:
+    digest, _ = stored
 
     response = await registry.client.get(
         f"/v2/{NAME}/blobs/{digest}", headers={"Range": "bytes=10-19"}
@@ -93,8 +100,10 @@ async def test_a_range_get_is_redirected_to_the_whole_file(registry: Registry) -
 
 
 @pytest.mark.settings(storage="filesystem", blob_accel_redirect=PREFIX)
-async def test_a_range_past_the_end_is_refused_by_cargohold_itself(registry: Registry) -> None:
-    digest = await registry.push_blob(NAME, random_blob(5000))
+async def test_a_range_past_the_end_is_refused_by_cargohold_itself(
+    registry: Registry, stored: tuple[str, bytes]
+) -> None:
+    digest, _ = stored
 
     response = await registry.client.get(
         f"/v2/{NAME}/blobs/{digest}", headers={"Range": "bytes=5000-"}
@@ -106,8 +115,10 @@ async def test_a_range_past_the_end_is_refused_by_cargohold_itself(registry: Reg
 
 
 @pytest.mark.settings(storage="filesystem", blob_accel_redirect=PREFIX)
-async def test_head_is_answered_without_a_redirect(registry: Registry) -> None:
-    digest = await registry.push_blob(NAME, random_blob(5000))
+async def test_head_is_answered_without_a_redirect(
+    registry: Registry, stored: tuple[str, bytes]
+) -> None:
+    digest, _ = stored
 
     response = await registry.raw("HEAD", f"/v2/{NAME}/blobs/{digest}")
 
@@ -119,9 +130,9 @@ async def test_head_is_answered_without_a_redirect(registry: Registry) -> None:
 
 @pytest.mark.settings(storage="filesystem", blob_accel_redirect=PREFIX)
 async def test_a_blob_whose_file_is_gone_is_unknown_and_not_redirected(
-    registry: Registry,
+    registry: Registry, stored: tuple[str, bytes]
 ) -> None:
-    digest = await registry.push_blob(NAME, random_blob(5000))
+    digest, _ = stored
     await registry.remove_stored(_file_key(digest))
 
     response = await registry.client.get(f"/v2/{NAME}/blobs/{digest}")
@@ -132,9 +143,10 @@ async def test_a_blob_whose_file_is_gone_is_unknown_and_not_redirected(
 
 
 @pytest.mark.settings(storage="memory", blob_accel_redirect=PREFIX)
-async def test_a_store_without_files_sends_the_bytes_itself(registry: Registry) -> None:
-    data = random_blob(5000)
-    digest = await registry.push_blob(NAME, data)
+async def test_a_store_without_files_sends_the_bytes_itself(
+    registry: Registry, stored: tuple[str, bytes]
+) -> None:
+    digest, data = stored
 
     response = await registry.client.get(f"/v2/{NAME}/blobs/{digest}")
 
