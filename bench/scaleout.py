@@ -161,14 +161,16 @@ def s3_request_counts(metrics_text: str, bucket: str) -> dict[str, int]:
 
 def _store_class() -> Any:
     """tests.backends.SeaweedFS, also serving its Prometheus metrics (`-metricsPort`)."""
-    base = _tests_backends().SeaweedFS
+    backends = _tests_backends()
+    base = backends.SeaweedFS
 
     class MeteredSeaweedFS(base):  # type: ignore[misc, valid-type]
         metrics_port: int = 0
 
         def _command(self) -> list[str]:
             if not self.metrics_port:
-                self.metrics_port = fig_free_port()
+                # From the same free_port as its other eight, so never one of them.
+                self.metrics_port = backends.free_port()
             return [*super()._command(), f"-metricsPort={self.metrics_port}"]
 
         def requests(self, bucket: str) -> dict[str, int]:
@@ -178,12 +180,6 @@ def _store_class() -> Any:
             return s3_request_counts(text, bucket)
 
     return MeteredSeaweedFS
-
-
-def fig_free_port() -> int:
-    from bench.servers import free_port
-
-    return free_port()
 
 
 def distribution_on(store: Any, bucket: str, data_dir: Path) -> Server:
