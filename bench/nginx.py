@@ -20,7 +20,7 @@ def binary() -> str:
 
 
 def available() -> bool:
-    return shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
+    return Path(binary()).exists()
 
 
 def config(root: Path, http: str, workers: str = "auto") -> str:
